@@ -1,0 +1,116 @@
+//! Numbered result codes of transactions. The numbers are part of the wire protocol:
+//! they never change meaning once released. Ranges: 1–99 transaction envelope, signature,
+//! nonce and fees; 100–199 bank; 900–999 node-internal.
+
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])* $name:ident = $num:literal ),* $(,)?) => {
+        /// A transaction failure code (0 is success and has no variant).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u32)]
+        pub enum ErrorCode {
+            $( $(#[doc = $doc])* $name = $num, )*
+        }
+
+        impl ErrorCode {
+            /// All codes, in numeric order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name),*];
+
+            /// The code as sent in ABCI responses.
+            pub fn as_u32(self) -> u32 {
+                self as u32
+            }
+
+            /// Looks a number up.
+            pub fn from_u32(n: u32) -> Option<Self> {
+                match n {
+                    $( $num => Some(ErrorCode::$name), )*
+                    _ => None,
+                }
+            }
+
+            /// The variant name (stable), shown in logs and the CLI.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( ErrorCode::$name => error_codes!(@snake $name), )*
+                }
+            }
+
+            /// A one-line description of what the code means.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $( ErrorCode::$name => concat!($($doc),*).trim_ascii(), )*
+                }
+            }
+        }
+    };
+    (@snake $name:ident) => { stringify!($name) };
+}
+
+error_codes! {
+    /// The bytes do not decode as a signed transaction.
+    Malformed = 1,
+    /// The leading format version byte is not one this node understands.
+    UnsupportedVersion = 2,
+    /// The encoded transaction is larger than the chain's maximum transaction size.
+    TxTooLarge = 3,
+    /// The transaction was signed for another chain id.
+    WrongChainId = 4,
+    /// The signature is malformed or recovers no key.
+    BadSignature = 5,
+    /// The nonce was already used by this account (a replay).
+    NonceTooLow = 6,
+    /// The nonce is ahead of the account's next nonce (a gap).
+    NonceGap = 7,
+    /// The account cannot pay the fee and the amounts it sends.
+    InsufficientFunds = 8,
+    /// max_fee_per_gas is below the current base fee per gas.
+    FeeCapBelowBaseFee = 9,
+    /// max_priority_fee_per_gas is above max_fee_per_gas.
+    PriorityFeeAboveFeeCap = 10,
+    /// gas_limit is below the gas the transaction needs.
+    GasLimitTooLow = 11,
+    /// gas_limit is above the block gas limit.
+    GasLimitAboveBlockLimit = 12,
+    /// An amount, or the fee plus the amounts, overflows 128 bits.
+    AmountOverflow = 13,
+    /// The transaction carries no message.
+    NoMessages = 14,
+    /// The memo is longer than the chain allows.
+    MemoTooLong = 15,
+    /// The transaction carries more messages than the chain allows.
+    TooManyMessages = 16,
+    /// The chain id field is empty or not printable.
+    InvalidChainId = 17,
+    /// The block has no room for this transaction's gas.
+    BlockGasExceeded = 18,
+    /// A transfer of zero.
+    ZeroAmount = 100,
+    /// The sender's balance is below the amount sent.
+    InsufficientBalance = 101,
+    /// The recipient's balance would overflow.
+    BalanceOverflow = 102,
+    /// Stored state failed to decode: a node fault, never caused by the transaction.
+    CorruptState = 900,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.as_u32(), self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_u32()), "duplicate code {}", c.as_u32());
+            assert_eq!(ErrorCode::from_u32(c.as_u32()), Some(*c));
+            assert!(!c.description().is_empty());
+        }
+        assert_eq!(ErrorCode::from_u32(0), None);
+    }
+}
