@@ -1,0 +1,33 @@
+//! `consensus`: which operator account stands behind a CometBFT consensus address, so
+//! fees can pay the block proposer. Filled from genesis validators; the staking module
+//! will own this mapping when it lands.
+
+use blyan_proto::Address;
+
+use crate::error::TxResult;
+use crate::state::{StateRead, StateReadExt, StateWrite, StateWriteExt};
+
+/// State keys owned by `consensus`.
+pub mod state_key {
+    /// Prefix of `consensus address → operator` entries.
+    pub const OPERATOR_PREFIX: &[u8] = b"consensus/operator/";
+
+    /// The key for a 20-byte consensus address.
+    pub fn operator(cons_addr: &[u8]) -> Vec<u8> {
+        crate::state::key(OPERATOR_PREFIX, cons_addr)
+    }
+}
+
+/// Records that `cons_addr` (first 20 bytes of sha256 of the ed25519 key) is operated by
+/// `operator`.
+pub fn set_operator<S: StateWrite + ?Sized>(state: &mut S, cons_addr: &[u8], operator: &Address) {
+    state.put_scale(state_key::operator(cons_addr), operator);
+}
+
+/// The operator behind a consensus address, if known.
+pub fn operator_of<S: StateRead + ?Sized>(
+    state: &S,
+    cons_addr: &[u8],
+) -> TxResult<Option<Address>> {
+    state.get_scale(&state_key::operator(cons_addr))
+}

@@ -1,0 +1,60 @@
+//! Writing the genesis state.
+
+use blyan_proto::params::{FeeParams, TxParams};
+use blyan_proto::{Address, ErrorCode};
+
+use crate::error::{TxError, TxResult};
+use crate::state::{StateWrite, StateWriteExt};
+
+/// Everything the runtime needs to write its first state (the app converts the genesis
+/// file into this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainGenesis {
+    /// Chain id.
+    pub chain_id: String,
+    /// Transaction envelope parameters.
+    pub tx_params: TxParams,
+    /// Fee market parameters.
+    pub fee_params: FeeParams,
+    /// Initial balances (minted).
+    pub accounts: Vec<(Address, u128)>,
+    /// Base units reserved for emission (not minted).
+    pub emission_reserve: u128,
+    /// `(consensus address, operator)` of the genesis validators.
+    pub validators: Vec<([u8; 20], Address)>,
+}
+
+/// Writes the genesis state; rejects duplicate accounts and supplies past the cap.
+pub fn init_chain<S: StateWrite + ?Sized>(state: &mut S, g: &ChainGenesis) -> TxResult<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = g.emission_reserve;
+    for (addr, amount) in &g.accounts {
+        if !seen.insert(*addr) {
+            return Err(TxError::new(
+                ErrorCode::CorruptState,
+                format!("genesis lists {addr} twice"),
+            ));
+        }
+        total = total
+            .checked_add(*amount)
+            .filter(|t| *t <= blyan_proto::SUPPLY_CAP)
+            .ok_or_else(|| {
+                TxError::new(ErrorCode::AmountOverflow, "genesis supply exceeds the cap")
+            })?;
+    }
+    state.put_scale(crate::auth::state_key::CHAIN_ID.to_vec(), &g.chain_id);
+    state.put_scale(crate::auth::state_key::TX_PARAMS.to_vec(), &g.tx_params);
+    crate::fees::init(state, &g.fee_params);
+    state.put_scale(crate::bank::state_key::SUPPLY.to_vec(), &0u128);
+    state.put_scale(
+        crate::bank::state_key::EMISSION_RESERVE.to_vec(),
+        &g.emission_reserve,
+    );
+    for (addr, amount) in &g.accounts {
+        crate::bank::mint(state, addr, *amount)?;
+    }
+    for (cons, operator) in &g.validators {
+        crate::consensus::set_operator(state, cons, operator);
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Invariants checked after every block. A violation means a bug: the node must halt
+//! rather than commit.
+
+use parity_scale_codec::Decode;
+
+use crate::bank::state_key::{BALANCE_PREFIX, EMISSION_RESERVE, SUPPLY};
+use crate::state::{StateRead, WriteSet};
+
+fn decode_amount(v: Option<&[u8]>) -> Result<u128, String> {
+    match v {
+        None => Ok(0),
+        Some(mut b) => u128::decode(&mut b).map_err(|e| format!("bad amount: {e}")),
+    }
+}
+
+fn signed_delta(old: u128, new: u128) -> Result<i128, String> {
+    let o = i128::try_from(old).map_err(|_| "amount beyond i128".to_string())?;
+    let n = i128::try_from(new).map_err(|_| "amount beyond i128".to_string())?;
+    n.checked_sub(o).ok_or_else(|| "delta overflow".to_string())
+}
+
+/// Supply invariant over one block's writes, in O(keys written): the balances written
+/// changed by exactly as much as the total supply did, and supply plus the emission
+/// reserve stays within the cap.
+pub fn check_block_supply<S: StateRead + ?Sized>(
+    base: &S,
+    writes: &WriteSet,
+) -> Result<(), String> {
+    let mut balance_delta: i128 = 0;
+    for (k, v) in writes
+        .range(BALANCE_PREFIX.to_vec()..)
+        .take_while(|(k, _)| k.starts_with(BALANCE_PREFIX))
+    {
+        let old = decode_amount(base.get_raw(k).as_deref())?;
+        let new = decode_amount(v.as_deref())?;
+        balance_delta = balance_delta
+            .checked_add(signed_delta(old, new)?)
+            .ok_or("balance delta overflow")?;
+    }
+    let read = |key: &[u8]| -> Result<(u128, u128), String> {
+        let old = decode_amount(base.get_raw(key).as_deref())?;
+        let new = match writes.get(key) {
+            Some(v) => decode_amount(v.as_deref())?,
+            None => old,
+        };
+        Ok((old, new))
+    };
+    let (old_supply, new_supply) = read(SUPPLY)?;
+    let (_, new_reserve) = read(EMISSION_RESERVE)?;
+    let supply_delta = signed_delta(old_supply, new_supply)?;
+    if balance_delta != supply_delta {
+        return Err(format!(
+            "supply invariant broken: balances changed by {balance_delta} but supply by {supply_delta}"
+        ));
+    }
+    if new_supply.saturating_add(new_reserve) > blyan_proto::SUPPLY_CAP {
+        return Err(format!(
+            "supply {new_supply} plus reserve {new_reserve} exceeds the cap"
+        ));
+    }
+    Ok(())
+}
+
+/// Full supply invariant in O(accounts): the sum of every balance equals the total supply.
+pub fn check_full_supply<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
+    let balances = crate::bank::all_balances(state).map_err(|e| e.log)?;
+    let mut sum: u128 = 0;
+    for (addr, b) in &balances {
+        sum = sum
+            .checked_add(*b)
+            .ok_or_else(|| format!("sum overflow at {addr}"))?;
+    }
+    let supply = crate::bank::supply(state).map_err(|e| e.log)?;
+    if sum != supply {
+        return Err(format!("balances sum to {sum} but supply is {supply}"));
+    }
+    Ok(())
+}

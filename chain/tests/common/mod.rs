@@ -1,0 +1,79 @@
+//! Shared helpers for runtime tests.
+#![allow(dead_code)]
+
+use blyan_chain::genesis::{init_chain, ChainGenesis};
+use blyan_chain::runtime::Mode;
+use blyan_chain::state::apply_writes;
+use blyan_chain::{BlockContext, BlockExecutor, MemState, TxOutcome, VerifiedTx};
+use blyan_proto::params::{FeeParams, TxParams};
+use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, Tx, BLY};
+
+pub const CHAIN: &str = "blyan-unit";
+
+pub fn key(name: &str) -> SecretKey {
+    SecretKey::from_seed(name)
+}
+
+pub fn proposer() -> Address {
+    key("proposer").address()
+}
+
+/// A state with `funded` accounts holding 1,000 BLY each.
+pub fn genesis(funded: &[&str]) -> MemState {
+    let mut s = MemState::new();
+    init_chain(
+        &mut s,
+        &ChainGenesis {
+            chain_id: CHAIN.into(),
+            tx_params: TxParams::default(),
+            fee_params: FeeParams::default(),
+            accounts: funded
+                .iter()
+                .map(|n| (key(n).address(), 1_000 * BLY))
+                .collect(),
+            emission_reserve: 400_000_000 * BLY,
+            validators: vec![([7u8; 20], proposer())],
+        },
+    )
+    .unwrap();
+    s
+}
+
+pub fn send_tx(nonce: u64, to: Address, amount: u128) -> Tx {
+    Tx {
+        chain_id: CHAIN.into(),
+        nonce,
+        fee: Fee {
+            gas_limit: 100_000,
+            max_fee_per_gas: 10_000_000_000,
+            max_priority_fee_per_gas: 1_000,
+        },
+        msgs: vec![Msg::Bank(BankMsg::Send { to, amount })],
+        memo: String::new(),
+    }
+}
+
+pub fn verify(tx: Tx, key: &SecretKey) -> VerifiedTx {
+    let bytes = tx.sign(key).to_bytes();
+    VerifiedTx::from_bytes(&bytes, &TxParams::default()).unwrap()
+}
+
+pub fn ctx(height: u64) -> BlockContext {
+    BlockContext {
+        height,
+        time_unix_ms: 0,
+        proposer: Some(proposer()),
+    }
+}
+
+/// Runs one block of already-verified transactions and commits it into `state`.
+pub fn run_block(state: &mut MemState, height: u64, txs: &[VerifiedTx]) -> Vec<TxOutcome> {
+    let mut ex = BlockExecutor::begin(&*state, ctx(height)).unwrap();
+    let outcomes = txs
+        .iter()
+        .map(|t| ex.execute(Ok(t), Mode::Deliver))
+        .collect();
+    let (writes, _) = ex.end().unwrap();
+    apply_writes(state, writes);
+    outcomes
+}
