@@ -1,0 +1,75 @@
+//! The genesis `app_state`: chain parameters, initial balances and the initial validators.
+
+use blyan_proto::params::{u128_string, FeeParams, TxParams};
+use blyan_proto::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::validate::GenesisError;
+
+/// The `app_state` inside CometBFT's `genesis.json`, handed to the application in InitChain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAppState {
+    /// The chain id; must equal the `chain_id` of the surrounding `genesis.json`.
+    pub chain_id: String,
+    /// Transaction envelope limits.
+    pub tx: TxParams,
+    /// Fee market parameters and gas schedule.
+    pub fees: FeeParams,
+    /// Balances minted at genesis.
+    pub accounts: Vec<GenesisAccount>,
+    /// BLY kept unminted for future emission rewards, base units.
+    #[serde(with = "u128_string")]
+    pub emission_reserve: u128,
+    /// The initial validator set.
+    pub validators: Vec<GenesisValidator>,
+}
+
+/// One account funded at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    /// The account address (EIP-55 string in JSON).
+    pub address: Address,
+    /// Balance in base units (decimal string in JSON).
+    #[serde(with = "u128_string")]
+    pub balance: u128,
+    /// A human note on what the account is for (`"foundation"`, `"dev-0"`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// One validator of the initial set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// Display name (the CometBFT moniker in a localnet).
+    pub name: String,
+    /// The account that operates the validator.
+    pub operator: Address,
+    /// The ed25519 consensus public key, base64 of its 32 bytes, exactly as in
+    /// `genesis.json` `validators[].pub_key.value`.
+    pub consensus_pub_key: String,
+    /// Voting power.
+    pub power: u64,
+}
+
+impl GenesisAppState {
+    /// The sum of all genesis balances, base units; an overflow is an error.
+    pub fn total_minted(&self) -> Result<u128, GenesisError> {
+        self.accounts.iter().try_fold(0u128, |sum, a| {
+            sum.checked_add(a.balance)
+                .ok_or(GenesisError::BalanceOverflow)
+        })
+    }
+
+    /// Parses the JSON of an `app_state` (the bytes InitChain carries).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The JSON value written into `genesis.json`.
+    pub fn to_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self)
+    }
+}
