@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Starts an N-validator Blyan localnet on loopback ports (default N = 4).
+#
+#   localnet/up.sh [N]
+#
+# Installs the pinned cometbft, builds blyand (release), wipes and regenerates .localnet/
+# with `blyand testnet`, then starts `blyand start` and `cometbft start` for every node in
+# the background. Every started PID is recorded in .localnet/pids; stop them with
+# localnet/down.sh. Node i uses ports BASE+10*i+{0 p2p, 1 rpc, 2 abci, 3 app metrics,
+# 4 cometbft metrics}; BASE is $BLYAN_BASE_PORT, default 26600.
+set -euo pipefail
+
+n="${1:-4}"
+if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then
+  echo "usage: $0 [number of validators, default 4]" >&2
+  exit 2
+fi
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+net="$root/.localnet"
+pid_file="$net/pids"
+chain_id="blyan-localnet"
+base_port="${BLYAN_BASE_PORT:-26600}"
+cometbft="${BLYAN_BIN:-$root/.bin}/cometbft"
+blyand="${CARGO_TARGET_DIR:-$root/target}/release/blyand"
+wait_secs=90
+
+die() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+# Succeeds when something listens on 127.0.0.1:$1.
+port_in_use() {
+  if command -v ss >/dev/null; then
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+# The latest block height reported by an RPC endpoint, or nothing.
+height_of() {
+  curl -sf --max-time 2 "$1/status" 2>/dev/null |
+    grep -o '"latest_block_height": *"[0-9]*"' | grep -o '[0-9][0-9]*' | head -n 1 || true
+}
+
+# Prints the tail of every node log.
+show_logs() {
+  local log
+  for log in "$net"/node*/blyand.log "$net"/node*/cometbft.log; do
+    [ -f "$log" ] || continue
+    echo "----- ${log#"$root"/} (last 25 lines) -----" >&2
+    tail -n 25 "$log" >&2
+  done
+}
+
+# Prints the tails, stops everything this script started, and exits.
+fail() {
+  echo "error: $*" >&2
+  show_logs
+  echo "stopping the processes started so far (logs are kept in ${net#"$root"/})" >&2
+  "$root/localnet/down.sh" >&2 || true
+  exit 1
+}
+
+command -v curl >/dev/null || die "curl is required"
+if ! [[ "$base_port" =~ ^[0-9]+$ ]] || ((base_port + 10 * n > 65535)); then
+  die "BLYAN_BASE_PORT=$base_port leaves no room for $n nodes"
+fi
+
+# Succeeds when pid $1 is alive and still runs the program its label ($2, "node0/blyand")
+# names, so that a recycled PID is never mistaken for a node.
+is_ours() {
+  local comm
+  comm="$(ps -p "$1" -o comm= 2>/dev/null || true)"
+  [ -n "$comm" ] && [ "$comm" = "${2##*/}" ]
+}
+
+# Refuse to run over a live localnet.
+if [ -f "$pid_file" ]; then
+  while read -r pid label; do
+    if [[ "$pid" =~ ^[0-9]+$ ]] && is_ours "$pid" "$label"; then
+      die "a localnet is still running ($label, pid $pid); run localnet/down.sh first"
+    fi
+  done <"$pid_file"
+fi
+
+for ((i = 0; i < n; i++)); do
+  for k in 0 1 2 3 4; do
+    port=$((base_port + 10 * i + k))
+    port_in_use "$port" && die "port $port (node$i) is already in use; set BLYAN_BASE_PORT"
+  done
+done
+
+"$root/localnet/install.sh"
+echo "building blyand (release)..."
+(cd "$root" && cargo build --release --bin blyand)
+[ -x "$blyand" ] || die "blyand was not built at $blyand"
+
+rm -rf "$net"
+"$blyand" testnet --validators "$n" --chain-id "$chain_id" --output "$net" \
+  --base-port "$base_port" --cometbft-bin "$cometbft"
+keys="$net/keys.json"
+[ -f "$keys" ] || die "blyand testnet did not write $keys"
+
+: >"$pid_file"
+for ((i = 0; i < n; i++)); do
+  home="$net/node$i"
+  abci_port=$((base_port + 10 * i + 2))
+  "$blyand" start --home "$home" >"$home/blyand.log" 2>&1 &
+  blyand_pid=$!
+  echo "$blyand_pid node$i/blyand" >>"$pid_file"
+  # CometBFT retries a missing app, but starting it after the app listens is quieter.
+  for _ in $(seq 1 50); do
+    port_in_use "$abci_port" && break
+    kill -0 "$blyand_pid" 2>/dev/null || fail "blyand of node$i exited at startup"
+    sleep 0.2
+  done
+  port_in_use "$abci_port" || fail "blyand of node$i does not listen on 127.0.0.1:$abci_port"
+  "$cometbft" start --home "$home" >"$home/cometbft.log" 2>&1 &
+  echo "$! node$i/cometbft" >>"$pid_file"
+done
+
+echo "waiting for all $n nodes to reach height 2 (up to ${wait_secs}s)..."
+deadline=$((SECONDS + wait_secs))
+while :; do
+  ready=0
+  for ((i = 0; i < n; i++)); do
+    h="$(height_of "http://127.0.0.1:$((base_port + 10 * i + 1))")"
+    [ -n "$h" ] && ((h >= 2)) && ready=$((ready + 1))
+  done
+  ((ready == n)) && break
+  while read -r pid label; do
+    kill -0 "$pid" 2>/dev/null || fail "$label (pid $pid) exited"
+  done <"$pid_file"
+  ((SECONDS < deadline)) || fail "only $ready of $n nodes reached height 2 within ${wait_secs}s"
+  sleep 1
+done
+
+print_accounts() {
+  if command -v jq >/dev/null; then
+    jq -r '.dev_accounts[] | "  \(.address)  private key \(.private_key_hex)"' "$keys"
+  elif command -v python3 >/dev/null; then
+    python3 -c 'import json, sys
+for a in json.load(open(sys.argv[1]))["dev_accounts"]:
+    print("  %s  private key %s" % (a["address"], a["private_key_hex"]))' "$keys"
+  else
+    echo "  (see $keys)"
+  fi
+}
+
+first_dev() {
+  if command -v jq >/dev/null; then
+    jq -r '.dev_accounts[0].address // "<address>"' "$keys"
+  else
+    echo "<address>"
+  fi
+}
+
+rpc0="http://127.0.0.1:$((base_port + 1))"
+echo
+echo "Blyan localnet '$chain_id' is up with $n validators."
+echo "RPC endpoints:"
+for ((i = 0; i < n; i++)); do
+  echo "  node$i  http://127.0.0.1:$((base_port + 10 * i + 1))"
+done
+echo "Dev accounts (1,000,000 BLY each; plaintext keys, dev net only):"
+print_accounts
+echo "All keys, node ids and addresses: $keys"
+echo "Logs: $net/node<i>/{blyand,cometbft}.log"
+echo
+echo "Try:"
+echo "  $blyand query bank balance $(first_dev) --node $rpc0"
+echo "  $blyand tx bank send ... --node $rpc0      (see: $blyand tx bank send --help)"
+echo "  curl -s $rpc0/status"
+echo "Stop with: localnet/down.sh   (add --clean to delete .localnet)"
