@@ -99,7 +99,7 @@ echo "building blyand (release)..."
 [ -x "$blyand" ] || die "blyand was not built at $blyand"
 
 rm -rf "$net"
-"$blyand" testnet --validators "$n" --chain-id "$chain_id" --output "$net" \
+"$blyand" testnet --validators "$n" --chain-id "$chain_id" --out-dir "$net" \
   --base-port "$base_port" --cometbft-bin "$cometbft"
 keys="$net/keys.json"
 [ -f "$keys" ] || die "blyand testnet did not write $keys"

@@ -11,6 +11,8 @@ use crate::state::{StateRead, StateReadExt, StateWrite, StateWriteExt};
 pub mod state_key {
     /// Prefix of `consensus address → operator` entries.
     pub const OPERATOR_PREFIX: &[u8] = b"consensus/operator/";
+    /// Height and header time of the last executed block.
+    pub const LAST_BLOCK: &[u8] = b"consensus/last_block";
 
     /// The key for a 20-byte consensus address.
     pub fn operator(cons_addr: &[u8]) -> Vec<u8> {
@@ -30,4 +32,18 @@ pub fn operator_of<S: StateRead + ?Sized>(
     cons_addr: &[u8],
 ) -> TxResult<Option<Address>> {
     state.get_scale(&state_key::operator(cons_addr))
+}
+
+/// Records the height and header time of the block being executed. Written every block,
+/// so every height has its own state version.
+pub fn set_last_block<S: StateWrite + ?Sized>(state: &mut S, ctx: &crate::runtime::BlockContext) {
+    state.put_scale(
+        state_key::LAST_BLOCK.to_vec(),
+        &(ctx.height, ctx.time_unix_ms),
+    );
+}
+
+/// Height and header time (Unix ms) of the last executed block, if any.
+pub fn last_block<S: StateRead + ?Sized>(state: &S) -> TxResult<Option<(u64, i64)>> {
+    state.get_scale(state_key::LAST_BLOCK)
 }

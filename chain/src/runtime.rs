@@ -118,9 +118,18 @@ pub struct BlockExecutor<S> {
     fee_params: FeeParams,
     base_fee: u128,
     gas_used: u64,
+    metered: bool,
 }
 
 impl<S: StateRead> BlockExecutor<S> {
+    /// Starts a mempool check state: like a block, but without the block gas limit, since
+    /// a mempool may hold more than one block's worth of transactions.
+    pub fn begin_unmetered(base: S, ctx: BlockContext) -> TxResult<Self> {
+        let mut ex = Self::begin(base, ctx)?;
+        ex.metered = false;
+        Ok(ex)
+    }
+
     /// Starts a block (runs the begin-block hooks: none yet).
     pub fn begin(base: S, ctx: BlockContext) -> TxResult<Self> {
         let chain_id = crate::auth::chain_id(&base)?;
@@ -133,6 +142,7 @@ impl<S: StateRead> BlockExecutor<S> {
             fee_params,
             base_fee,
             gas_used: 0,
+            metered: true,
         })
     }
 
@@ -215,7 +225,7 @@ impl<S: StateRead> BlockExecutor<S> {
             .fee_params
             .block_gas_limit
             .saturating_sub(self.gas_used);
-        if charge.gas_used > room {
+        if self.metered && charge.gas_used > room {
             return Err(TxError::new(
                 ErrorCode::BlockGasExceeded,
                 format!(
@@ -264,6 +274,7 @@ impl<S: StateRead> BlockExecutor<S> {
     /// Runs the end-block hooks and the invariants; returns the block's writes and
     /// end-block events. An error means a broken invariant: the node must halt.
     pub fn end(mut self) -> Result<(WriteSet, Vec<Event>), String> {
+        crate::consensus::set_last_block(&mut self.overlay, &self.ctx);
         let ev = crate::fees::end_block(&mut self.overlay, self.gas_used).map_err(|e| e.log)?;
         let (base, writes) = self.overlay.into_parts();
         crate::invariants::check_block_supply(&base, &writes)?;

@@ -1,0 +1,137 @@
+//! The ABCI 2.0 application.
+//!
+//! CometBFT opens four connections (consensus, mempool, query, snapshot); each is served
+//! on its own thread with a clone of [`BlyanApp`]. Shared state:
+//! - the committed [`Store`];
+//! - the *pending* block between FinalizeBlock and Commit;
+//! - the *check state*: a block executor over the committed state that CheckTx applies
+//!   mempool transactions to, rebuilt after every commit (CometBFT then re-checks what
+//!   remains in its mempool);
+//! - the signer cache filled by CheckTx and read by FinalizeBlock.
+
+mod block;
+mod check;
+mod events;
+mod info;
+mod proposal;
+mod query;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use blyan_chain::{BlockContext, BlockExecutor};
+use blyan_proto::params::TxParams;
+use tendermint_abci::Application;
+use tendermint_proto::v0_38::abci::{
+    RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestPrepareProposal,
+    RequestProcessProposal, RequestQuery, ResponseCheckTx, ResponseCommit, ResponseFinalizeBlock,
+    ResponseInfo, ResponseInitChain, ResponsePrepareProposal, ResponseProcessProposal,
+    ResponseQuery,
+};
+
+use crate::metrics::Metrics;
+use crate::sigcache::SignerCache;
+use crate::store::{LatestView, PendingVersion, Store};
+
+pub use block::BlockResult;
+
+/// The application shared by CometBFT's connections.
+#[derive(Clone)]
+pub struct BlyanApp {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    store: Store,
+    pending: Mutex<Option<PendingBlock>>,
+    check: Mutex<Option<BlockExecutor<LatestView>>>,
+    signers: SignerCache,
+    metrics: Metrics,
+}
+
+/// A finalized block waiting for Commit.
+struct PendingBlock {
+    version: PendingVersion,
+    base_fee: u128,
+    gas_used: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means another connection's thread panicked; the data is still the
+    // last consistent value we wrote, so keep serving.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl BlyanApp {
+    /// An application over `store`.
+    pub fn new(store: Store, metrics: Metrics, sig_cache_size: usize) -> Self {
+        BlyanApp {
+            inner: Arc::new(Shared {
+                store,
+                pending: Mutex::new(None),
+                check: Mutex::new(None),
+                signers: SignerCache::new(sig_cache_size),
+                metrics,
+            }),
+        }
+    }
+
+    /// The committed store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The transaction envelope parameters in force (defaults before genesis).
+    fn tx_params(&self) -> TxParams {
+        blyan_chain::auth::tx_params(&self.inner.store.latest()).unwrap_or_default()
+    }
+
+    /// A fresh check state over the committed state.
+    fn new_check_state(&self) -> Option<BlockExecutor<LatestView>> {
+        let latest = self.inner.store.last_version().ok().flatten()?;
+        let ctx = BlockContext {
+            height: latest.saturating_add(1),
+            time_unix_ms: 0,
+            proposer: None,
+        };
+        BlockExecutor::begin_unmetered(self.inner.store.latest(), ctx).ok()
+    }
+}
+
+impl Application for BlyanApp {
+    fn info(&self, request: RequestInfo) -> ResponseInfo {
+        info::info(self, request)
+    }
+
+    fn init_chain(&self, request: RequestInitChain) -> ResponseInitChain {
+        info::init_chain(self, request)
+    }
+
+    fn query(&self, request: RequestQuery) -> ResponseQuery {
+        query::query(self, request)
+    }
+
+    fn check_tx(&self, request: RequestCheckTx) -> ResponseCheckTx {
+        check::check_tx(self, request)
+    }
+
+    fn commit(&self) -> ResponseCommit {
+        block::commit(self)
+    }
+
+    fn prepare_proposal(&self, request: RequestPrepareProposal) -> ResponsePrepareProposal {
+        proposal::prepare(self, request)
+    }
+
+    fn process_proposal(&self, request: RequestProcessProposal) -> ResponseProcessProposal {
+        proposal::process(self, request)
+    }
+
+    fn finalize_block(&self, request: RequestFinalizeBlock) -> ResponseFinalizeBlock {
+        block::finalize(self, request)
+    }
+}

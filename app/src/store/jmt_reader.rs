@@ -1,0 +1,44 @@
+//! The JMT's `TreeReader` over the sled layout of [`super`].
+
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{KeyHash, OwnedValue, Version};
+
+use super::{prefixed, P_NODE, P_VALUE};
+
+/// Reads committed JMT nodes and values from sled.
+pub(super) struct SledTreeReader<'a> {
+    pub(super) db: &'a sled::Db,
+}
+
+impl TreeReader for SledTreeReader<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let k = prefixed(P_NODE, &borsh::to_vec(node_key)?);
+        match self.db.get(k)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),
+        }
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let start = prefixed(P_VALUE, &key_hash.0);
+        let mut end = start.clone();
+        end.extend_from_slice(&max_version.to_be_bytes());
+        let last = self.db.range(start..=end).next_back().transpose()?;
+        Ok(match last {
+            None => None,
+            Some((_, v)) => match v.first() {
+                Some(1) => Some(v.get(1..).unwrap_or_default().to_vec()),
+                _ => None,
+            },
+        })
+    }
+
+    /// Only needed when restoring a tree from chunks, which this store does not do.
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("get_rightmost_leaf is not supported by the sled store")
+    }
+}
