@@ -26,15 +26,30 @@ fn bad_transactions() -> Vec<(ErrorCode, Bytes)> {
     oversized.memo = "x".repeat(40_000);
     let poor = SecretKey::from_seed("nobody");
     vec![
-        (ErrorCode::Malformed, Bytes::from_static(&[1, 0xff, 0xff, 0x00])),
-        (ErrorCode::UnsupportedVersion, Bytes::from_static(b"garbage")),
-        (ErrorCode::WrongChainId, wrong_chain.sign(&alice).to_bytes().into()),
+        (
+            ErrorCode::Malformed,
+            Bytes::from_static(&[1, 0xff, 0xff, 0x00]),
+        ),
+        (
+            ErrorCode::UnsupportedVersion,
+            Bytes::from_static(b"garbage"),
+        ),
+        (
+            ErrorCode::WrongChainId,
+            wrong_chain.sign(&alice).to_bytes().into(),
+        ),
         (ErrorCode::BadSignature, bad_sig.to_bytes().into()),
         (ErrorCode::NonceGap, signed(&alice, 5, bob, 1)),
         (ErrorCode::InsufficientFunds, signed(&poor, 0, bob, 1)),
-        (ErrorCode::FeeCapBelowBaseFee, low_cap.sign(&alice).to_bytes().into()),
+        (
+            ErrorCode::FeeCapBelowBaseFee,
+            low_cap.sign(&alice).to_bytes().into(),
+        ),
         (ErrorCode::AmountOverflow, signed(&alice, 0, bob, u128::MAX)),
-        (ErrorCode::TxTooLarge, oversized.sign(&alice).to_bytes().into()),
+        (
+            ErrorCode::TxTooLarge,
+            oversized.sign(&alice).to_bytes().into(),
+        ),
     ]
 }
 
@@ -50,7 +65,11 @@ fn check_tx_gives_each_bad_transaction_its_own_code() {
     assert_eq!(check(&app, &ok), 0);
     let replay = signed(&dev(0), 0, dev(1).address(), 2 * BLY);
     assert_eq!(check(&app, &replay), ErrorCode::NonceTooLow.as_u32());
-    assert_eq!(app.store().latest().prefix_raw(b""), before, "CheckTx never writes state");
+    assert_eq!(
+        app.store().latest().prefix_raw(b""),
+        before,
+        "CheckTx never writes state"
+    );
 }
 
 #[test]
@@ -69,7 +88,11 @@ fn a_proposal_with_any_invalid_transaction_is_rejected_and_prepare_drops_them() 
     // A replayed nonce inside one proposal.
     let dup = signed(&dev(0), 0, dev(1).address(), 2 * BLY);
     assert!(!process_accepts(&app, 1, vec![good.clone(), dup]));
-    assert_eq!(app.store().last_version().unwrap(), Some(0), "nothing committed");
+    assert_eq!(
+        app.store().last_version().unwrap(),
+        Some(0),
+        "nothing committed"
+    );
 }
 
 #[test]
@@ -102,7 +125,12 @@ fn two_nodes_fed_the_same_blocks_agree_on_every_app_hash() {
             .map(|i| {
                 let s = i % 4;
                 nonces[s] += 1;
-                signed(&dev(s), nonces[s] - 1, dev((s + 1) % 4).address(), (i as u128 + 1) * BLY)
+                signed(
+                    &dev(s),
+                    nonces[s] - 1,
+                    dev((s + 1) % 4).address(),
+                    (i as u128 + 1) * BLY,
+                )
             })
             .collect();
         // Node a saw the transactions in CheckTx (cached signers); node b did not.
@@ -117,7 +145,10 @@ fn two_nodes_fed_the_same_blocks_agree_on_every_app_hash() {
     }
     let info = a.info(RequestInfo::default());
     assert_eq!(info.last_block_height, 5);
-    assert_eq!(info.last_block_app_hash, b.info(RequestInfo::default()).last_block_app_hash);
+    assert_eq!(
+        info.last_block_app_hash,
+        b.info(RequestInfo::default()).last_block_app_hash
+    );
 }
 
 #[test]
@@ -125,11 +156,17 @@ fn a_failed_transfer_in_a_block_pays_its_fee_and_nothing_else() {
     let app = app_with_genesis(2);
     let too_much = signed(&dev(0), 0, dev(1).address(), 10_000_000 * BLY);
     let r = finalize_and_commit(&app, 1, vec![too_much]);
-    assert_eq!(r.tx_results[0].code, ErrorCode::InsufficientBalance.as_u32());
+    assert_eq!(
+        r.tx_results[0].code,
+        ErrorCode::InsufficientBalance.as_u32()
+    );
     let st = app.store().latest();
     assert_eq!(blyan_chain::auth::nonce(&st, &dev(0).address()).unwrap(), 1);
     assert!(blyan_chain::bank::balance(&st, &dev(0).address()).unwrap() < 1_000_000 * BLY);
-    assert_eq!(blyan_chain::bank::balance(&st, &dev(1).address()).unwrap(), 1_000_000 * BLY);
+    assert_eq!(
+        blyan_chain::bank::balance(&st, &dev(1).address()).unwrap(),
+        1_000_000 * BLY
+    );
     blyan_chain::invariants::check_full_supply(&st).unwrap();
 }
 
@@ -151,7 +188,10 @@ fn proved_queries_verify_against_the_committed_root_at_that_height() {
     verify_proof(&root1, &q.key, Some(&q.value), &proof.data).unwrap();
     let v: u128 = parity_scale_codec::Decode::decode(&mut &q.value[..]).unwrap();
     assert_eq!(v, 1_000_000 * BLY + 7, "value as of height 1");
-    assert!(verify_proof(&root1, &q.key, Some(&[0u8; 16][..]), &proof.data).is_err(), "a wrong value fails");
+    assert!(
+        verify_proof(&root1, &q.key, Some(&[0u8; 16][..]), &proof.data).is_err(),
+        "a wrong value fails"
+    );
     // An absent key is proved absent.
     let nobody = SecretKey::from_seed("nobody").address();
     let q = app.query(RequestQuery {
@@ -164,7 +204,10 @@ fn proved_queries_verify_against_the_committed_root_at_that_height() {
     let root2 = app.store().root_at(2).unwrap().unwrap();
     verify_proof(&root2, &q.key, None, &q.proof_ops.unwrap().ops[0].data).unwrap();
     // Unknown paths and heights outside the window get their codes.
-    let bad = app.query(RequestQuery { path: "/nope".into(), ..Default::default() });
+    let bad = app.query(RequestQuery {
+        path: "/nope".into(),
+        ..Default::default()
+    });
     assert_eq!(bad.code, blyan_proto::query::QUERY_UNKNOWN_PATH);
     let future = app.query(RequestQuery {
         path: QueryPath::Supply.to_string(),

@@ -32,7 +32,7 @@ use crate::metrics::Metrics;
 use crate::sigcache::SignerCache;
 use crate::store::{LatestView, PendingVersion, Store};
 
-pub use block::BlockResult;
+pub use block::{execute_block, verify_all, BlockResult};
 
 /// The application shared by CometBFT's connections.
 #[derive(Clone)]

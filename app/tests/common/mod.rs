@@ -44,7 +44,9 @@ pub fn app_with_genesis(devs: usize) -> BlyanApp {
     let state = localnet_app_state(CHAIN, vec![validator], &addrs).unwrap();
     let resp = app.init_chain(RequestInitChain {
         chain_id: CHAIN.into(),
-        app_state_bytes: serde_json::to_vec(&state.to_json_value().unwrap()).unwrap().into(),
+        app_state_bytes: serde_json::to_vec(&state.to_json_value().unwrap())
+            .unwrap()
+            .into(),
         initial_height: 1,
         ..Default::default()
     });
@@ -67,7 +69,10 @@ pub fn transfer(_signer: &SecretKey, nonce: u64, to: Address, amount: u128) -> T
 }
 
 pub fn signed(from: &SecretKey, nonce: u64, to: Address, amount: u128) -> Bytes {
-    transfer(from, nonce, to, amount).sign(from).to_bytes().into()
+    transfer(from, nonce, to, amount)
+        .sign(from)
+        .to_bytes()
+        .into()
 }
 
 fn time(height: u64) -> Option<Timestamp> {

@@ -1,0 +1,207 @@
+//! In-process FinalizeBlock + Commit throughput on blocks of 5,000 signed transfers.
+//!
+//! Two figures, each over several blocks against a sled store in a temp directory:
+//! (a) every signature recovered in FinalizeBlock (spread over all cores);
+//! (b) signatures already recovered by this node's CheckTx (the signer cache).
+//! Then the time of one block split into recovery, execution, root computation and commit.
+//!
+//! Run: `cargo bench -p blyan-app --bench finalize_block`.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use blyan_app::metrics::Metrics;
+use blyan_app::node::{execute_block, verify_all, BlyanApp};
+use blyan_app::sigcache::SignerCache;
+use blyan_app::store::Store;
+use blyan_chain::BlockContext;
+use blyan_genesis::localnet::localnet_app_state;
+use blyan_genesis::GenesisValidator;
+use blyan_proto::params::TxParams;
+use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, Tx};
+use prost::bytes::Bytes;
+use rayon::prelude::*;
+use tendermint_abci::Application;
+use tendermint_proto::v0_38::abci::{RequestCheckTx, RequestFinalizeBlock, RequestInitChain};
+
+const CHAIN: &str = "blyan-bench";
+const SENDERS: usize = 200;
+const BLOCK_TXS: usize = 5_000;
+const BLOCKS_PER_FIGURE: usize = 3;
+
+fn senders() -> Vec<SecretKey> {
+    (0..SENDERS)
+        .map(|i| SecretKey::from_seed(&format!("bench/{i}")))
+        .collect()
+}
+
+fn new_app(dir: &std::path::Path) -> BlyanApp {
+    let store = Store::open(dir, 100).expect("store");
+    let app = BlyanApp::new(store, Metrics::new(), 100_000);
+    let validator = GenesisValidator {
+        name: "v0".into(),
+        operator: SecretKey::from_seed("bench/operator").address(),
+        consensus_pub_key: base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+        power: 10,
+    };
+    let addrs: Vec<Address> = senders().iter().map(SecretKey::address).collect();
+    let state = localnet_app_state(CHAIN, vec![validator], &addrs).expect("genesis");
+    app.init_chain(RequestInitChain {
+        chain_id: CHAIN.into(),
+        app_state_bytes: serde_json::to_vec(&state.to_json_value().expect("json"))
+            .expect("json")
+            .into(),
+        initial_height: 1,
+        ..Default::default()
+    });
+    app
+}
+
+/// Blocks of transfers; each sender sends BLOCK_TXS / SENDERS per block to fresh
+/// recipients (so the state grows like a real chain's).
+fn make_blocks(n: usize) -> Vec<Vec<Bytes>> {
+    let keys = senders();
+    let per_sender = BLOCK_TXS / SENDERS;
+    (0..n)
+        .map(|b| {
+            keys.par_iter()
+                .enumerate()
+                .flat_map_iter(|(s, k)| {
+                    (0..per_sender).map(move |j| {
+                        let nonce = (b * per_sender + j) as u64;
+                        let to = SecretKey::from_seed(&format!("bench/rcpt/{b}/{s}/{j}")).address();
+                        let tx = Tx {
+                            chain_id: CHAIN.into(),
+                            nonce,
+                            fee: Fee {
+                                gas_limit: 30_000,
+                                max_fee_per_gas: 100_000_000_000,
+                                max_priority_fee_per_gas: 1_000,
+                            },
+                            msgs: vec![Msg::Bank(BankMsg::Send {
+                                to,
+                                amount: 1 + j as u128,
+                            })],
+                            memo: String::new(),
+                        };
+                        Bytes::from(tx.sign(k).to_bytes())
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn finalize_commit(app: &BlyanApp, height: u64, txs: &[Bytes]) -> Duration {
+    let t = Instant::now();
+    let r = app.finalize_block(RequestFinalizeBlock {
+        txs: txs.to_vec(),
+        height: height as i64,
+        ..Default::default()
+    });
+    app.commit();
+    let d = t.elapsed();
+    let failed = r.tx_results.iter().filter(|x| x.code != 0).count();
+    assert_eq!(
+        failed,
+        0,
+        "block {height}: {failed} transfers failed: {:?}",
+        r.tx_results.iter().find(|x| x.code != 0)
+    );
+    d
+}
+
+fn rate(txs: usize, d: Duration) -> f64 {
+    txs as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    let threads = rayon::current_num_threads();
+    println!("FinalizeBlock + Commit, blocks of {BLOCK_TXS} signed transfers from {SENDERS} senders, {threads} threads");
+    let t = Instant::now();
+    let blocks = make_blocks(2 * BLOCKS_PER_FIGURE + 1);
+    println!(
+        "  signed {} transactions in {:.2?}",
+        blocks.len() * BLOCK_TXS,
+        t.elapsed()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = new_app(dir.path());
+
+    // (a) every signature recovered in FinalizeBlock.
+    let mut total_a = Duration::ZERO;
+    for (i, b) in blocks.iter().take(BLOCKS_PER_FIGURE).enumerate() {
+        total_a += finalize_commit(&app, i as u64 + 1, b);
+    }
+    let a = rate(BLOCKS_PER_FIGURE * BLOCK_TXS, total_a);
+    println!("  (a) signatures recovered in the block: {a:>9.0} transfers/s  (target >= 12,000)");
+
+    // (b) signatures already recovered by CheckTx.
+    let mut total_b = Duration::ZERO;
+    for (i, b) in blocks
+        .iter()
+        .skip(BLOCKS_PER_FIGURE)
+        .take(BLOCKS_PER_FIGURE)
+        .enumerate()
+    {
+        for tx in b {
+            let code = app
+                .check_tx(RequestCheckTx {
+                    tx: tx.clone(),
+                    r#type: 0,
+                })
+                .code;
+            assert_eq!(code, 0, "CheckTx");
+        }
+        total_b += finalize_commit(&app, (BLOCKS_PER_FIGURE + i) as u64 + 1, b);
+    }
+    let bb = rate(BLOCKS_PER_FIGURE * BLOCK_TXS, total_b);
+    println!("  (b) signatures cached by CheckTx:      {bb:>9.0} transfers/s  (target >= 50,000)");
+    println!("      ratio (b)/(a): {:.2}", bb / a);
+
+    // Where one block's time goes (the last block, uncached).
+    let height = (2 * BLOCKS_PER_FIGURE) as u64 + 1;
+    let last = &blocks[2 * BLOCKS_PER_FIGURE];
+    let params = TxParams::default();
+    let empty = SignerCache::new(1);
+    let t = Instant::now();
+    let verified = verify_all(&empty, last, &params);
+    let recover = t.elapsed();
+    let cached = SignerCache::new(BLOCK_TXS);
+    for v in verified.iter().flatten() {
+        cached.insert(v.hash, v.signer);
+    }
+    let t = Instant::now();
+    let _ = verify_all(&cached, last, &params);
+    let decode_cached = t.elapsed();
+    let ctx = BlockContext {
+        height,
+        time_unix_ms: 0,
+        proposer: None,
+    };
+    let t = Instant::now();
+    let result = execute_block(app.store().latest(), ctx, &verified).expect("execute");
+    let execute = t.elapsed();
+    let t = Instant::now();
+    let pending = app.store().prepare(height, result.writes).expect("prepare");
+    let root = t.elapsed();
+    let t = Instant::now();
+    app.store().commit(pending).expect("commit");
+    let commit = t.elapsed();
+    let total = recover + execute + root + commit;
+    let pct = |d: Duration| 100.0 * d.as_secs_f64() / total.as_secs_f64();
+    println!("  one block of {BLOCK_TXS}, uncached: {total:.2?}");
+    println!("    signature recovery + decode : {recover:>10.2?} ({:.0}%)  [decode with cached signers: {decode_cached:.2?}]", pct(recover));
+    println!(
+        "    execution (overlays)        : {execute:>10.2?} ({:.0}%)",
+        pct(execute)
+    );
+    println!(
+        "    JMT root computation        : {root:>10.2?} ({:.0}%)",
+        pct(root)
+    );
+    println!(
+        "    commit (sled batch + fsync) : {commit:>10.2?} ({:.0}%)",
+        pct(commit)
+    );
+}

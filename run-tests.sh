@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs Blyan's whole test suite on a fresh machine, installing what it needs:
+# the pinned cometbft (go install, into .bin/), a Python venv with eth-account (for the
+# foreign-signer test), then formatting and lint checks, a build of every binary, and
+# every unit, property, in-process and end-to-end test.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+
+echo "==> installing pinned tools"
+bash localnet/install.sh
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import eth_account" 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet "eth-account==0.14.0"
+fi
+export BLYAN_PYTHON="$root/.venv/bin/python"
+export COMETBFT_BIN="$root/.bin/cometbft"
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "==> cargo build (binaries used by the end-to-end tests)"
+cargo build --workspace --bins
+
+echo "==> cargo test"
+cargo test --workspace
