@@ -108,12 +108,12 @@ fn prepare_blyan(a: &LoadgenArgs, rpcs: &[RpcClient]) -> anyhow::Result<Prepared
         .map(|i| SecretKey::from_seed(&format!("loadgen/{chain_id}/{i}")))
         .collect();
     // Fund every sender with enough for its fees and 1-unit transfers, in one block.
-    let mut nonce: u64 = rpc.query_value(&QueryPath::Nonce(funder.address()))?;
+    let first_nonce: u64 = rpc.query_value(&QueryPath::Nonce(funder.address()))?;
     let funding = per_account
         .saturating_mul(30_000u128.saturating_mul(max_fee))
         .saturating_add(BLY);
     let mut last_hash = String::new();
-    for acct in &accounts {
+    for (nonce, acct) in (first_nonce..).zip(&accounts) {
         let tx = transfer(
             &chain_id,
             &funder,
@@ -127,7 +127,6 @@ fn prepare_blyan(a: &LoadgenArgs, rpcs: &[RpcClient]) -> anyhow::Result<Prepared
             bail!("funding transfer rejected: code {} {}", r.code, r.log);
         }
         last_hash = r.hash;
-        nonce += 1;
     }
     rpc.wait_tx(&last_hash, Duration::from_secs(60))
         .context("funding did not commit")?;

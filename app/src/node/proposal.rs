@@ -41,7 +41,7 @@ pub fn priority_order(txs: Vec<(Bytes, VerifiedTx)>, base_fee: u128) -> Vec<(Byt
     let mut queues: BTreeMap<Address, VecDeque<(Bytes, VerifiedTx)>> = BTreeMap::new();
     let mut heap = BinaryHeap::new();
     for (sender, mut list) in by_sender {
-        list.sort_by(|a, b| (a.1.signed.tx.nonce, a.1.hash).cmp(&(b.1.signed.tx.nonce, b.1.hash)));
+        list.sort_by_key(|t| (t.1.signed.tx.nonce, t.1.hash));
         let mut q: VecDeque<_> = list.into();
         if let Some(head) = q.front() {
             heap.push((tip_per_gas(&head.1, base_fee), Reverse(head.1.hash), sender));

@@ -66,8 +66,8 @@ pub(super) fn query(app: &BlyanApp, req: RequestQuery) -> ResponseQuery {
                 resp.proof_ops = Some(ProofOps {
                     ops: vec![ProofOp {
                         r#type: PROOF_OP_TYPE.into(),
-                        key: key.clone().into(),
-                        data: proof.to_bytes().into(),
+                        key: key.clone(),
+                        data: proof.to_bytes(),
                     }],
                 });
                 resp.key = key.into();

@@ -84,7 +84,8 @@ impl Store {
     pub fn open(path: &std::path::Path, retain_blocks: u64) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(1024 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
             .open()?;
         Ok(Store {
             db: Arc::new(db),
@@ -150,8 +151,14 @@ impl Store {
         })
     }
 
-    /// Persists a prepared version atomically and durably, then prunes tree nodes that
-    /// fell out of the retained window.
+    /// Persists a prepared version atomically, then prunes tree nodes that fell out of the
+    /// retained window.
+    ///
+    /// The batch is atomic (sled recovers to a prefix of applied batches after a crash)
+    /// but not fsynced here: sled flushes in the background every 500 ms. A node killed
+    /// before the flush restarts at an older height, reports it in Info, and CometBFT's
+    /// handshake replays the missing blocks from its block store, the ABCI recovery
+    /// path. Call [`Store::flush`] for an explicit sync point.
     pub fn commit(&self, pending: PendingVersion) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (node_key, node) in pending.batch.node_batch.nodes() {
@@ -187,6 +194,11 @@ impl Store {
         batch.insert(META_HEIGHT, pending.version.to_be_bytes().to_vec());
         self.db.apply_batch(batch)?;
         self.prune(pending.version)?;
+        Ok(())
+    }
+
+    /// Forces everything committed so far to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
     }
