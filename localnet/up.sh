@@ -150,12 +150,10 @@ for a in json.load(open(sys.argv[1]))["dev_accounts"]:
   fi
 }
 
+# Field $1 (address or private_key_hex) of the first dev account, from keys.json.
 first_dev() {
-  if command -v jq >/dev/null; then
-    jq -r '.dev_accounts[0].address // "<address>"' "$keys"
-  else
-    echo "<address>"
-  fi
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dev_accounts"][0][sys.argv[2]])' "$keys" "$1" 2>/dev/null ||
+    echo "<$1>"
 }
 
 rpc0="http://127.0.0.1:$((base_port + 1))"
@@ -171,7 +169,9 @@ echo "All keys, node ids and addresses: $keys"
 echo "Logs: $net/node<i>/{blyand,cometbft}.log"
 echo
 echo "Try:"
-echo "  $blyand query bank balance $(first_dev) --node $rpc0"
-echo "  $blyand tx bank send ... --node $rpc0      (see: $blyand tx bank send --help)"
+echo "  export BLYAN_NODE=$rpc0 BLYAN_KEYRING_DIR=$net/keyring BLYAN_KEYRING_PASSWORD=localnet"
+echo "  $blyand keys import dev0 --private-key $(first_dev private_key_hex)"
+echo "  $blyand tx bank send --from dev0 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed 1.5bly --wait"
+echo "  $blyand query bank balance $(first_dev address)"
 echo "  curl -s $rpc0/status"
 echo "Stop with: localnet/down.sh   (add --clean to delete .localnet)"
