@@ -11,7 +11,10 @@
 //!   or stale) and `cometbft` (`$COMETBFT_BIN`, else `.bin/cometbft`, installed by
 //!   `localnet/install.sh` when missing) are.
 //!
-//! The tests themselves are in `tests/tests/`, one file per concern.
+//! The tests themselves are in `tests/tests/`, one file per concern. Within one test
+//! binary, multi-validator nets run one at a time (single-validator nets may overlap);
+//! runners that put every test in its own process (nextest) should run this crate's tests
+//! serially on small machines.
 
 pub mod bins;
 mod chain;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use blyan_app::rpc::RpcClient;
-use blyan_genesis::localnet::{DevAccount, LocalnetNode};
+use blyan_genesis::localnet::{DevAccount, LocalnetNode, PORTS_PER_NODE};
 use blyan_genesis::{GenesisAppState, LocalnetLayout, LocalnetSpec};
 use blyan_proto::{Address, SecretKey};
 
@@ -65,7 +65,7 @@ impl LocalnetOptions {
 /// process; if the thread is panicking it first prints the last 60 lines of every log.
 /// Set `BLYAN_E2E_KEEP=1` to keep the directory of a failed test.
 pub struct Localnet {
-    pub(crate) procs: Processes,
+    procs: Processes,
     layout: LocalnetLayout,
     rpcs: Vec<RpcClient>,
     bins: Bins,
@@ -96,7 +96,10 @@ impl Localnet {
             Slot::Shared(NET_SLOT.read().unwrap_or_else(|e| e.into_inner()))
         };
         let bins = Bins::get()?;
-        let n_ports = u16::try_from(opts.validators * 10).context("too many validators")?;
+        let n_ports = u16::try_from(opts.validators)
+            .ok()
+            .and_then(|n| n.checked_mul(PORTS_PER_NODE))
+            .context("too many validators")?;
         let base_port = free_port_block(n_ports)?;
         let dir = tempfile::Builder::new().prefix("blyan-e2e-").tempdir()?;
         let mut spec = LocalnetSpec::new(

@@ -137,6 +137,7 @@ fn each_bad_transaction_gets_its_own_code_and_changes_nothing() {
     ];
 
     let mut hashes = Vec::new();
+    let mut logs = std::collections::BTreeMap::new();
     for (what, bytes, expected) in &cases {
         let resp = rpc
             .broadcast_tx_sync(bytes)
@@ -150,6 +151,15 @@ fn each_bad_transaction_gets_its_own_code_and_changes_nothing() {
         );
         assert!(!resp.log.is_empty(), "{what}: the rejection says why");
         hashes.push(resp.hash);
+        logs.insert(*what, resp.log);
+    }
+    // The three signature cases fail for the reason they were built for.
+    for (what, why) in [
+        ("recovery id 5", "recovery id"),
+        ("r above the group order", "out of range"),
+        ("high-s signature", "high-s"),
+    ] {
+        assert!(logs[what].contains(why), "{what}: {}", logs[what]);
     }
 
     // A byte-identical resend of the committed transaction is refused too, either by

@@ -65,7 +65,7 @@ fn a_cli_transfer_and_a_raw_signed_transfer_commit_with_exact_balances_and_fees(
     let recipient = SecretKey::from_seed("e2e/one-validator/recipient").address();
     let operator = net.operator(0);
 
-    let h0 = net.height(0);
+    let h0 = net.app_height(0);
     let sender0 = balance(rpc, sender, h0).unwrap();
     let operator0 = balance(rpc, operator, h0).unwrap();
     let supply0: u128 = query_at(rpc, &QueryPath::Supply, h0).unwrap();
