@@ -92,10 +92,7 @@ fn a_cli_transfer_and_a_raw_signed_transfer_commit_with_exact_balances_and_fees(
     let cli_hash = sent["hash"].as_str().expect("hash").to_string();
     let cli_tx = rpc.tx(&cli_hash).unwrap().expect("indexed");
     let first = check_fee(&net, &f, &cli_tx, blyan_tests::txs::DEFAULT_TIP);
-    assert_eq!(
-        sent["height"].as_str(),
-        Some(first.height.to_string().as_str())
-    );
+    assert_eq!(sent["height"].as_u64(), Some(first.height));
     assert_eq!(attr(&cli_tx, "signer", "nonce").as_deref(), Some("0"));
 
     // 2. A raw transaction built with blyan_proto and sent with broadcast_tx_sync.
@@ -157,7 +154,10 @@ fn a_cli_transfer_and_a_raw_signed_transfer_commit_with_exact_balances_and_fees(
     let shown = net.cli_json(&["query", "tx", &resp.hash]);
     assert_eq!(shown["code"], 0);
     assert_eq!(shown["signer"], sender.to_string());
-    assert_eq!(shown["height"].as_str(), Some(h_arg.as_str()));
+    assert_eq!(
+        shown["height"].as_u64().map(|h| h.to_string()),
+        Some(h_arg.clone())
+    );
     assert_eq!(shown["tx"]["nonce"], 1);
 
     // A proved query verifies against the next header's app hash.

@@ -10,6 +10,7 @@ use parity_scale_codec::Decode;
 use serde_json::{json, Value};
 
 use super::amount::format_bly;
+use super::tx::as_u64;
 use super::Output;
 use crate::rpc::{QueryResponse, RpcClient};
 use crate::store::verify_proof;
@@ -218,11 +219,11 @@ fn tx_json(t: &Value) -> anyhow::Result<Value> {
     let r = &t["tx_result"];
     Ok(json!({
         "hash": t["hash"],
-        "height": t["height"],
+        "height": as_u64(&t["height"]),
         "code": r["code"].as_u64().unwrap_or(0),
         "log": r["log"],
-        "gas_wanted": r["gas_wanted"],
-        "gas_used": r["gas_used"],
+        "gas_wanted": as_u64(&r["gas_wanted"]),
+        "gas_used": as_u64(&r["gas_used"]),
         "signer": decoded.as_ref().and_then(|d| d.recover_signer().ok()).map(|a| a.to_string()),
         "tx": decoded.as_ref().map(|d| serde_json::to_value(&d.tx).unwrap_or(Value::Null)),
         "events": r["events"],

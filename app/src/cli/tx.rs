@@ -137,10 +137,18 @@ pub fn sign_and_broadcast(opts: &TxOpts, msgs: Vec<Msg>) -> anyhow::Result<Value
             .wait_tx(&resp.hash, Duration::from_secs(60))
             .context("waiting for the transaction")?;
         let r = &committed["tx_result"];
-        result["height"] = committed["height"].clone();
+        result["height"] = json!(as_u64(&committed["height"]));
         result["code"] = json!(r["code"].as_u64().unwrap_or(0));
         result["log"] = r["log"].clone();
-        result["gas_used"] = r["gas_used"].clone();
+        result["gas_used"] = json!(as_u64(&r["gas_used"]));
     }
     Ok(result)
+}
+
+/// CometBFT writes 64-bit numbers as JSON strings; print them as numbers.
+pub(super) fn as_u64(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => s.parse().unwrap_or(0),
+        other => other.as_u64().unwrap_or(0),
+    }
 }

@@ -44,9 +44,12 @@ pub enum StoreError {
     /// The JMT failed (missing node, corrupt encoding).
     #[error("merkle tree error: {0}")]
     Tree(String),
-    /// The requested version is not retained.
-    #[error("height {0} is not available (retained window is {1}..={2})")]
+    /// The requested version is older than the retained window.
+    #[error("height {0} is no longer available (retained window is {1}..={2})")]
     Unavailable(u64, u64, u64),
+    /// The requested version is not committed yet.
+    #[error("height {0} is not committed yet (latest committed height is {1})")]
+    NotYetCommitted(u64, u64),
 }
 
 /// Hashes a state key into the JMT key space.
@@ -255,7 +258,10 @@ impl Store {
     fn check_retained(&self, version: u64) -> Result<(), StoreError> {
         let latest = self.last_version()?.unwrap_or(0);
         let oldest = self.oldest_retained(latest);
-        if version > latest || version < oldest {
+        if version > latest {
+            return Err(StoreError::NotYetCommitted(version, latest));
+        }
+        if version < oldest {
             return Err(StoreError::Unavailable(version, oldest, latest));
         }
         Ok(())
