@@ -1,17 +1,32 @@
-//! The JMT's `TreeReader` over the sled layout of [`super`].
+//! The JMT's `TreeReader` over in-memory layers and sled.
+
+use std::sync::Arc;
 
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
 
+use super::layers::Layer;
 use super::{prefixed, P_NODE, P_VALUE};
 
-/// Reads committed JMT nodes and values from sled.
-pub(super) struct SledTreeReader<'a> {
-    pub(super) db: &'a sled::Db,
+/// Reads JMT nodes and values from a snapshot of the unwritten layers, then sled.
+pub(super) struct LayeredReader {
+    db: Arc<sled::Db>,
+    layers: Vec<Arc<Layer>>,
 }
 
-impl TreeReader for SledTreeReader<'_> {
+impl LayeredReader {
+    pub(super) fn new(db: Arc<sled::Db>, layers: Vec<Arc<Layer>>) -> Self {
+        LayeredReader { db, layers }
+    }
+}
+
+impl TreeReader for LayeredReader {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        for l in self.layers.iter().rev() {
+            if let Some(n) = l.node(node_key) {
+                return Ok(Some(n.clone()));
+            }
+        }
         let k = prefixed(P_NODE, &borsh::to_vec(node_key)?);
         match self.db.get(k)? {
             None => Ok(None),
@@ -24,6 +39,16 @@ impl TreeReader for SledTreeReader<'_> {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
+        for l in self
+            .layers
+            .iter()
+            .rev()
+            .filter(|l| l.version <= max_version)
+        {
+            if let Some(v) = l.value(key_hash) {
+                return Ok(v);
+            }
+        }
         let start = prefixed(P_VALUE, &key_hash.0);
         let mut end = start.clone();
         end.extend_from_slice(&max_version.to_be_bytes());

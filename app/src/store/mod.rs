@@ -1,7 +1,7 @@
 //! The node's committed state: a Jellyfish Merkle Tree over sled.
 //!
-//! One sled tree holds everything under one-byte prefixes, so each commit is a single
-//! atomic batch:
+//! One sled tree holds everything under one-byte prefixes, so each version is written as a
+//! single atomic batch:
 //!
 //! | prefix | key | value |
 //! |---|---|---|
@@ -10,23 +10,34 @@
 //! | `k` | state key | value: the latest state, for prefix iteration and fast reads |
 //! | `s` | stale-since version (u64 BE) ‖ borsh(NodeKey) | empty: pruning index |
 //! | `r` | version (u64 BE) | root hash |
-//! | `m` | name | metadata (last height, genesis flag) |
+//! | `mheight` | | last written version |
 //!
-//! The app hash of height `h` is the JMT root at version `h`. Genesis is version 0.
+//! The app hash of height `h` is the JMT root at version `h`; genesis is version 0.
+//!
+//! Commit is pipelined: [`Store::commit`] hands the version to a writer thread and returns,
+//! and readers see it in memory until sled has it ([`layers`]). Batches are atomic but not
+//! fsynced each block (sled syncs in the background every 500 ms): a node killed before
+//! that restarts at an older height, reports it in Info, and CometBFT's handshake replays
+//! the missing blocks from its block store, the ABCI recovery path. [`Store::flush`] is an
+//! explicit sync point.
 
 mod jmt_reader;
+mod layers;
 mod proof;
+mod views;
 
 pub use proof::{verify_proof, StateProof, PROOF_OP_TYPE};
+pub use views::{LatestView, VersionView};
 
-use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
 
 use blyan_chain::state::WriteSet;
-use blyan_chain::StateRead;
 use jmt::storage::TreeUpdateBatch;
 use jmt::{KeyHash, Sha256Jmt};
 
-use jmt_reader::SledTreeReader;
+use jmt_reader::LayeredReader;
+use layers::{Layer, Layers};
 
 const P_NODE: u8 = b'n';
 const P_VALUE: u8 = b'v';
@@ -64,10 +75,28 @@ fn prefixed(p: u8, rest: &[u8]) -> Vec<u8> {
     k
 }
 
-/// The committed store. Cheap to clone (shares the database).
+fn borsh_bytes<T: borsh::BorshSerialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    borsh::to_vec(v).map_err(|e| StoreError::Tree(e.to_string()))
+}
+
+/// Halts the node on a storage failure: continuing could make this node compute a
+/// different state from its peers.
+fn halt(e: impl std::fmt::Display) -> ! {
+    tracing::error!("storage failure, halting: {e}");
+    eprintln!("blyand: storage failure, halting: {e}");
+    std::process::exit(70)
+}
+
+/// The committed store. Cheap to clone (shares the database and the writer).
 #[derive(Clone)]
 pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: Arc<sled::Db>,
+    layers: Layers,
+    writer: Mutex<SyncSender<Arc<Layer>>>,
     retain_blocks: u64,
 }
 
@@ -90,24 +119,40 @@ impl Store {
             .cache_capacity(1024 * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Ok(Store {
-            db: Arc::new(db),
-            retain_blocks: retain_blocks.max(1),
-        })
+        Self::with_db(db, retain_blocks)
     }
 
     /// A store in a temporary directory (tests and benchmarks).
     pub fn temporary(retain_blocks: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new().temporary(true).open()?;
+        Self::with_db(sled::Config::new().temporary(true).open()?, retain_blocks)
+    }
+
+    fn with_db(db: sled::Db, retain_blocks: u64) -> Result<Self, StoreError> {
+        let db = Arc::new(db);
+        let retain_blocks = retain_blocks.max(1);
+        let layers = Layers::default();
+        let writer = layers::spawn_writer(db.clone(), layers.clone(), retain_blocks)?;
         Ok(Store {
-            db: Arc::new(db),
-            retain_blocks: retain_blocks.max(1),
+            inner: Arc::new(Inner {
+                db,
+                layers,
+                writer: Mutex::new(writer),
+                retain_blocks,
+            }),
         })
+    }
+
+    fn reader(&self) -> LayeredReader {
+        LayeredReader::new(self.inner.db.clone(), layers::snapshot(&self.inner.layers))
     }
 
     /// The last committed height, or `None` before genesis was committed.
     pub fn last_version(&self) -> Result<Option<u64>, StoreError> {
+        if let Some(l) = layers::snapshot(&self.inner.layers).last() {
+            return Ok(Some(l.version));
+        }
         Ok(self
+            .inner
             .db
             .get(META_HEIGHT)?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
@@ -116,7 +161,14 @@ impl Store {
 
     /// The root hash committed at `version`.
     pub fn root_at(&self, version: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        if let Some(l) = layers::snapshot(&self.inner.layers)
+            .iter()
+            .find(|l| l.version == version)
+        {
+            return Ok(Some(l.root));
+        }
         Ok(self
+            .inner
             .db
             .get(prefixed(P_ROOT, &version.to_be_bytes()))?
             .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok()))
@@ -124,20 +176,18 @@ impl Store {
 
     /// The lowest version still queryable.
     pub fn oldest_retained(&self, latest: u64) -> u64 {
-        latest.saturating_sub(self.retain_blocks.saturating_sub(1))
+        oldest_retained(self.inner.retain_blocks, latest)
     }
 
     /// A read view of the latest committed state.
     pub fn latest(&self) -> LatestView {
-        LatestView {
-            db: self.db.clone(),
-        }
+        LatestView::new(self.inner.db.clone(), self.inner.layers.clone())
     }
 
     /// Computes the root of `writes` applied on top of the last committed version as
     /// `version`, without writing anything.
     pub fn prepare(&self, version: u64, writes: WriteSet) -> Result<PendingVersion, StoreError> {
-        let reader = SledTreeReader { db: &self.db };
+        let reader = self.reader();
         let tree = Sha256Jmt::new(&reader);
         let value_set: Vec<(KeyHash, Option<Vec<u8>>)> = writes
             .iter()
@@ -154,80 +204,36 @@ impl Store {
         })
     }
 
-    /// Persists a prepared version atomically, then prunes tree nodes that fell out of the
-    /// retained window.
-    ///
-    /// The batch is atomic (sled recovers to a prefix of applied batches after a crash)
-    /// but not fsynced here: sled flushes in the background every 500 ms. A node killed
-    /// before the flush restarts at an older height, reports it in Info, and CometBFT's
-    /// handshake replays the missing blocks from its block store, the ABCI recovery
-    /// path. Call [`Store::flush`] for an explicit sync point.
+    /// Commits a prepared version: visible to readers at once, written to sled by the
+    /// writer thread as one atomic batch (waits if two versions are already in flight).
     pub fn commit(&self, pending: PendingVersion) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (node_key, node) in pending.batch.node_batch.nodes() {
-            batch.insert(
-                prefixed(P_NODE, &borsh_bytes(node_key)?),
-                borsh_bytes(node)?,
-            );
+        let layer = Arc::new(Layer {
+            version: pending.version,
+            root: pending.root,
+            writes: pending.writes,
+            batch: pending.batch,
+        });
+        match self.inner.layers.write() {
+            Ok(mut l) => l.push_back(layer.clone()),
+            Err(p) => p.into_inner().push_back(layer.clone()),
         }
-        for ((version, kh), value) in pending.batch.node_batch.values() {
-            let mut k = prefixed(P_VALUE, &kh.0);
-            k.extend_from_slice(&version.to_be_bytes());
-            let v = match value {
-                None => vec![0u8],
-                Some(v) => prefixed(1, v),
-            };
-            batch.insert(k, v);
-        }
-        for stale in &pending.batch.stale_node_index_batch {
-            let mut k = prefixed(P_STALE, &stale.stale_since_version.to_be_bytes());
-            k.extend_from_slice(&borsh_bytes(&stale.node_key)?);
-            batch.insert(k, Vec::new());
-        }
-        for (k, v) in &pending.writes {
-            match v {
-                Some(v) => batch.insert(prefixed(P_LATEST, k), v.clone()),
-                None => batch.remove(prefixed(P_LATEST, k)),
-            }
-        }
-        batch.insert(
-            prefixed(P_ROOT, &pending.version.to_be_bytes()),
-            pending.root.to_vec(),
-        );
-        batch.insert(META_HEIGHT, pending.version.to_be_bytes().to_vec());
-        self.db.apply_batch(batch)?;
-        self.prune(pending.version)?;
-        Ok(())
+        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer
+            .send(layer)
+            .map_err(|_| StoreError::Tree("the store writer has stopped".into()))
     }
 
-    /// Forces everything committed so far to disk.
+    /// Waits until the writer thread has applied every committed version to sled.
+    pub fn wait_written(&self) {
+        while !layers::snapshot(&self.inner.layers).is_empty() {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
+    /// Waits until every committed version is in sled, then syncs sled to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Deletes nodes that became stale at or before the first version outside the window.
-    fn prune(&self, latest: u64) -> Result<(), StoreError> {
-        let oldest = self.oldest_retained(latest);
-        if oldest == 0 {
-            return Ok(());
-        }
-        let end = prefixed(P_STALE, &oldest.to_be_bytes());
-        let mut batch = sled::Batch::default();
-        for item in self.db.range(vec![P_STALE]..end) {
-            let (k, _) = item?;
-            if let Some(node_key) = k.get(9..) {
-                batch.remove(prefixed(P_NODE, node_key));
-            }
-            batch.remove(k);
-        }
-        let stale_roots = self
-            .db
-            .range(vec![P_ROOT]..prefixed(P_ROOT, &oldest.to_be_bytes()));
-        for item in stale_roots {
-            batch.remove(item?.0);
-        }
-        self.db.apply_batch(batch)?;
+        self.wait_written();
+        self.inner.db.flush()?;
         Ok(())
     }
 
@@ -238,7 +244,7 @@ impl Store {
         version: u64,
     ) -> Result<(Option<Vec<u8>>, StateProof), StoreError> {
         self.check_retained(version)?;
-        let reader = SledTreeReader { db: &self.db };
+        let reader = self.reader();
         let tree = Sha256Jmt::new(&reader);
         let (value, proof) = tree
             .get_with_proof(key_hash(key), version)
@@ -249,10 +255,7 @@ impl Store {
     /// A read view of the state at `version` (point reads only).
     pub fn at_version(&self, version: u64) -> Result<VersionView, StoreError> {
         self.check_retained(version)?;
-        Ok(VersionView {
-            db: self.db.clone(),
-            version,
-        })
+        Ok(VersionView::new(self.reader(), version))
     }
 
     fn check_retained(&self, version: u64) -> Result<(), StoreError> {
@@ -268,61 +271,28 @@ impl Store {
     }
 }
 
-fn borsh_bytes<T: borsh::BorshSerialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    borsh::to_vec(v).map_err(|e| StoreError::Tree(e.to_string()))
+fn oldest_retained(retain_blocks: u64, latest: u64) -> u64 {
+    latest.saturating_sub(retain_blocks.saturating_sub(1))
 }
 
-/// Halts the node on a storage failure: continuing could make this node compute a
-/// different state from its peers.
-fn halt(e: impl std::fmt::Display) -> ! {
-    tracing::error!("storage failure, halting: {e}");
-    eprintln!("blyand: storage failure, halting: {e}");
-    std::process::exit(70)
-}
-
-/// The latest committed state.
-#[derive(Clone)]
-pub struct LatestView {
-    db: Arc<sled::Db>,
-}
-
-impl StateRead for LatestView {
-    fn get_raw(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.db.get(prefixed(P_LATEST, key)) {
-            Ok(v) => v.map(|v| v.to_vec()),
-            Err(e) => halt(e),
+/// Deletes nodes that became stale before the first retained version, and old roots.
+fn prune(db: &sled::Db, retain_blocks: u64, latest: u64) -> Result<(), StoreError> {
+    let oldest = oldest_retained(retain_blocks, latest);
+    if oldest == 0 {
+        return Ok(());
+    }
+    let end = prefixed(P_STALE, &oldest.to_be_bytes());
+    let mut batch = sled::Batch::default();
+    for item in db.range(vec![P_STALE]..end) {
+        let (k, _) = item?;
+        if let Some(node_key) = k.get(9..) {
+            batch.remove(prefixed(P_NODE, node_key));
         }
+        batch.remove(k);
     }
-
-    fn prefix_raw(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.db
-            .scan_prefix(prefixed(P_LATEST, prefix))
-            .map(|item| match item {
-                Ok((k, v)) => (k.get(1..).unwrap_or_default().to_vec(), v.to_vec()),
-                Err(e) => halt(e),
-            })
-            .collect()
+    for item in db.range(vec![P_ROOT]..prefixed(P_ROOT, &oldest.to_be_bytes())) {
+        batch.remove(item?.0);
     }
-}
-
-/// The state at a past version, read through the JMT value history.
-pub struct VersionView {
-    db: Arc<sled::Db>,
-    version: u64,
-}
-
-impl StateRead for VersionView {
-    fn get_raw(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let reader = SledTreeReader { db: &self.db };
-        match jmt::storage::TreeReader::get_value_option(&reader, self.version, key_hash(key)) {
-            Ok(v) => v,
-            Err(e) => halt(e),
-        }
-    }
-
-    /// Past versions serve point reads only (the JMT is keyed by hash); queries that
-    /// scan a prefix are answered at the latest height.
-    fn prefix_raw(&self, _prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        Vec::new()
-    }
+    db.apply_batch(batch)?;
+    Ok(())
 }
