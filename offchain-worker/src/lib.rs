@@ -1,0 +1,13 @@
+//! Blyan's off-chain worker library: the MoE model in candle, the TensorBlock format of its
+//! parameter blocks, the synthetic corpus and its loaders, and evaluation.
+//!
+//! Workers see the chain only through queries and transactions; everything here is plain
+//! local computation that every honest machine reproduces from the same seeds and bytes.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod data;
+pub mod eval;
+pub mod model;
+pub mod rng;
+pub mod source;
+pub mod tensorblock;
