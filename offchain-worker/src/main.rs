@@ -1,1 +1,55 @@
-fn main() {}
+//! `blyan-worker`: Blyan's off-chain worker. This version builds, inspects and runs models
+//! from local TensorBlock directories; the chain- and Kubo-backed sources and the miner,
+//! validator and serve roles come next.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Blyan's off-chain worker: model blocks, data, evaluation, generation.
+#[derive(Parser)]
+#[command(name = "blyan-worker", version, about)]
+struct Cli {
+    /// Compute device: `cpu`, or `cuda:N` (needs a build with `--features cuda`).
+    #[arg(long, global = true, default_value = "cpu", env = "BLYAN_DEVICE")]
+    device: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create and inspect models.
+    #[command(subcommand)]
+    Model(cli::model::ModelCmd),
+    /// Generate the synthetic corpus.
+    #[command(subcommand)]
+    Data(cli::data::DataCmd),
+    /// Inspect and verify one TensorBlock file.
+    Block(cli::model::BlockArgs),
+    /// Print a model's validation loss on a text or JSONL file.
+    Eval(cli::run::EvalArgs),
+    /// Complete a prompt with a model.
+    Generate(cli::run::GenerateArgs),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let device = cli::device(&cli.device)?;
+    match cli.command {
+        Command::Model(c) => cli::model::run(c, &device),
+        Command::Data(c) => cli::data::run(c),
+        Command::Block(a) => cli::model::block(a),
+        Command::Eval(a) => cli::run::eval(a, &device),
+        Command::Generate(a) => cli::run::generate(a, &device),
+    }
+}

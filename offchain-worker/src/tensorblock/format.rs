@@ -220,7 +220,7 @@ impl Header {
             ));
         }
         let table_end = u64::from(self.tensor_count) * DESC_LEN as u64 + self.table_offset;
-        if self.data_offset < table_end || self.data_offset % ALIGN != 0 {
+        if self.data_offset < table_end || !self.data_offset.is_multiple_of(ALIGN) {
             return bad(format!(
                 "data_offset {} (table ends at {table_end}, must be 64-aligned)",
                 self.data_offset
@@ -364,7 +364,7 @@ impl TensorDesc {
             )))
         };
         let within = |off: u64, len: u64| {
-            off >= start && off % ALIGN == 0 && off.checked_add(len).is_some_and(|e| e <= end)
+            off >= start && off.is_multiple_of(ALIGN) && off.checked_add(len).is_some_and(|e| e <= end)
         };
         let expected = self.numel().and_then(|n| n.checked_mul(self.dtype.size()));
         if expected != Some(self.data_len) {

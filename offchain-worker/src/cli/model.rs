@@ -1,0 +1,139 @@
+//! `blyan-worker model …` and `blyan-worker block`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use blyan_worker::model::{MetaConfig, Model};
+use blyan_worker::source::{self, BlockSource, DirSource};
+use blyan_worker::tensorblock::{TensorBlock, DEFAULT_TILE_SIZE};
+use candle_core::Device;
+use clap::{Args, Subcommand};
+
+use super::bar;
+
+/// Model subcommands.
+#[derive(Subcommand)]
+pub enum ModelCmd {
+    /// Initialise a model from a seed and write one TensorBlock per block plus `meta.json`.
+    Init(InitArgs),
+    /// List a model directory's blocks and verify every one.
+    Inspect(InspectArgs),
+}
+
+/// Arguments of `model init`.
+#[derive(Args)]
+pub struct InitArgs {
+    /// Size preset: tiny or small.
+    #[arg(long, default_value = "tiny")]
+    preset: String,
+    /// Seed of the initial weights (same seed, same payload hashes).
+    #[arg(long)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Merkle tile size in bytes (a power of two, at least 64).
+    #[arg(long, default_value_t = DEFAULT_TILE_SIZE)]
+    tile_size: u32,
+}
+
+/// Arguments of `model inspect`.
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Model directory (with `meta.json`).
+    #[arg(long)]
+    model: PathBuf,
+}
+
+/// Arguments of `block`.
+#[derive(Args)]
+pub struct BlockArgs {
+    /// A TensorBlock file.
+    file: PathBuf,
+    /// Fail unless the file's payload hash is this (hex).
+    #[arg(long)]
+    expect: Option<String>,
+}
+
+/// Runs a model subcommand.
+pub fn run(cmd: ModelCmd, device: &Device) -> Result<()> {
+    match cmd {
+        ModelCmd::Init(a) => init(a, device),
+        ModelCmd::Inspect(a) => inspect(a),
+    }
+}
+
+fn init(a: InitArgs, device: &Device) -> Result<()> {
+    let cfg = MetaConfig::preset(&a.preset)?;
+    tracing::info!(preset = %a.preset, seed = a.seed, params = cfg.n_params(), "initialising model");
+    let model = Model::init(&cfg, a.seed, device)?;
+    let n = Model::block_names(&cfg).len();
+    let pb = bar(n, "writing");
+    let manifest = source::save_model(&model, &a.out, a.tile_size, |i, _, name| {
+        pb.set_position(i as u64);
+        pb.set_message(name.to_string());
+    })?;
+    pb.finish_and_clear();
+    let total: u64 = manifest.blocks.iter().map(|b| b.size).sum();
+    println!(
+        "{}: {} blocks, {} bytes, {} parameters",
+        a.out.display(),
+        manifest.blocks.len(),
+        total,
+        cfg.n_params()
+    );
+    for b in &manifest.blocks {
+        println!("{:<18} {} {:>9}", b.name, b.payload_hash, b.size);
+    }
+    Ok(())
+}
+
+fn inspect(a: InspectArgs) -> Result<()> {
+    let src = DirSource::new(&a.model);
+    let m = src.manifest()?;
+    source::check_manifest(&m)?;
+    println!("{}", serde_json::to_string_pretty(&m.meta)?);
+    for e in &m.blocks {
+        let tb = source::open_block(&src, e)?;
+        let tensors: Vec<String> = tb
+            .tensors()
+            .map(|v| format!("{}{:?}", v.name(), v.shape()))
+            .collect();
+        println!(
+            "{:<18} {} {:>9} ok  {}",
+            e.name,
+            e.payload_hash,
+            e.size,
+            tensors.join(" ")
+        );
+    }
+    println!("{} blocks verified", m.blocks.len());
+    Ok(())
+}
+
+/// Prints one TensorBlock's header and tensors and verifies its tiles.
+pub fn block(a: BlockArgs) -> Result<()> {
+    let tb = TensorBlock::open(&a.file).with_context(|| a.file.display().to_string())?;
+    if let Some(h) = &a.expect {
+        tb.expect_hash(&h.parse().context("--expect is not 64 hex digits")?)?;
+    }
+    println!("payload hash {}", tb.payload_hash());
+    println!(
+        "file {} bytes, {} tiles of {} bytes",
+        tb.file_len(),
+        tb.tile_count(),
+        tb.tile_size()
+    );
+    for v in tb.tensors() {
+        println!(
+            "  {:<24} {:?} {:?} {:?}",
+            v.name(),
+            v.dtype(),
+            v.shape(),
+            v.quantization()
+        );
+    }
+    tb.verify_all()?;
+    println!("all tiles verified");
+    Ok(())
+}
