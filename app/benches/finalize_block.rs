@@ -186,8 +186,7 @@ fn main() {
     let decode_cached = t.elapsed();
     let ctx = BlockContext {
         height,
-        time_unix_ms: 0,
-        proposer: None,
+        ..Default::default()
     };
     let t = Instant::now();
     let result = execute_block(app.store().latest(), ctx, &verified).expect("execute");

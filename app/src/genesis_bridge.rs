@@ -1,16 +1,23 @@
 //! Turning the genesis file's `app_state` into the runtime's genesis input.
 
 use anyhow::{bail, Context};
-use blyan_chain::genesis::ChainGenesis;
+use blyan_chain::genesis::{ChainGenesis, GenesisValidatorSpec};
 use blyan_genesis::GenesisAppState;
-use sha2::{Digest, Sha256};
 
-/// CometBFT's address of an ed25519 consensus key: the first 20 bytes of its SHA-256.
-pub fn consensus_address(pub_key: &[u8; 32]) -> [u8; 20] {
-    let h = Sha256::digest(pub_key);
-    let mut out = [0u8; 20];
-    out.copy_from_slice(&h[..20]);
-    out
+pub use blyan_chain::staking::consensus_address;
+
+/// A validator-set change in CometBFT's terms.
+pub fn to_abci_update(
+    u: &blyan_chain::staking::ValidatorUpdate,
+) -> tendermint_proto::v0_38::abci::ValidatorUpdate {
+    tendermint_proto::v0_38::abci::ValidatorUpdate {
+        pub_key: Some(tendermint_proto::v0_38::crypto::PublicKey {
+            sum: Some(tendermint_proto::v0_38::crypto::public_key::Sum::Ed25519(
+                u.consensus_key.to_vec(),
+            )),
+        }),
+        power: i64::try_from(u.power).unwrap_or(i64::MAX),
+    }
 }
 
 /// Parses and validates `app_state` bytes from InitChain; the chain id must match the
@@ -30,7 +37,12 @@ pub fn chain_genesis(
     }
     let mut validators = Vec::with_capacity(state.validators.len());
     for v in &state.validators {
-        validators.push((consensus_address(&v.consensus_key_bytes()?), v.operator));
+        validators.push(GenesisValidatorSpec {
+            operator: v.operator,
+            consensus_key: v.consensus_key_bytes()?,
+            moniker: v.name.clone(),
+            power: v.power,
+        });
     }
     Ok(ChainGenesis {
         chain_id: state.chain_id.clone(),
@@ -42,6 +54,7 @@ pub fn chain_genesis(
             .map(|a| (a.address, a.balance))
             .collect(),
         emission_reserve: state.emission_reserve,
+        staking_params: state.staking.clone(),
         validators,
     })
 }

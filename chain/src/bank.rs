@@ -144,3 +144,32 @@ pub fn all_balances<S: StateRead + ?Sized>(state: &S) -> TxResult<Vec<(Address, 
     }
     Ok(out)
 }
+
+/// Base units reserved for emission and not yet minted.
+pub fn emission_reserve<S: StateRead + ?Sized>(state: &S) -> TxResult<u128> {
+    Ok(state
+        .get_scale::<u128>(state_key::EMISSION_RESERVE)?
+        .unwrap_or(0))
+}
+
+/// Mints `amount` out of the emission reserve to `to` (rewards): the reserve shrinks by
+/// what the supply grows.
+pub fn mint_from_reserve<S: StateWrite + ?Sized>(
+    state: &mut S,
+    to: &Address,
+    amount: u128,
+) -> TxResult<()> {
+    if amount == 0 {
+        return Ok(());
+    }
+    let reserve = emission_reserve(state)?
+        .checked_sub(amount)
+        .ok_or_else(|| {
+            TxError::new(
+                ErrorCode::AmountOverflow,
+                "minting beyond the emission reserve",
+            )
+        })?;
+    state.put_scale(state_key::EMISSION_RESERVE.to_vec(), &reserve);
+    mint(state, to, amount)
+}

@@ -53,6 +53,7 @@ pub fn init<S: StateWrite + ?Sized>(state: &mut S, params: &FeeParams) {
 pub fn msg_gas(params: &FeeParams, msg: &Msg) -> u64 {
     match msg {
         Msg::Bank(_) => params.gas_per_bank_send,
+        Msg::Staking(_) => params.gas_per_staking_msg,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Writing the genesis state.
 
-use blyan_proto::params::{FeeParams, TxParams};
+use blyan_proto::params::{FeeParams, StakingParams, TxParams};
 use blyan_proto::{Address, ErrorCode};
 
 use crate::error::{TxError, TxResult};
@@ -20,12 +20,32 @@ pub struct ChainGenesis {
     pub accounts: Vec<(Address, u128)>,
     /// Base units reserved for emission (not minted).
     pub emission_reserve: u128,
-    /// `(consensus address, operator)` of the genesis validators.
-    pub validators: Vec<([u8; 20], Address)>,
+    /// Staking parameters.
+    pub staking_params: StakingParams,
+    /// The initial validators; each bonds `power × power_reduction` from its operator's
+    /// genesis balance.
+    pub validators: Vec<GenesisValidatorSpec>,
+}
+
+/// A validator of the initial set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesisValidatorSpec {
+    /// Operator account.
+    pub operator: Address,
+    /// ed25519 consensus public key.
+    pub consensus_key: [u8; 32],
+    /// Display name.
+    pub moniker: String,
+    /// Voting power.
+    pub power: u64,
 }
 
 /// Writes the genesis state; rejects duplicate accounts and supplies past the cap.
-pub fn init_chain<S: StateWrite + ?Sized>(state: &mut S, g: &ChainGenesis) -> TxResult<()> {
+/// Returns the initial validator set for CometBFT.
+pub fn init_chain<S: StateWrite + ?Sized>(
+    state: &mut S,
+    g: &ChainGenesis,
+) -> TxResult<Vec<crate::staking::ValidatorUpdate>> {
     let mut seen = std::collections::BTreeSet::new();
     let mut total = g.emission_reserve;
     for (addr, amount) in &g.accounts {
@@ -53,8 +73,15 @@ pub fn init_chain<S: StateWrite + ?Sized>(state: &mut S, g: &ChainGenesis) -> Tx
     for (addr, amount) in &g.accounts {
         crate::bank::mint(state, addr, *amount)?;
     }
-    for (cons, operator) in &g.validators {
-        crate::consensus::set_operator(state, cons, operator);
+    crate::staking::set_params(state, &g.staking_params);
+    for v in &g.validators {
+        crate::staking::init_genesis_validator(
+            state,
+            &v.operator,
+            &v.consensus_key,
+            &v.moniker,
+            v.power,
+        )?;
     }
-    Ok(())
+    crate::staking::update_validator_set(state)
 }

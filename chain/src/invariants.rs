@@ -76,3 +76,97 @@ pub fn check_full_supply<S: StateRead + ?Sized>(state: &S) -> Result<(), String>
     }
     Ok(())
 }
+
+/// Staking invariant, O(validators): the bonded pool holds exactly the validators' tokens.
+pub fn check_staking<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
+    let validators = crate::staking::all_validators(state).map_err(|e| e.log)?;
+    let mut sum: u128 = 0;
+    for v in &validators {
+        sum = sum
+            .checked_add(v.tokens)
+            .ok_or("validator tokens overflow")?;
+    }
+    let pool = crate::bank::balance(state, &crate::staking::BONDED_POOL).map_err(|e| e.log)?;
+    if pool != sum {
+        return Err(format!(
+            "bonded pool holds {pool} but validators hold {sum}"
+        ));
+    }
+    Ok(())
+}
+
+/// Delegation invariant over one block's writes, O(keys written): every delegation
+/// written names an existing validator.
+pub fn check_block_delegations<S: StateRead + ?Sized>(
+    base: &S,
+    writes: &WriteSet,
+) -> Result<(), String> {
+    use crate::staking::state_key::{validator, DELEGATION_PREFIX};
+    let overlay_get = |k: &[u8]| match writes.get(k) {
+        Some(v) => v.clone(),
+        None => base.get_raw(k),
+    };
+    for (k, v) in writes
+        .range(DELEGATION_PREFIX.to_vec()..)
+        .take_while(|(k, _)| k.starts_with(DELEGATION_PREFIX))
+    {
+        if v.is_none() {
+            continue;
+        }
+        let op: [u8; 20] = k
+            .get(k.len().saturating_sub(20)..)
+            .and_then(|b| b.try_into().ok())
+            .ok_or("malformed delegation key")?;
+        if overlay_get(&validator(&blyan_proto::Address(op))).is_none() {
+            return Err(format!(
+                "a delegation names missing validator {}",
+                blyan_proto::Address(op)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Full staking invariants in O(everything) (tests): pools match validators, unbonding
+/// entries and owed rewards; delegation shares add up to each validator's shares.
+pub fn check_full_staking<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
+    use parity_scale_codec::Decode;
+    check_staking(state)?;
+    let unbonding: u128 = crate::staking::all_unbonding(state)
+        .map_err(|e| e.log)?
+        .iter()
+        .map(|(_, e)| e.amount)
+        .sum();
+    let pool = crate::bank::balance(state, &crate::staking::UNBONDING_POOL).map_err(|e| e.log)?;
+    if pool != unbonding {
+        return Err(format!(
+            "unbonding pool holds {pool} but entries hold {unbonding}"
+        ));
+    }
+    let validators = crate::staking::all_validators(state).map_err(|e| e.log)?;
+    let mut owed: u128 = 0;
+    for v in &validators {
+        let mut shares: u128 = 0;
+        for (k, raw) in state.prefix_raw(crate::staking::state_key::DELEGATION_PREFIX) {
+            if k.ends_with(v.operator.as_bytes()) {
+                let mut d = crate::staking::Delegation::decode(&mut raw.as_slice())
+                    .map_err(|e| e.to_string())?;
+                shares = shares.saturating_add(d.shares);
+                crate::staking::settle_for_invariants(v, &mut d);
+                owed = owed.saturating_add(d.pending);
+            }
+        }
+        if shares != v.shares {
+            return Err(format!(
+                "validator {} issued {} shares but delegations hold {shares}",
+                v.operator, v.shares
+            ));
+        }
+        owed = owed.saturating_add(v.commission_accrued);
+    }
+    let rewards = crate::bank::balance(state, &crate::staking::REWARDS_POOL).map_err(|e| e.log)?;
+    if rewards < owed {
+        return Err(format!("rewards pool holds {rewards} but {owed} is owed"));
+    }
+    Ok(())
+}

@@ -22,6 +22,7 @@ pub mod genesis;
 pub mod invariants;
 pub mod query;
 pub mod runtime;
+pub mod staking;
 pub mod state;
 pub mod txcheck;
 

@@ -18,6 +18,9 @@ pub struct Answer {
 /// Answers `path` from `state`. An absent key answers with the type's default (a zero
 /// balance, nonce 0) and is still provable (as an absence proof).
 pub fn answer<S: StateRead + ?Sized>(state: &S, path: &QueryPath) -> Result<Answer, String> {
+    if let Some(a) = crate::staking::answer_query(state, path)? {
+        return Ok(a);
+    }
     let raw = |key: Vec<u8>, default: Vec<u8>| Answer {
         value: state.get_raw(&key).unwrap_or(default),
         proof_key: Some(key),
@@ -40,5 +43,6 @@ pub fn answer<S: StateRead + ?Sized>(state: &S, path: &QueryPath) -> Result<Answ
             .encode(),
             proof_key: None,
         },
+        _ => return Err(format!("{path} is not answered by this module")),
     })
 }

@@ -60,7 +60,7 @@ impl VerifiedTx {
 }
 
 /// What the block header says about the block being executed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlockContext {
     /// Block height.
     pub height: u64,
@@ -68,6 +68,10 @@ pub struct BlockContext {
     pub time_unix_ms: i64,
     /// The proposer's operator account, if known.
     pub proposer: Option<Address>,
+    /// Who signed the previous block: `(consensus address, signed)` per validator.
+    pub last_commit: Vec<([u8; 20], bool)>,
+    /// Evidence of misbehavior CometBFT delivers with the block.
+    pub misbehavior: Vec<crate::staking::Misbehavior>,
 }
 
 /// The result of one transaction.
@@ -119,6 +123,7 @@ pub struct BlockExecutor<S> {
     base_fee: u128,
     gas_used: u64,
     metered: bool,
+    begin_events: Vec<Event>,
 }
 
 impl<S: StateRead> BlockExecutor<S> {
@@ -143,7 +148,30 @@ impl<S: StateRead> BlockExecutor<S> {
             base_fee,
             gas_used: 0,
             metered: true,
+            begin_events: Vec::new(),
         })
+    }
+
+    /// Starts a block for execution: runs the begin-block hooks (evidence, liveness,
+    /// rewards). Proposal checks and the mempool use [`Self::begin`], which skips them
+    /// (they move only module accounts, never what a transaction's validity depends on).
+    pub fn begin_block(base: S, ctx: BlockContext) -> TxResult<Self> {
+        let mut ex = Self::begin(base, ctx)?;
+        let st = &mut ex.overlay;
+        let mut events = crate::staking::handle_misbehavior(st, &ex.ctx.misbehavior)?;
+        events.extend(crate::staking::handle_downtime(
+            st,
+            &ex.ctx.last_commit,
+            ex.ctx.height,
+        )?);
+        events.extend(crate::staking::distribute_block_rewards(st)?);
+        ex.begin_events = events;
+        Ok(ex)
+    }
+
+    /// Events of the begin-block hooks.
+    pub fn begin_events(&self) -> &[Event] {
+        &self.begin_events
     }
 
     /// Gas used so far in the block.
@@ -175,8 +203,13 @@ impl<S: StateRead> BlockExecutor<S> {
         let msg_result = {
             let mut state = Overlay::new(&self.overlay);
             state.absorb(ante_writes.clone());
-            run_msgs(&mut state, &vtx.signer, &vtx.signed.tx.msgs)
-                .map(|ev| (state.into_writes(), ev))
+            run_msgs(
+                &mut state,
+                &vtx.signer,
+                &vtx.signed.tx.msgs,
+                self.ctx.height,
+            )
+            .map(|ev| (state.into_writes(), ev))
         };
         match (msg_result, mode) {
             (Ok((writes, ev)), _) => {
@@ -271,15 +304,37 @@ impl<S: StateRead> BlockExecutor<S> {
         Ok((state.into_writes(), charge, events))
     }
 
-    /// Runs the end-block hooks and the invariants; returns the block's writes and
-    /// end-block events. An error means a broken invariant: the node must halt.
-    pub fn end(mut self) -> Result<(WriteSet, Vec<Event>), String> {
-        crate::consensus::set_last_block(&mut self.overlay, &self.ctx);
-        let ev = crate::fees::end_block(&mut self.overlay, self.gas_used).map_err(|e| e.log)?;
+    /// Runs the end-block hooks and the invariants; returns the block's writes, its
+    /// begin- and end-block events and the validator-set changes for CometBFT. An error
+    /// means a broken invariant: the node must halt.
+    pub fn end(mut self) -> Result<BlockEnd, String> {
+        let st = &mut self.overlay;
+        crate::consensus::set_last_block(st, &self.ctx);
+        let mut events = std::mem::take(&mut self.begin_events);
+        events.extend(crate::staking::complete_unbonding(st, self.ctx.height).map_err(|e| e.log)?);
+        let validator_updates = crate::staking::update_validator_set(st).map_err(|e| e.log)?;
+        events.push(crate::fees::end_block(st, self.gas_used).map_err(|e| e.log)?);
+        crate::invariants::check_staking(st)?;
         let (base, writes) = self.overlay.into_parts();
         crate::invariants::check_block_supply(&base, &writes)?;
-        Ok((writes, vec![ev]))
+        crate::invariants::check_block_delegations(&base, &writes)?;
+        Ok(BlockEnd {
+            writes,
+            events,
+            validator_updates,
+        })
     }
+}
+
+/// What a block leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockEnd {
+    /// The block's writes.
+    pub writes: WriteSet,
+    /// Begin- and end-block events, in order.
+    pub events: Vec<Event>,
+    /// Voting-power changes for CometBFT.
+    pub validator_updates: Vec<crate::staking::ValidatorUpdate>,
 }
 
 /// Executes messages in order, all or nothing (the caller drops the overlay on error).
@@ -287,11 +342,13 @@ fn run_msgs<W: StateWrite + ?Sized>(
     state: &mut W,
     signer: &Address,
     msgs: &[Msg],
+    height: u64,
 ) -> TxResult<Vec<Event>> {
     let mut events = Vec::new();
     for (i, msg) in msgs.iter().enumerate() {
         let ev = match msg {
             Msg::Bank(m) => crate::bank::execute(state, signer, m),
+            Msg::Staking(m) => crate::staking::execute(state, signer, m, height),
         }
         .map_err(|e| TxError::new(e.code, format!("message {i} ({}): {}", msg.kind(), e.log)))?;
         events.extend(ev);

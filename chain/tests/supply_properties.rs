@@ -75,7 +75,7 @@ proptest! {
                     }
                 }
             }
-            let (writes, _) = ex.end().map_err(TestCaseError::fail)?;
+            let writes = ex.end().map_err(TestCaseError::fail)?.writes;
             apply_writes(&mut state, writes);
             invariants::check_full_supply(&state).map_err(TestCaseError::fail)?;
         }

@@ -1,6 +1,6 @@
 //! The genesis `app_state`: chain parameters, initial balances and the initial validators.
 
-use blyan_proto::params::{u128_string, FeeParams, TxParams};
+use blyan_proto::params::{u128_string, FeeParams, StakingParams, TxParams};
 use blyan_proto::Address;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,9 @@ pub struct GenesisAppState {
     pub emission_reserve: u128,
     /// The initial validator set.
     pub validators: Vec<GenesisValidator>,
+    /// Staking, reward and slashing parameters (defaults when absent).
+    #[serde(default)]
+    pub staking: StakingParams,
 }
 
 /// One account funded at genesis.

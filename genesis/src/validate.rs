@@ -17,6 +17,16 @@ pub const MAX_TOTAL_VOTING_POWER: u64 = (i64::MAX / 8) as u64;
 /// Why a genesis `app_state` is rejected; one variant per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
+    /// A validator's operator holds less than the stake its power bonds.
+    #[error("validator {name}: power bonds {stake} base units but its operator holds {balance}")]
+    OperatorCannotBond {
+        /// Validator name.
+        name: String,
+        /// Stake its power needs (power × power_reduction).
+        stake: u128,
+        /// The operator's genesis balance.
+        balance: u128,
+    },
     /// The chain id is the empty string.
     #[error("chain_id is empty")]
     EmptyChainId,
@@ -211,6 +221,21 @@ impl GenesisAppState {
             }
             if v.power == 0 {
                 return Err(GenesisError::ZeroPower(v.name.clone()));
+            }
+            let stake = u128::from(v.power)
+                .checked_mul(self.staking.power_reduction)
+                .ok_or(GenesisError::TotalPowerTooLarge)?;
+            let balance = self
+                .accounts
+                .iter()
+                .find(|a| a.address == v.operator)
+                .map_or(0, |a| a.balance);
+            if balance < stake {
+                return Err(GenesisError::OperatorCannotBond {
+                    name: v.name.clone(),
+                    stake,
+                    balance,
+                });
             }
             total_power = total_power
                 .checked_add(v.power)

@@ -44,6 +44,11 @@ fn sample() -> GenesisAppState {
         ],
         emission_reserve: 400_000_000 * BLY,
         validators: vec![validator("v0", 1), validator("v1", 2)],
+        // One base unit per unit of power, so the sample's operators need hold nothing.
+        staking: blyan_proto::params::StakingParams {
+            power_reduction: 0,
+            ..Default::default()
+        },
     }
 }
 
@@ -207,4 +212,13 @@ fn error_messages_name_the_problem() {
     assert!(msg.contains("target_gas_bps"), "{msg}");
     let msg = err_of(|s| s.accounts[1].balance = 0).to_string();
     assert!(msg.contains(&addr("b").to_string()), "{msg}");
+}
+
+#[test]
+fn a_validator_whose_operator_cannot_bond_its_power_is_rejected() {
+    let err = err_of(|s| s.staking.power_reduction = BLY);
+    assert!(
+        matches!(err, GenesisError::OperatorCannotBond { .. }),
+        "{err:?}"
+    );
 }

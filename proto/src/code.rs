@@ -89,6 +89,36 @@ error_codes! {
     InsufficientBalance = 101,
     /// The recipient's balance would overflow.
     BalanceOverflow = 102,
+    /// The stake is below the minimum self-stake.
+    StakeBelowMinimum = 200,
+    /// No validator is operated by that address.
+    UnknownValidator = 201,
+    /// The signer already operates a validator.
+    ValidatorExists = 202,
+    /// Another validator already uses that consensus key.
+    DuplicateConsensusKey = 203,
+    /// Commission above 10,000 basis points (100%).
+    CommissionTooHigh = 204,
+    /// Undelegating or redelegating more than is delegated.
+    InsufficientDelegation = 205,
+    /// Unjail from a validator that is not jailed.
+    NotJailed = 206,
+    /// The validator is tombstoned (double signing) and can never return.
+    Tombstoned = 207,
+    /// The validator's jail time has not ended.
+    StillJailed = 208,
+    /// The signer has no delegation to that validator.
+    NoDelegation = 209,
+    /// The consensus key is not a valid ed25519 public key.
+    InvalidConsensusKey = 210,
+    /// The moniker is empty or too long.
+    InvalidMoniker = 211,
+    /// Redelegation to the same validator.
+    SelfRedelegation = 212,
+    /// Too many unbonding entries for this delegation.
+    TooManyUnbondingEntries = 213,
+    /// A stake amount of zero.
+    ZeroStake = 214,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }

@@ -38,6 +38,87 @@ pub enum Event {
         /// The nonce the transaction used.
         nonce: u64,
     },
+    /// A validator was created.
+    CreateValidator {
+        /// Operator account.
+        operator: Address,
+        /// CometBFT address of the consensus key (hex).
+        consensus_address: String,
+        /// Bonded self-stake.
+        self_stake: u128,
+    },
+    /// Stake was bonded to a validator.
+    Delegate {
+        /// Who delegated.
+        delegator: Address,
+        /// The validator's operator.
+        validator: Address,
+        /// Base units bonded.
+        amount: u128,
+    },
+    /// Stake started unbonding.
+    Undelegate {
+        /// Whose stake.
+        delegator: Address,
+        /// The validator's operator.
+        validator: Address,
+        /// Base units unbonding.
+        amount: u128,
+        /// Height at which it is paid out.
+        completion_height: u64,
+    },
+    /// An unbonding entry matured and was paid out.
+    UnbondingComplete {
+        /// Who was paid.
+        delegator: Address,
+        /// The validator's operator.
+        validator: Address,
+        /// Base units paid.
+        amount: u128,
+    },
+    /// Stake moved between validators.
+    Redelegate {
+        /// Whose stake.
+        delegator: Address,
+        /// Source validator.
+        from: Address,
+        /// Destination validator.
+        to: Address,
+        /// Base units moved.
+        amount: u128,
+    },
+    /// A validator left jail.
+    Unjail {
+        /// The validator's operator.
+        validator: Address,
+    },
+    /// Rewards were paid out.
+    WithdrawRewards {
+        /// Who was paid.
+        delegator: Address,
+        /// The validator's operator.
+        validator: Address,
+        /// Delegation rewards paid.
+        rewards: u128,
+        /// Commission paid (operator only).
+        commission: u128,
+    },
+    /// A validator was slashed.
+    Slash {
+        /// The validator's operator.
+        validator: Address,
+        /// `downtime` or `double_sign`.
+        reason: &'static str,
+        /// Base units burned.
+        burned: u128,
+        /// Jailed until this height (`u64::MAX` when tombstoned).
+        jailed_until: u64,
+    },
+    /// Block rewards were minted from the emission reserve.
+    BlockRewards {
+        /// Base units minted for validators and delegators.
+        minted: u128,
+    },
     /// The base fee for the next block changed.
     BaseFee {
         /// Gas used by the block just executed.
@@ -55,6 +136,15 @@ impl Event {
             Event::FeePaid { .. } => "fee",
             Event::Signer { .. } => "signer",
             Event::BaseFee { .. } => "base_fee",
+            Event::CreateValidator { .. } => "create_validator",
+            Event::Delegate { .. } => "delegate",
+            Event::Undelegate { .. } => "undelegate",
+            Event::UnbondingComplete { .. } => "unbonding_complete",
+            Event::Redelegate { .. } => "redelegate",
+            Event::Unjail { .. } => "unjail",
+            Event::WithdrawRewards { .. } => "withdraw_rewards",
+            Event::Slash { .. } => "slash",
+            Event::BlockRewards { .. } => "block_rewards",
         }
     }
 
@@ -99,6 +189,79 @@ impl Event {
                 ("block_gas_used", block_gas_used.to_string()),
                 ("base_fee_per_gas", base_fee_per_gas.to_string()),
             ],
+            Event::CreateValidator {
+                operator,
+                consensus_address,
+                self_stake,
+            } => vec![
+                ("operator", operator.to_string()),
+                ("consensus_address", consensus_address.clone()),
+                ("self_stake", self_stake.to_string()),
+            ],
+            Event::Delegate {
+                delegator,
+                validator,
+                amount,
+            } => vec![
+                ("delegator", delegator.to_string()),
+                ("validator", validator.to_string()),
+                ("amount", amount.to_string()),
+            ],
+            Event::Undelegate {
+                delegator,
+                validator,
+                amount,
+                completion_height,
+            } => vec![
+                ("delegator", delegator.to_string()),
+                ("validator", validator.to_string()),
+                ("amount", amount.to_string()),
+                ("completion_height", completion_height.to_string()),
+            ],
+            Event::UnbondingComplete {
+                delegator,
+                validator,
+                amount,
+            } => vec![
+                ("delegator", delegator.to_string()),
+                ("validator", validator.to_string()),
+                ("amount", amount.to_string()),
+            ],
+            Event::Redelegate {
+                delegator,
+                from,
+                to,
+                amount,
+            } => vec![
+                ("delegator", delegator.to_string()),
+                ("from", from.to_string()),
+                ("to", to.to_string()),
+                ("amount", amount.to_string()),
+            ],
+            Event::Unjail { validator } => vec![("validator", validator.to_string())],
+            Event::WithdrawRewards {
+                delegator,
+                validator,
+                rewards,
+                commission,
+            } => vec![
+                ("delegator", delegator.to_string()),
+                ("validator", validator.to_string()),
+                ("rewards", rewards.to_string()),
+                ("commission", commission.to_string()),
+            ],
+            Event::Slash {
+                validator,
+                reason,
+                burned,
+                jailed_until,
+            } => vec![
+                ("validator", validator.to_string()),
+                ("reason", reason.to_string()),
+                ("burned", burned.to_string()),
+                ("jailed_until", jailed_until.to_string()),
+            ],
+            Event::BlockRewards { minted } => vec![("minted", minted.to_string())],
         }
     }
 }

@@ -18,7 +18,7 @@ pub mod tx;
 pub use address::Address;
 pub use code::ErrorCode;
 pub use keys::SecretKey;
-pub use msg::{BankMsg, Msg};
+pub use msg::{BankMsg, Msg, StakingMsg};
 pub use tx::{Fee, SignedTx, Tx, TxHash};
 
 /// Base units in one BLY (18 decimals, as Ethereum wallets show).

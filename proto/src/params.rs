@@ -45,6 +45,8 @@ pub struct FeeParams {
     pub gas_per_byte: u64,
     /// Gas per `bank.send` message.
     pub gas_per_bank_send: u64,
+    /// Gas per staking message.
+    pub gas_per_staking_msg: u64,
 }
 
 impl Default for FeeParams {
@@ -58,6 +60,7 @@ impl Default for FeeParams {
             gas_per_tx: 10_000,
             gas_per_byte: 10,
             gas_per_bank_send: 5_000,
+            gas_per_staking_msg: 20_000,
         }
     }
 }
@@ -91,5 +94,71 @@ pub mod u128_string {
             Either::S(s) => s.parse().map_err(serde::de::Error::custom),
             Either::N(n) => Ok(u128::from(n)),
         }
+    }
+}
+
+/// Staking, rewards and slashing parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StakingParams {
+    /// Size of the active validator set (top validators by bonded stake).
+    pub max_validators: u32,
+    /// Smallest self-stake a validator may create with or keep to unjail, base units.
+    #[serde(with = "u128_string")]
+    pub min_self_stake: u128,
+    /// Blocks an undelegation waits before paying out.
+    pub unbonding_blocks: u64,
+    /// Most unbonding entries per (delegator, validator) pair.
+    pub max_unbonding_entries: u32,
+    /// Base units per unit of CometBFT voting power.
+    #[serde(with = "u128_string")]
+    pub power_reduction: u128,
+    /// Blocks in the downtime window.
+    pub signed_blocks_window: u64,
+    /// Share of the window a validator must sign, basis points.
+    pub min_signed_bps: u32,
+    /// Slash for downtime, basis points of bonded and unbonding stake (10 = 0.1%).
+    pub downtime_slash_bps: u32,
+    /// Blocks a validator stays jailed after downtime.
+    pub downtime_jail_blocks: u64,
+    /// Slash for double signing, basis points (1000 = 10%); the validator is tombstoned.
+    pub double_sign_slash_bps: u32,
+    /// Most emission per year, base units (10% of the cap).
+    #[serde(with = "u128_string")]
+    pub max_annual_emission: u128,
+    /// Share of the emission paid to validators and delegators, basis points.
+    pub validation_reward_bps: u32,
+    /// Blocks per year, to turn the annual emission into a per-block amount.
+    pub blocks_per_year: u64,
+}
+
+impl Default for StakingParams {
+    fn default() -> Self {
+        StakingParams {
+            max_validators: 100,
+            min_self_stake: crate::BLY,
+            unbonding_blocks: 100_800,
+            max_unbonding_entries: 7,
+            power_reduction: crate::BLY,
+            signed_blocks_window: 10_000,
+            min_signed_bps: 5_000,
+            downtime_slash_bps: 10,
+            downtime_jail_blocks: 600,
+            double_sign_slash_bps: 1_000,
+            max_annual_emission: crate::SUPPLY_CAP / 10,
+            validation_reward_bps: 1_000,
+            blocks_per_year: 31_536_000,
+        }
+    }
+}
+
+impl StakingParams {
+    /// The validation reward minted per block (before the reserve cap).
+    pub fn validation_reward_per_block(&self) -> u128 {
+        let yearly = self
+            .max_annual_emission
+            .saturating_mul(u128::from(self.validation_reward_bps))
+            / 10_000;
+        yearly / u128::from(self.blocks_per_year.max(1))
     }
 }

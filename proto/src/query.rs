@@ -40,6 +40,20 @@ pub enum QueryPath {
     TxParams,
     /// `/chain/id` → `String` chain id (provable).
     ChainId,
+    /// `/staking/validators` → `Vec<ValidatorInfo>` (all, by operator).
+    Validators,
+    /// `/staking/validator/{operator}` → [`ValidatorInfo`].
+    Validator(Address),
+    /// `/staking/delegations/{delegator}` → `Vec<DelegationInfo>`.
+    Delegations(Address),
+    /// `/staking/unbonding/{delegator}` → `Vec<UnbondingInfo>`.
+    Unbonding(Address),
+    /// `/staking/rewards/{delegator}/{validator}` → [`RewardsInfo`].
+    Rewards(Address, Address),
+    /// `/staking/params` → [`crate::params::StakingParams`] (provable).
+    StakingParams,
+    /// `/staking/pool` → [`PoolInfo`].
+    StakingPool,
 }
 
 impl QueryPath {
@@ -57,6 +71,13 @@ impl QueryPath {
             ["fees", "burned"] => QueryPath::Burned,
             ["tx", "params"] => QueryPath::TxParams,
             ["chain", "id"] => QueryPath::ChainId,
+            ["staking", "validators"] => QueryPath::Validators,
+            ["staking", "validator", a] => QueryPath::Validator(addr(a)?),
+            ["staking", "delegations", a] => QueryPath::Delegations(addr(a)?),
+            ["staking", "unbonding", a] => QueryPath::Unbonding(addr(a)?),
+            ["staking", "rewards", d, v] => QueryPath::Rewards(addr(d)?, addr(v)?),
+            ["staking", "params"] => QueryPath::StakingParams,
+            ["staking", "pool"] => QueryPath::StakingPool,
             _ => return Err(format!("unknown query path {path:?}")),
         })
     }
@@ -74,6 +95,13 @@ impl std::fmt::Display for QueryPath {
             QueryPath::Burned => write!(f, "/fees/burned"),
             QueryPath::TxParams => write!(f, "/tx/params"),
             QueryPath::ChainId => write!(f, "/chain/id"),
+            QueryPath::Validators => write!(f, "/staking/validators"),
+            QueryPath::Validator(a) => write!(f, "/staking/validator/{a}"),
+            QueryPath::Delegations(a) => write!(f, "/staking/delegations/{a}"),
+            QueryPath::Unbonding(a) => write!(f, "/staking/unbonding/{a}"),
+            QueryPath::Rewards(d, v) => write!(f, "/staking/rewards/{d}/{v}"),
+            QueryPath::StakingParams => write!(f, "/staking/params"),
+            QueryPath::StakingPool => write!(f, "/staking/pool"),
         }
     }
 }
@@ -88,6 +116,99 @@ pub struct AccountInfo {
     /// Balance in base units.
     #[serde(with = "crate::params::u128_string")]
     pub balance: u128,
+}
+
+/// A validator as explorers show it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ValidatorInfo {
+    /// Operator account.
+    pub operator: Address,
+    /// ed25519 consensus public key.
+    #[serde(with = "crate::msg::hex32")]
+    pub consensus_key: [u8; 32],
+    /// Display name.
+    pub moniker: String,
+    /// Commission, basis points.
+    pub commission_bps: u32,
+    /// Bonded tokens (self-stake plus delegations, after slashes).
+    #[serde(with = "crate::params::u128_string")]
+    pub tokens: u128,
+    /// Delegator shares outstanding.
+    #[serde(with = "crate::params::u128_string")]
+    pub shares: u128,
+    /// Voting power it has or would have.
+    pub power: u64,
+    /// In the active set sent to CometBFT.
+    pub active: bool,
+    /// Jailed (out of the set until unjailed).
+    pub jailed: bool,
+    /// Jail ends at this height.
+    pub jailed_until: u64,
+    /// Permanently banned for double signing.
+    pub tombstoned: bool,
+    /// Commission earned and not yet withdrawn.
+    #[serde(with = "crate::params::u128_string")]
+    pub commission_accrued: u128,
+}
+
+/// A delegation with its current token value.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct DelegationInfo {
+    /// Delegator.
+    pub delegator: Address,
+    /// Validator operator.
+    pub validator: Address,
+    /// Shares held.
+    #[serde(with = "crate::params::u128_string")]
+    pub shares: u128,
+    /// Their value in tokens now.
+    #[serde(with = "crate::params::u128_string")]
+    pub tokens: u128,
+    /// Rewards earned and not yet withdrawn.
+    #[serde(with = "crate::params::u128_string")]
+    pub pending_rewards: u128,
+}
+
+/// A stake on its way out.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct UnbondingInfo {
+    /// Delegator.
+    pub delegator: Address,
+    /// Validator operator.
+    pub validator: Address,
+    /// Base units (after any slash).
+    #[serde(with = "crate::params::u128_string")]
+    pub amount: u128,
+    /// Paid out at the end of this height.
+    pub completion_height: u64,
+}
+
+/// Rewards claimable by a delegator from one validator.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct RewardsInfo {
+    /// Delegation rewards.
+    #[serde(with = "crate::params::u128_string")]
+    pub rewards: u128,
+    /// Commission (when the delegator is the operator).
+    #[serde(with = "crate::params::u128_string")]
+    pub commission: u128,
+}
+
+/// Where staked and reward tokens are held.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct PoolInfo {
+    /// Bonded tokens of all validators.
+    #[serde(with = "crate::params::u128_string")]
+    pub bonded: u128,
+    /// Tokens in unbonding entries.
+    #[serde(with = "crate::params::u128_string")]
+    pub unbonding: u128,
+    /// Minted rewards not yet withdrawn.
+    #[serde(with = "crate::params::u128_string")]
+    pub rewards: u128,
+    /// Emission reserve not yet minted.
+    #[serde(with = "crate::params::u128_string")]
+    pub emission_reserve: u128,
 }
 
 #[cfg(test)]
@@ -107,6 +228,13 @@ mod tests {
             QueryPath::Burned,
             QueryPath::TxParams,
             QueryPath::ChainId,
+            QueryPath::Validators,
+            QueryPath::Validator(a),
+            QueryPath::Delegations(a),
+            QueryPath::Unbonding(a),
+            QueryPath::Rewards(a, a),
+            QueryPath::StakingParams,
+            QueryPath::StakingPool,
         ] {
             assert_eq!(QueryPath::parse(&p.to_string()).unwrap(), p);
         }

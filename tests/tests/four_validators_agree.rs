@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use blyan_genesis::localnet::OPERATOR_BALANCE;
-use blyan_proto::query::QueryPath;
-use blyan_proto::{Address, SecretKey, SignedTx};
+use blyan_chain::staking::{BONDED_POOL, REWARDS_POOL, UNBONDING_POOL};
+use blyan_genesis::localnet::{OPERATOR_BALANCE, VALIDATOR_POWER};
+use blyan_proto::query::{PoolInfo, QueryPath};
+use blyan_proto::{Address, SecretKey, SignedTx, BLY};
 use blyan_tests::txs::{attr, attr_u128, balance, nonce, query_at, tx_height};
 use blyan_tests::{wait_for, Localnet, LocalnetOptions, TxFactory};
 
@@ -133,20 +134,34 @@ fn four_validators_commit_512_transfers_and_agree_on_every_app_hash() {
 
     // Supply: initial supply minus the burn, on every node; the known balances add up to
     // it; senders, recipients and operators got exactly what the events say.
+    // Block rewards are minted out of the emission reserve into the rewards pool.
     let genesis = net.genesis_app_state();
     let initial_supply = genesis.total_minted().expect("genesis supply");
+    let pool: PoolInfo = query_at(net.rpc(0), &QueryPath::StakingPool, tip).unwrap();
+    let minted = genesis.emission_reserve - pool.emission_reserve;
+    assert!(minted > 0, "validators earned block rewards");
     for i in 0..NODES {
         let rpc = net.rpc(i);
         let supply: u128 = query_at(rpc, &QueryPath::Supply, tip).unwrap();
         let burned: u128 = query_at(rpc, &QueryPath::Burned, tip).unwrap();
         assert_eq!(burned, burned_total, "node{i}: burned");
-        assert_eq!(supply, initial_supply - burned_total, "node{i}: supply");
+        assert_eq!(
+            supply,
+            initial_supply + minted - burned_total,
+            "node{i}: supply"
+        );
     }
     let rpc = net.rpc(0);
     let mut known: BTreeSet<Address> = genesis.accounts.iter().map(|a| a.address).collect();
     known.extend(recipients.iter().copied());
+    known.extend([BONDED_POOL, UNBONDING_POOL, REWARDS_POOL]);
     let sum: u128 = known.iter().map(|a| balance(rpc, *a, tip).unwrap()).sum();
-    assert_eq!(sum, initial_supply - burned_total, "sum of all balances");
+    assert_eq!(
+        sum,
+        initial_supply + minted - burned_total,
+        "sum of all balances"
+    );
+    assert_eq!(pool.rewards, minted, "no reward withdrawn yet");
     for (j, dev) in net.dev_accounts().iter().enumerate() {
         assert_eq!(
             balance(rpc, dev.address, tip).unwrap(),
@@ -161,8 +176,8 @@ fn four_validators_commit_512_transfers_and_agree_on_every_app_hash() {
         let tips = tips_by_proposer.get(&op.to_string()).copied().unwrap_or(0);
         assert_eq!(
             balance(rpc, op, tip).unwrap(),
-            OPERATOR_BALANCE + tips,
-            "operator {i}"
+            OPERATOR_BALANCE - u128::from(VALIDATOR_POWER) * BLY + tips,
+            "operator {i} (its genesis power is bonded)"
         );
     }
     let tips_total: u128 = tips_by_proposer.values().sum();

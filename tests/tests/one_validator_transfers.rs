@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use blyan_proto::query::QueryPath;
+use blyan_proto::query::{PoolInfo, QueryPath};
 use blyan_proto::{SecretKey, BLY};
 use blyan_tests::txs::{attr, attr_u128, balance, nonce, query_at, tx_code, tx_height};
 use blyan_tests::{Localnet, TxFactory};
@@ -70,6 +70,7 @@ fn a_cli_transfer_and_a_raw_signed_transfer_commit_with_exact_balances_and_fees(
     let operator0 = balance(rpc, operator, h0).unwrap();
     let supply0: u128 = query_at(rpc, &QueryPath::Supply, h0).unwrap();
     let burned0: u128 = query_at(rpc, &QueryPath::Burned, h0).unwrap();
+    let pool0: PoolInfo = query_at(rpc, &QueryPath::StakingPool, h0).unwrap();
     assert_eq!(sender0, net.dev_accounts()[0].balance);
     assert_eq!(balance(rpc, recipient, h0).unwrap(), 0);
 
@@ -131,15 +132,22 @@ fn a_cli_transfer_and_a_raw_signed_transfer_commit_with_exact_balances_and_fees(
         query_at::<u128>(rpc, &QueryPath::Burned, h).unwrap(),
         burned0 + burned
     );
+    // Block rewards minted in between came out of the emission reserve.
+    let pool: PoolInfo = query_at(rpc, &QueryPath::StakingPool, h).unwrap();
+    let minted = pool0.emission_reserve - pool.emission_reserve;
+    assert!(minted > 0);
     assert_eq!(
         query_at::<u128>(rpc, &QueryPath::Supply, h).unwrap(),
-        supply0 - burned
+        supply0 + minted - burned
     );
     let h_arg = h.to_string();
     let burned_cli = net.cli_json(&["query", "fees", "burned", "--height", &h_arg]);
     assert_eq!(burned_cli["burned"], (burned0 + burned).to_string());
     let supply_cli = net.cli_json(&["query", "bank", "supply", "--height", &h_arg]);
-    assert_eq!(supply_cli["supply"], (supply0 - burned).to_string());
+    assert_eq!(
+        supply_cli["supply"],
+        (supply0 + minted - burned).to_string()
+    );
     let account = net.cli_json(&["query", "auth", "account", &sender.to_string()]);
     assert_eq!(account["nonce"], 2);
 

@@ -36,12 +36,14 @@ pub fn verify_all(
 pub struct BlockResult {
     /// Per-transaction outcomes, in block order.
     pub outcomes: Vec<TxOutcome>,
-    /// End-block events.
+    /// Begin- and end-block events.
     pub events: Vec<Event>,
     /// The block's writes.
     pub writes: WriteSet,
     /// Gas used.
     pub gas_used: u64,
+    /// Voting-power changes for CometBFT.
+    pub validator_updates: Vec<blyan_chain::staking::ValidatorUpdate>,
 }
 
 /// Executes a block over `base`. An error is a broken invariant.
@@ -50,18 +52,19 @@ pub fn execute_block<S: StateRead>(
     ctx: BlockContext,
     txs: &[Result<VerifiedTx, TxError>],
 ) -> Result<BlockResult, String> {
-    let mut ex = BlockExecutor::begin(base, ctx).map_err(|e| e.log)?;
+    let mut ex = BlockExecutor::begin_block(base, ctx).map_err(|e| e.log)?;
     let outcomes = txs
         .iter()
         .map(|t| ex.execute(t.as_ref().map_err(TxError::clone), Mode::Deliver))
         .collect();
     let gas_used = ex.gas_used();
-    let (writes, events) = ex.end()?;
+    let end = ex.end()?;
     Ok(BlockResult {
         outcomes,
-        events,
-        writes,
+        events: end.events,
+        writes: end.writes,
         gas_used,
+        validator_updates: end.validator_updates,
     })
 }
 
@@ -73,6 +76,45 @@ pub(super) fn unix_ms(t: Option<&tendermint_proto::google::protobuf::Timestamp>)
             .saturating_add(i64::from(t.nanos / 1_000_000))
     })
     .unwrap_or(0)
+}
+
+/// Who signed the previous block (absent votes count as missed; nil votes as signed,
+/// since the validator was online).
+fn last_commit(info: Option<&tendermint_proto::v0_38::abci::CommitInfo>) -> Vec<([u8; 20], bool)> {
+    use tendermint_proto::v0_38::types::BlockIdFlag;
+    info.map(|c| {
+        c.votes
+            .iter()
+            .filter_map(|v| {
+                let addr: [u8; 20] = v.validator.as_ref()?.address.as_ref().try_into().ok()?;
+                Some((addr, v.block_id_flag != BlockIdFlag::Absent as i32))
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Evidence CometBFT delivers with the block.
+fn misbehavior(
+    list: &[tendermint_proto::v0_38::abci::Misbehavior],
+) -> Vec<blyan_chain::staking::Misbehavior> {
+    use blyan_chain::staking::{Infraction, Misbehavior};
+    use tendermint_proto::v0_38::abci::MisbehaviorType;
+    list.iter()
+        .filter_map(|m| {
+            let kind = match MisbehaviorType::try_from(m.r#type).ok()? {
+                MisbehaviorType::DuplicateVote => Infraction::DuplicateVote,
+                MisbehaviorType::LightClientAttack => Infraction::LightClientAttack,
+                MisbehaviorType::Unknown => return None,
+            };
+            let addr: [u8; 20] = m.validator.as_ref()?.address.as_ref().try_into().ok()?;
+            Some(Misbehavior {
+                kind,
+                consensus_address: addr,
+                height: u64::try_from(m.height).unwrap_or(0),
+            })
+        })
+        .collect()
 }
 
 /// The operator account behind a proposer's consensus address.
@@ -91,6 +133,8 @@ pub(super) fn finalize(app: &BlyanApp, req: RequestFinalizeBlock) -> ResponseFin
         height,
         time_unix_ms: unix_ms(req.time.as_ref()),
         proposer: proposer_operator(app, &req.proposer_address),
+        last_commit: last_commit(req.decided_last_commit.as_ref()),
+        misbehavior: misbehavior(&req.misbehavior),
     };
     let result = match execute_block(app.store().latest(), ctx, &verified) {
         Ok(r) => r,
@@ -136,7 +180,11 @@ pub(super) fn finalize(app: &BlyanApp, req: RequestFinalizeBlock) -> ResponseFin
     ResponseFinalizeBlock {
         events: to_abci(&result.events),
         tx_results,
-        validator_updates: Vec::new(),
+        validator_updates: result
+            .validator_updates
+            .iter()
+            .map(crate::genesis_bridge::to_abci_update)
+            .collect(),
         consensus_param_updates: None,
         app_hash: app_hash.to_vec().into(),
     }

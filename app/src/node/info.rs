@@ -51,7 +51,8 @@ pub(super) fn init_chain(app: &BlyanApp, req: RequestInitChain) -> ResponseInitC
             tracing::info!("genesis already written; returning its app hash");
             return ResponseInitChain {
                 app_hash: root.to_vec().into(),
-                ..Default::default()
+                validators: stored_validator_set(app),
+                consensus_params: None,
             };
         }
     }
@@ -60,9 +61,10 @@ pub(super) fn init_chain(app: &BlyanApp, req: RequestInitChain) -> ResponseInitC
         Err(e) => fatal(format!("genesis rejected: {e:#}")),
     };
     let mut state = MemState::new();
-    if let Err(e) = write_genesis(&mut state, &genesis) {
-        fatal(format!("genesis rejected: {e}"));
-    }
+    let validators = match write_genesis(&mut state, &genesis) {
+        Ok(v) => v,
+        Err(e) => fatal(format!("genesis rejected: {e}")),
+    };
     let writes = state
         .iter()
         .map(|(k, v)| (k.clone(), Some(v.clone())))
@@ -83,7 +85,11 @@ pub(super) fn init_chain(app: &BlyanApp, req: RequestInitChain) -> ResponseInitC
     );
     ResponseInitChain {
         app_hash: root.to_vec().into(),
-        ..Default::default()
+        validators: validators
+            .iter()
+            .map(crate::genesis_bridge::to_abci_update)
+            .collect(),
+        consensus_params: None,
     }
 }
 
@@ -92,4 +98,22 @@ fn fatal(msg: String) -> ! {
     tracing::error!("{msg}");
     eprintln!("blyand: {msg}");
     std::process::exit(78)
+}
+
+/// The active set recorded at genesis, as CometBFT validator updates.
+fn stored_validator_set(app: &BlyanApp) -> Vec<tendermint_proto::v0_38::abci::ValidatorUpdate> {
+    let st = app.store().latest();
+    let active = blyan_chain::staking::active_set(&st).unwrap_or_default();
+    active
+        .iter()
+        .filter_map(|(op, power)| {
+            let v = blyan_chain::staking::validator(&st, op).ok().flatten()?;
+            Some(crate::genesis_bridge::to_abci_update(
+                &blyan_chain::staking::ValidatorUpdate {
+                    consensus_key: v.consensus_key,
+                    power: *power,
+                },
+            ))
+        })
+        .collect()
 }

@@ -95,8 +95,7 @@ impl BlyanApp {
         let latest = self.inner.store.last_version().ok().flatten()?;
         let ctx = BlockContext {
             height: latest.saturating_add(1),
-            time_unix_ms: 0,
-            proposer: None,
+            ..Default::default()
         };
         BlockExecutor::begin_unmetered(self.inner.store.latest(), ctx).ok()
     }

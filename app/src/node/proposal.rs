@@ -77,6 +77,7 @@ pub(super) fn prepare(app: &BlyanApp, req: RequestPrepareProposal) -> ResponsePr
         height: u64::try_from(req.height).unwrap_or(0),
         time_unix_ms: unix_ms(req.time.as_ref()),
         proposer: proposer_operator(app, &req.proposer_address),
+        ..Default::default()
     };
     let Ok(mut ex) = BlockExecutor::begin(app.store().latest(), ctx) else {
         return ResponsePrepareProposal { txs: Vec::new() };
@@ -118,6 +119,7 @@ fn proposal_is_valid(app: &BlyanApp, req: &RequestProcessProposal) -> bool {
         height: u64::try_from(req.height).unwrap_or(0),
         time_unix_ms: unix_ms(req.time.as_ref()),
         proposer: proposer_operator(app, &req.proposer_address),
+        ..Default::default()
     };
     let Ok(mut ex) = BlockExecutor::begin(app.store().latest(), ctx) else {
         return false;

@@ -1,11 +1,11 @@
 //! Shared helpers for runtime tests.
 #![allow(dead_code)]
 
-use blyan_chain::genesis::{init_chain, ChainGenesis};
+use blyan_chain::genesis::{init_chain, ChainGenesis, GenesisValidatorSpec};
 use blyan_chain::runtime::Mode;
 use blyan_chain::state::apply_writes;
 use blyan_chain::{BlockContext, BlockExecutor, MemState, TxOutcome, VerifiedTx};
-use blyan_proto::params::{FeeParams, TxParams};
+use blyan_proto::params::{FeeParams, StakingParams, TxParams};
 use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, Tx, BLY};
 
 pub const CHAIN: &str = "blyan-unit";
@@ -30,9 +30,16 @@ pub fn genesis(funded: &[&str]) -> MemState {
             accounts: funded
                 .iter()
                 .map(|n| (key(n).address(), 1_000 * BLY))
+                .chain([(proposer(), 10 * BLY)])
                 .collect(),
             emission_reserve: 400_000_000 * BLY,
-            validators: vec![([7u8; 20], proposer())],
+            staking_params: StakingParams::default(),
+            validators: vec![GenesisValidatorSpec {
+                operator: proposer(),
+                consensus_key: [7u8; 32],
+                moniker: "v0".into(),
+                power: 10,
+            }],
         },
     )
     .unwrap();
@@ -61,8 +68,8 @@ pub fn verify(tx: Tx, key: &SecretKey) -> VerifiedTx {
 pub fn ctx(height: u64) -> BlockContext {
     BlockContext {
         height,
-        time_unix_ms: 0,
         proposer: Some(proposer()),
+        ..Default::default()
     }
 }
 
@@ -73,7 +80,6 @@ pub fn run_block(state: &mut MemState, height: u64, txs: &[VerifiedTx]) -> Vec<T
         .iter()
         .map(|t| ex.execute(Ok(t), Mode::Deliver))
         .collect();
-    let (writes, _) = ex.end().unwrap();
-    apply_writes(state, writes);
+    apply_writes(state, ex.end().unwrap().writes);
     outcomes
 }

@@ -32,6 +32,18 @@ pub fn fund_key(chain_id: &str, name: &str) -> SecretKey {
     SecretKey::from_seed(&format!("{chain_id}/{name}"))
 }
 
+/// Staking parameters for a localnet: short windows so unbonding, downtime and jail can
+/// be watched within a minute (1 BLY of stake per unit of voting power).
+pub fn localnet_staking_params() -> blyan_proto::params::StakingParams {
+    blyan_proto::params::StakingParams {
+        unbonding_blocks: 20,
+        signed_blocks_window: 20,
+        min_signed_bps: 5_000,
+        downtime_jail_blocks: 10,
+        ..Default::default()
+    }
+}
+
 /// The localnet genesis state, validated: the default allocation with each operator funded
 /// with [`OPERATOR_BALANCE`] and each dev account with [`DEV_ACCOUNT_BALANCE`], default tx
 /// and fee params, and the given validators.
@@ -70,6 +82,7 @@ pub fn localnet_app_state(
         accounts,
         emission_reserve,
         validators,
+        staking: localnet_staking_params(),
     };
     state.validate()?;
     Ok(state)

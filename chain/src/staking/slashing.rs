@@ -1,0 +1,195 @@
+//! Slashing and jail: downtime from the commit's signatures, double signing from
+//! CometBFT's evidence, and unjailing.
+
+use blyan_proto::event::Event;
+use blyan_proto::{Address, ErrorCode};
+
+use super::delegation::all_unbonding;
+use super::state::*;
+use crate::error::{TxError, TxResult};
+use crate::state::{StateRead, StateReadExt, StateWrite, StateWriteExt};
+
+/// Kinds of evidence CometBFT reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Infraction {
+    /// Two different votes for one height and round.
+    DuplicateVote,
+    /// A light-client attack.
+    LightClientAttack,
+}
+
+/// One piece of evidence from FinalizeBlock's `misbehavior`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misbehavior {
+    /// What happened.
+    pub kind: Infraction,
+    /// CometBFT address of the offender's consensus key.
+    pub consensus_address: [u8; 20],
+    /// Height of the infraction.
+    pub height: u64,
+}
+
+fn operator_for<S: StateRead + ?Sized>(state: &S, cons: &[u8; 20]) -> TxResult<Option<Validator>> {
+    match crate::consensus::operator_of(state, cons)? {
+        Some(op) => validator(state, &op),
+        None => Ok(None),
+    }
+}
+
+/// Burns `bps` of a validator's bonded tokens and of its unbonding entries; returns the
+/// amount burned. Delegators lose the same fraction through their shares.
+fn slash<S: StateWrite + ?Sized>(state: &mut S, v: &mut Validator, bps: u32) -> TxResult<u128> {
+    let bps = u128::from(bps.min(10_000));
+    let bonded_cut = mul_div(v.tokens, bps, 10_000);
+    v.tokens = v.tokens.saturating_sub(bonded_cut);
+    if bonded_cut > 0 {
+        crate::bank::burn(state, &BONDED_POOL, bonded_cut)?;
+    }
+    let mut unbonding_cut: u128 = 0;
+    for (k, mut e) in all_unbonding(state)? {
+        if e.validator != v.operator {
+            continue;
+        }
+        let cut = mul_div(e.amount, bps, 10_000);
+        if cut > 0 {
+            e.amount = e.amount.saturating_sub(cut);
+            state.put_scale(k, &e);
+            unbonding_cut = unbonding_cut.saturating_add(cut);
+        }
+    }
+    if unbonding_cut > 0 {
+        crate::bank::burn(state, &UNBONDING_POOL, unbonding_cut)?;
+    }
+    Ok(bonded_cut.saturating_add(unbonding_cut))
+}
+
+/// Begin-block: double signing → slash `double_sign_slash_bps`, jail forever (tombstone).
+pub fn handle_misbehavior<S: StateWrite + ?Sized>(
+    state: &mut S,
+    evidence: &[Misbehavior],
+) -> TxResult<Vec<Event>> {
+    let p = params(state)?;
+    let mut events = Vec::new();
+    for m in evidence {
+        let Some(mut v) = operator_for(state, &m.consensus_address)? else {
+            continue;
+        };
+        if v.tombstoned {
+            continue;
+        }
+        let burned = slash(state, &mut v, p.double_sign_slash_bps)?;
+        v.jailed = true;
+        v.tombstoned = true;
+        v.jailed_until = u64::MAX;
+        set_validator(state, &v);
+        events.push(Event::Slash {
+            validator: v.operator,
+            reason: match m.kind {
+                Infraction::DuplicateVote => "double_sign",
+                Infraction::LightClientAttack => "light_client_attack",
+            },
+            burned,
+            jailed_until: u64::MAX,
+        });
+    }
+    Ok(events)
+}
+
+/// Begin-block: records who signed the previous block; a validator that missed more
+/// than the window allows is slashed `downtime_slash_bps` and jailed. O(voters).
+pub fn handle_downtime<S: StateWrite + ?Sized>(
+    state: &mut S,
+    votes: &[([u8; 20], bool)],
+    height: u64,
+) -> TxResult<Vec<Event>> {
+    let p = params(state)?;
+    let window = p.signed_blocks_window.max(1);
+    let min_signed = mul_div(
+        u128::from(window),
+        u128::from(p.min_signed_bps.min(10_000)),
+        10_000,
+    );
+    let max_missed = u128::from(window).saturating_sub(min_signed);
+    let mut events = Vec::new();
+    for (cons, signed) in votes {
+        let Some(mut v) = operator_for(state, cons)? else {
+            continue;
+        };
+        if v.jailed {
+            continue;
+        }
+        let mut info: SigningInfo = state
+            .get_scale(&state_key::signing(cons))?
+            .unwrap_or_default();
+        let mark = state_key::missed(cons, info.counted.checked_rem(window).unwrap_or(0));
+        let was_missed = state.get_raw(&mark).is_some();
+        match (signed, was_missed) {
+            (false, false) => {
+                put_marker(state, mark);
+                info.missed = info.missed.saturating_add(1);
+            }
+            (true, true) => {
+                state.delete_raw(&mark);
+                info.missed = info.missed.saturating_sub(1);
+            }
+            _ => {}
+        }
+        info.counted = info.counted.saturating_add(1);
+        if info.counted >= window && u128::from(info.missed) > max_missed {
+            let burned = slash(state, &mut v, p.downtime_slash_bps)?;
+            v.jailed = true;
+            v.jailed_until = height.saturating_add(p.downtime_jail_blocks);
+            set_validator(state, &v);
+            for (k, _) in state.prefix_raw(&state_key::missed_of(cons)) {
+                state.delete_raw(&k);
+            }
+            info = SigningInfo::default();
+            events.push(Event::Slash {
+                validator: v.operator,
+                reason: "downtime",
+                burned,
+                jailed_until: v.jailed_until,
+            });
+        }
+        state.put_scale(state_key::signing(cons), &info);
+    }
+    Ok(events)
+}
+
+/// `MsgUnjail`.
+pub fn unjail<S: StateWrite + ?Sized>(
+    state: &mut S,
+    op: &Address,
+    height: u64,
+) -> TxResult<Vec<Event>> {
+    let p = params(state)?;
+    let mut v = must_validator(state, op)?;
+    if v.tombstoned {
+        return Err(TxError::new(
+            ErrorCode::Tombstoned,
+            format!("validator {op} double-signed and can never return"),
+        ));
+    }
+    if !v.jailed {
+        return Err(TxError::new(
+            ErrorCode::NotJailed,
+            format!("validator {op} is not jailed"),
+        ));
+    }
+    if height < v.jailed_until {
+        return Err(TxError::new(
+            ErrorCode::StillJailed,
+            format!("validator {op} is jailed until height {}", v.jailed_until),
+        ));
+    }
+    let own = delegation(state, op, op)?.map_or(0, |d| tokens_for_shares(&v, d.shares));
+    if own < p.min_self_stake {
+        return Err(TxError::new(
+            ErrorCode::StakeBelowMinimum,
+            format!("self-stake {own} is below the minimum {}", p.min_self_stake),
+        ));
+    }
+    v.jailed = false;
+    set_validator(state, &v);
+    Ok(vec![Event::Unjail { validator: *op }])
+}
