@@ -6,6 +6,7 @@ mod keys;
 mod loadgen;
 mod output;
 mod query;
+mod staking;
 mod start;
 mod testnet;
 mod tx;

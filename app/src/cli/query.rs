@@ -41,6 +41,9 @@ pub enum QueryCommand {
     /// Fee market.
     #[command(subcommand)]
     Fees(FeesQuery),
+    /// Validators, delegations, rewards.
+    #[command(subcommand)]
+    Staking(super::staking::StakingQuery),
     /// A committed transaction by hash (from CometBFT's index).
     Tx {
         /// Transaction hash (hex).
@@ -155,6 +158,7 @@ fn with_proof(mut v: Value, height: u64, proof: Value) -> Value {
 /// Runs a query command.
 pub fn run(cmd: QueryCommand, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
+        QueryCommand::Staking(c) => return super::staking::run_query(c, out),
         QueryCommand::Bank(BankQuery::Balance { address, opts }) => {
             let (r, p) = fetch(&opts, &QueryPath::Balance(address))?;
             let b: u128 = decode(&r)?;

@@ -50,6 +50,9 @@ pub enum TxCommand {
     /// Bank module.
     #[command(subcommand)]
     Bank(BankTx),
+    /// Staking module.
+    #[command(subcommand)]
+    Staking(super::staking::StakingTx),
 }
 
 /// Bank transactions.
@@ -79,6 +82,7 @@ pub fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        TxCommand::Staking(c) => super::staking::run_tx(c, out),
     }
 }
 
