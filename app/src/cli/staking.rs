@@ -70,9 +70,9 @@ pub enum StakingTx {
     /// Move bonded stake from one validator to another.
     Redelegate {
         /// Source validator.
-        from: Address,
+        src_validator: Address,
         /// Destination validator.
-        to: Address,
+        dst_validator: Address,
         /// Amount: base units or `12bly`.
         amount: String,
         #[command(flatten)]
