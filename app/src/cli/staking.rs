@@ -171,14 +171,14 @@ pub fn run_tx(cmd: StakingTx, out: Output) -> anyhow::Result<()> {
             opts,
         ),
         StakingTx::Redelegate {
-            from,
-            to,
+            src_validator,
+            dst_validator,
             amount,
             opts,
         } => (
             StakingMsg::Redelegate {
-                from,
-                to,
+                from: src_validator,
+                to: dst_validator,
                 amount: parse_amount(&amount)?,
             },
             opts,
