@@ -40,7 +40,7 @@ pub const RMS_EPS: f64 = 1e-5;
 
 impl MetaConfig {
     /// Trains on a 2-core CPU in minutes: d_model 64, 2 layers, 4 heads, 4 experts (top-2),
-    /// d_ff 128, 64 positions (about 0.2 M parameters).
+    /// d_ff 128, 64 positions (267,456 parameters).
     pub fn tiny() -> Self {
         Self {
             arch: ARCH.into(),
@@ -57,7 +57,7 @@ impl MetaConfig {
     }
 
     /// d_model 256, 4 layers, 8 heads, 8 experts (top-2), d_ff 512, 128 positions (about
-    /// 13.6 M parameters).
+    /// 13.8 M parameters).
     pub fn small() -> Self {
         Self {
             preset: "small".into(),

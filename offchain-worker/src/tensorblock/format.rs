@@ -1,7 +1,7 @@
 //! Fixed-size, little-endian header and tensor descriptors (see the module doc for the
 //! byte layout) and their encoding.
 
-use super::{Result, TensorBlockError};
+use super::{DType, Quantization, Result, TensorBlockError};
 
 /// The four magic bytes every TensorBlock starts with.
 pub const MAGIC: [u8; 4] = *b"BLYT";
@@ -19,69 +19,6 @@ pub const MAX_RANK: usize = 4;
 pub(crate) const ALIGN: u64 = 64;
 /// Byte range of the Merkle root inside the header.
 pub(crate) const ROOT_RANGE: std::ops::Range<usize> = 64..96;
-
-/// Element type of a tensor's data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DType {
-    /// IEEE 754 binary32.
-    F32,
-    /// IEEE 754 binary16.
-    F16,
-    /// bfloat16.
-    BF16,
-    /// Signed 8-bit integers (usually with per-channel scales).
-    I8,
-}
-
-impl DType {
-    /// Bytes per element.
-    pub fn size(self) -> u64 {
-        match self {
-            DType::F32 => 4,
-            DType::F16 | DType::BF16 => 2,
-            DType::I8 => 1,
-        }
-    }
-
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            DType::F32 => 0,
-            DType::F16 => 1,
-            DType::BF16 => 2,
-            DType::I8 => 3,
-        }
-    }
-
-    pub(crate) fn from_code(c: u8) -> Result<Self> {
-        Ok(match c {
-            0 => DType::F32,
-            1 => DType::F16,
-            2 => DType::BF16,
-            3 => DType::I8,
-            _ => {
-                return Err(TensorBlockError::InvalidHeader(format!(
-                    "unknown dtype code {c}"
-                )))
-            }
-        })
-    }
-}
-
-/// Memory layout of a tensor's data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// C order: the last dimension is contiguous.
-    RowMajor,
-}
-
-/// How a tensor's stored values map to real values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quantization {
-    /// Values are stored as they are.
-    None,
-    /// int8 values, one f32 scale per index of dimension 0: `value = q * scale[row]`.
-    PerChannelInt8,
-}
 
 /// The decoded fixed header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,7 +301,9 @@ impl TensorDesc {
             )))
         };
         let within = |off: u64, len: u64| {
-            off >= start && off.is_multiple_of(ALIGN) && off.checked_add(len).is_some_and(|e| e <= end)
+            off >= start
+                && off.is_multiple_of(ALIGN)
+                && off.checked_add(len).is_some_and(|e| e <= end)
         };
         let expected = self.numel().and_then(|n| n.checked_mul(self.dtype.size()));
         if expected != Some(self.data_len) {

@@ -61,12 +61,14 @@ mod error;
 mod format;
 pub mod merkle;
 mod reader;
+mod types;
 mod writer;
 
 pub use error::TensorBlockError;
-pub use format::{DType, Layout, Quantization, HEADER_LEN, MAGIC, MAX_NAME_LEN, MAX_RANK, VERSION};
+pub use format::{HEADER_LEN, MAGIC, MAX_NAME_LEN, MAX_RANK, VERSION};
 pub use merkle::PayloadHash;
 pub use reader::{TensorBlock, TensorView};
+pub use types::{DType, Layout, Quantization};
 pub use writer::{TensorBlockWriter, DEFAULT_TILE_SIZE};
 
 /// Result of TensorBlock operations.

@@ -9,7 +9,7 @@ use memmap2::Mmap;
 
 use super::format::{Header, TensorDesc, DESC_LEN, HEADER_LEN, ROOT_RANGE};
 use super::merkle::{leaf_hash, root, MerkleProof, PayloadHash};
-use super::{DType, Quantization, Result, TensorBlockError};
+use super::{DType, Layout, Quantization, Result, TensorBlockError};
 
 /// Maps `file` read-only.
 #[allow(unsafe_code)]
@@ -287,6 +287,11 @@ impl<'a> TensorView<'a> {
     /// Element type of the stored data.
     pub fn dtype(&self) -> DType {
         self.desc.dtype
+    }
+
+    /// Memory layout (row-major in format version 1).
+    pub fn layout(&self) -> Layout {
+        Layout::RowMajor
     }
 
     /// Quantization of the stored data.
