@@ -28,8 +28,12 @@ pub struct BlockEntry {
     pub payload_hash: PayloadHash,
     /// File size in bytes.
     pub size: u64,
-    /// File name inside a model directory (`{name}.blyt`).
+    /// File name inside a model directory (`{name}.blyt`); what [`DirSource`] fetches.
     pub file: String,
+    /// IPFS CID (CIDv1, raw leaves) once the block is uploaded; what a Kubo-backed source
+    /// fetches. None for a local directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
 }
 
 /// A model: its architecture and the expected content of each block.
@@ -206,6 +210,7 @@ pub fn save_model(
             payload_hash,
             size,
             file,
+            cid: None,
         });
     }
     let manifest = ModelManifest {

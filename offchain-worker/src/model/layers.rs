@@ -4,11 +4,38 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, linear_no_bias, rms_norm, Embedding, Linear, RmsNorm, VarBuilder};
 
 use super::config::RMS_EPS;
 use super::MetaConfig;
+
+/// Which kernels a forward pass uses. candle's fused RMSNorm and last-dimension softmax are
+/// fast but have no backward pass (gradients would silently stop there), so training runs the
+/// composed, differentiable ops instead; the two agree to float rounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Fused kernels, no gradients.
+    Infer,
+    /// Differentiable ops.
+    Train,
+}
+
+/// RMSNorm in `mode`.
+pub(super) fn norm(n: &RmsNorm, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Infer => n.forward(xs),
+        Mode::Train => n.forward_diff(xs),
+    }
+}
+
+/// Softmax over the last dimension in `mode`.
+pub(super) fn softmax(xs: &Tensor, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Infer => candle_nn::ops::softmax_last_dim(xs),
+        Mode::Train => candle_nn::ops::softmax(xs, D::Minus1),
+    }
+}
 
 /// `embed`: token embeddings plus learned position embeddings.
 #[derive(Debug, Clone)]
@@ -69,7 +96,7 @@ impl Attention {
     }
 
     /// `xs`: `[b, t, d]`; `mask`: `[t, t]` additive (0 or -inf).
-    fn forward(&self, xs: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    fn forward(&self, xs: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, t, d) = xs.dims3()?;
         let heads = |p: &Linear| -> Result<Tensor> {
             p.forward(xs)?
@@ -84,7 +111,7 @@ impl Attention {
         );
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let att = softmax(&att, mode)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
         self.o_proj.forward(&y)
     }
@@ -119,13 +146,15 @@ impl Backbone {
     }
 
     /// `x + attn(attn_norm(x))`.
-    pub fn attend(&self, xs: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        xs + self.attn.forward(&self.attn_norm.forward(xs)?, mask)?
+    pub fn attend(&self, xs: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
+        xs + self
+            .attn
+            .forward(&norm(&self.attn_norm, xs, mode)?, mask, mode)?
     }
 
     /// The MoE input: `ffn_norm(x)`.
-    pub fn ffn_input(&self, xs: &Tensor) -> Result<Tensor> {
-        self.ffn_norm.forward(xs)
+    pub fn ffn_input(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+        norm(&self.ffn_norm, xs, mode)
     }
 
     pub fn tensors(&self) -> BTreeMap<String, Tensor> {
@@ -160,9 +189,15 @@ impl Head {
     }
 }
 
+impl Head {
+    pub fn forward_t(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.lm_head.forward(&norm(&self.norm, xs, mode)?)
+    }
+}
+
 impl Module for Head {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.lm_head.forward(&self.norm.forward(xs)?)
+        self.forward_t(xs, Mode::Infer)
     }
 }
 

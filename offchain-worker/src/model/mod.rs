@@ -35,7 +35,7 @@ pub use generate::{generate, GenerateOptions};
 pub use init::block_tensors as init_block_tensors;
 pub use names::{block_names, tensor_shapes, BlockKind, BlockName};
 
-use layers::{causal_mask, Backbone, Embed, Head};
+use layers::{causal_mask, Backbone, Embed, Head, Mode};
 use moe::{Expert, Router, SparseMoeBlock};
 
 /// Errors of the model.
@@ -94,9 +94,11 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(&self, xs: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.backbone.attend(xs, mask)?;
-        &h + self.moe.forward(&self.backbone.ffn_input(&h)?)?
+    fn forward(&self, xs: &Tensor, mask: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        let h = self.backbone.attend(xs, mask, mode)?;
+        &h + self
+            .moe
+            .forward_t(&self.backbone.ffn_input(&h, mode)?, mode)?
     }
 }
 
@@ -232,8 +234,19 @@ impl Model {
     }
 
     /// Next-token logits: `input_ids` `[batch, seq]` (u32, `seq <= max_seq`) →
-    /// `[batch, seq, vocab_size]` (f32).
+    /// `[batch, seq, vocab_size]` (f32). Uses candle's fused kernels, which have no backward
+    /// pass: for training use [`Model::forward_train`].
     pub fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
+        self.forward_mode(input_ids, Mode::Infer)
+    }
+
+    /// [`Model::forward`] with differentiable RMSNorm and softmax, so that gradients reach
+    /// every block (routers included, through the top-k weights) when the weights are `Var`s.
+    pub fn forward_train(&self, input_ids: &Tensor) -> Result<Tensor> {
+        self.forward_mode(input_ids, Mode::Train)
+    }
+
+    fn forward_mode(&self, input_ids: &Tensor, mode: Mode) -> Result<Tensor> {
         let (_, t) = input_ids.dims2()?;
         if t > self.cfg.max_seq {
             return Err(ModelError::SequenceTooLong {
@@ -244,9 +257,9 @@ impl Model {
         let mask = causal_mask(t, &self.device)?;
         let mut xs = self.embed.forward(input_ids)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, &mask)?;
+            xs = layer.forward(&xs, &mask, mode)?;
         }
-        Ok(self.head.forward(&xs)?)
+        Ok(self.head.forward_t(&xs, mode)?)
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{linear_no_bias, Linear, VarBuilder};
 
+use super::layers::{softmax, Mode};
 use super::MetaConfig;
 
 /// `layer{i}.expert{j}`: `w2(silu(w1 x) * w3 x)`.
@@ -91,24 +92,22 @@ impl SparseMoeBlock {
     /// Router probabilities `[n, E]`, the chosen experts (see [`top_k`]) and their weights
     /// `[n, k]` renormalised over the chosen ones. The weights stay a tensor expression of the
     /// router's output, so gradients reach the router in training.
-    fn route(&self, xs: &Tensor) -> Result<(Vec<u32>, Tensor)> {
+    fn route(&self, xs: &Tensor, mode: Mode) -> Result<(Vec<u32>, Tensor)> {
         let n = xs.dim(0)?;
-        let probs = candle_nn::ops::softmax_last_dim(&self.router.gate.forward(xs)?)?;
+        let probs = softmax(&self.router.gate.forward(xs)?, mode)?;
         let chosen = top_k(&probs.to_dtype(DType::F32)?.to_vec2::<f32>()?, self.top_k);
         let idx = Tensor::from_slice(&chosen, (n, self.top_k), xs.device())?;
         let sel = probs.gather(&idx, 1)?;
         let weights = sel.broadcast_div(&sel.sum_keepdim(1)?)?;
         Ok((chosen, weights))
     }
-}
 
-impl Module for SparseMoeBlock {
     /// `xs`: `[b, t, d]` → `[b, t, d]`. Tokens are gathered per expert, each chosen expert
     /// runs once on its tokens, and the weighted outputs are scatter-added back.
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+    pub fn forward_t(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, t, d) = xs.dims3()?;
         let xs = xs.reshape((b * t, d))?;
-        let (chosen, weights) = self.route(&xs)?;
+        let (chosen, weights) = self.route(&xs, mode)?;
         let weights = weights.flatten_all()?;
         let mut rows = vec![Vec::<u32>::new(); self.experts.len()];
         let mut slots = vec![Vec::<u32>::new(); self.experts.len()];
@@ -130,6 +129,12 @@ impl Module for SparseMoeBlock {
             ys = ys.index_add(&r, &y, 0)?;
         }
         ys.reshape((b, t, d))
+    }
+}
+
+impl Module for SparseMoeBlock {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_t(xs, Mode::Infer)
     }
 }
 

@@ -85,11 +85,9 @@ fn whole_model_matches_the_dense_reference() {
         let mask = layers::causal_mask(17, &Device::Cpu).unwrap();
         let mut h = m.embed.forward(&x).unwrap();
         for l in &m.layers {
-            let a = l.backbone.attend(&h, &mask).unwrap();
-            h = (&a
-                + moe::tests::reference_forward(&l.moe, &l.backbone.ffn_input(&a).unwrap())
-                    .unwrap())
-            .unwrap();
+            let a = l.backbone.attend(&h, &mask, Mode::Infer).unwrap();
+            let f = l.backbone.ffn_input(&a, Mode::Infer).unwrap();
+            h = (&a + moe::tests::reference_forward(&l.moe, &f).unwrap()).unwrap();
         }
         let dense = m.head.forward(&h).unwrap();
         let d = (sparse - dense)
@@ -216,4 +214,62 @@ fn generation_is_deterministic() {
         },
     )
     .unwrap();
+}
+
+#[test]
+fn training_forward_matches_and_gradients_reach_every_block() {
+    use candle_core::Var;
+    use candle_nn::{VarBuilder, VarMap};
+    let cfg = MetaConfig::tiny();
+    let dev = Device::Cpu;
+    let init = Model::init(&cfg, 21, &dev).unwrap();
+    let varmap = VarMap::new();
+    {
+        let mut data = varmap.data().lock().unwrap();
+        for b in Model::block_names(&cfg) {
+            for (t, v) in init.block_tensors(&b).unwrap() {
+                data.insert(format!("{b}.{t}"), Var::from_tensor(&v).unwrap());
+            }
+        }
+    }
+    let m = Model::new(
+        &cfg,
+        VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &dev),
+    )
+    .unwrap();
+    let x = ids(4, 32, 8);
+    let fast = m.forward(&x).unwrap();
+    let diff = m.forward_train(&x).unwrap();
+    let d = (&fast - &diff)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(d < 1e-5, "train/infer forward differ by {d}");
+    let targets = ids(4, 32, 9).flatten_all().unwrap();
+    let loss = candle_nn::loss::cross_entropy(&diff.flatten_to(1).unwrap(), &targets).unwrap();
+    let grads = loss.backward().unwrap();
+    let data = varmap.data().lock().unwrap();
+    for b in Model::block_names(&cfg) {
+        let reached = data
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{b}.")))
+            .any(|(_, v)| {
+                grads.get(v).is_some_and(|g| {
+                    g.abs()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                        > 0.0
+                })
+            });
+        assert!(reached, "no gradient reaches block {b}");
+    }
 }
