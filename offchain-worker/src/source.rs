@@ -151,7 +151,9 @@ pub fn open_block(
         source,
     };
     let path = source.fetch(entry)?;
-    TensorBlock::open_verified(&path, &entry.payload_hash).map_err(wrap)
+    let tb = TensorBlock::open_verified(&path, &entry.payload_hash).map_err(wrap)?;
+    tracing::debug!(block = %entry.name, hash = %entry.payload_hash, tiles = tb.tile_count(), "block verified");
+    Ok(tb)
 }
 
 /// Rebuilds the model from `source`, verifying every block before using any;
