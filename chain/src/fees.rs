@@ -54,6 +54,8 @@ pub fn msg_gas(params: &FeeParams, msg: &Msg) -> u64 {
     match msg {
         Msg::Bank(_) => params.gas_per_bank_send,
         Msg::Staking(_) => params.gas_per_staking_msg,
+        // Block records are priced through the per-byte gas of the transaction.
+        Msg::Dag(_) => params.gas_per_staking_msg,
     }
 }
 

@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod bank;
 pub mod consensus;
+pub mod dag;
 pub mod error;
 pub mod fees;
 pub mod genesis;

@@ -349,6 +349,25 @@ fn run_msgs<W: StateWrite + ?Sized>(
         let ev = match msg {
             Msg::Bank(m) => crate::bank::execute(state, signer, m),
             Msg::Staking(m) => crate::staking::execute(state, signer, m, height),
+            Msg::Dag(blyan_proto::DagMsg::PublishModel {
+                model_id,
+                arch,
+                meta_json,
+                blocks,
+                deposit,
+            }) => crate::dag::publish_model(
+                state,
+                signer,
+                model_id,
+                arch,
+                meta_json,
+                blocks,
+                *deposit,
+                height,
+                crate::dag::PublishOptions {
+                    charge_deposit: true,
+                },
+            ),
         }
         .map_err(|e| TxError::new(e.code, format!("message {i} ({}): {}", msg.kind(), e.log)))?;
         events.extend(ev);

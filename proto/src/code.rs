@@ -119,6 +119,30 @@ error_codes! {
     TooManyUnbondingEntries = 213,
     /// A stake amount of zero.
     ZeroStake = 214,
+    /// The model id is malformed.
+    InvalidModelId = 300,
+    /// A model with that id exists and the signer does not own it.
+    ModelExists = 301,
+    /// No model with that id.
+    UnknownModel = 302,
+    /// The architecture is malformed (zero or too many layers or experts).
+    InvalidArchitecture = 303,
+    /// A block name does not fit the model's architecture.
+    NameOutsideArchitecture = 304,
+    /// A block's type does not match its name.
+    BlockTypeMismatch = 305,
+    /// The same block name appears twice in one message.
+    DuplicateBlock = 306,
+    /// A new model must publish every block of its architecture.
+    MissingBlocks = 307,
+    /// A dependency is not an existing block of the same model.
+    DanglingDependency = 308,
+    /// A block's version is not above its current head's.
+    VersionNotIncreasing = 309,
+    /// The deposit is below the chain's publish deposit.
+    DepositTooLow = 310,
+    /// A CID, hash or meta field is malformed or too large.
+    InvalidBlockField = 311,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }

@@ -119,6 +119,28 @@ pub enum Event {
         /// Base units minted for validators and delegators.
         minted: u128,
     },
+    /// A model was published, or new versions of its blocks.
+    ModelPublished {
+        /// Model id.
+        model: String,
+        /// Publisher.
+        author: Address,
+        /// True for a new model.
+        new_model: bool,
+        /// Blocks recorded by this message (meta included).
+        blocks: u64,
+    },
+    /// A block version was recorded and became its name's head.
+    BlockVersion {
+        /// Model id.
+        model: String,
+        /// Block name.
+        name: String,
+        /// Block id (hex).
+        id: String,
+        /// Version.
+        version: String,
+    },
     /// The base fee for the next block changed.
     BaseFee {
         /// Gas used by the block just executed.
@@ -145,6 +167,8 @@ impl Event {
             Event::WithdrawRewards { .. } => "withdraw_rewards",
             Event::Slash { .. } => "slash",
             Event::BlockRewards { .. } => "block_rewards",
+            Event::ModelPublished { .. } => "model_published",
+            Event::BlockVersion { .. } => "block_version",
         }
     }
 
@@ -262,6 +286,28 @@ impl Event {
                 ("jailed_until", jailed_until.to_string()),
             ],
             Event::BlockRewards { minted } => vec![("minted", minted.to_string())],
+            Event::ModelPublished {
+                model,
+                author,
+                new_model,
+                blocks,
+            } => vec![
+                ("model", model.clone()),
+                ("author", author.to_string()),
+                ("new_model", new_model.to_string()),
+                ("blocks", blocks.to_string()),
+            ],
+            Event::BlockVersion {
+                model,
+                name,
+                id,
+                version,
+            } => vec![
+                ("model", model.clone()),
+                ("name", name.clone()),
+                ("id", id.clone()),
+                ("version", version.clone()),
+            ],
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod code;
+pub mod dag;
 pub mod event;
 pub mod hash;
 pub mod keys;
@@ -17,6 +18,7 @@ pub mod tx;
 
 pub use address::Address;
 pub use code::ErrorCode;
+pub use dag::DagMsg;
 pub use keys::SecretKey;
 pub use msg::{BankMsg, Msg, StakingMsg};
 pub use tx::{Fee, SignedTx, Tx, TxHash};

@@ -15,6 +15,9 @@ pub enum Msg {
     /// Validators, delegation, rewards, jail.
     #[codec(index = 1)]
     Staking(StakingMsg),
+    /// Models and parameter blocks.
+    #[codec(index = 2)]
+    Dag(crate::dag::DagMsg),
 }
 
 /// Messages of the `bank` module.
@@ -40,6 +43,7 @@ impl Msg {
             Msg::Staking(StakingMsg::CreateValidator { self_stake, .. }) => *self_stake,
             Msg::Staking(StakingMsg::Delegate { amount, .. }) => *amount,
             Msg::Staking(_) => 0,
+            Msg::Dag(crate::dag::DagMsg::PublishModel { deposit, .. }) => *deposit,
         }
     }
 
@@ -56,6 +60,7 @@ impl Msg {
                 StakingMsg::Unjail => "staking.unjail",
                 StakingMsg::WithdrawRewards { .. } => "staking.withdraw_rewards",
             },
+            Msg::Dag(_) => "dag.publish_model",
         }
     }
 }

@@ -54,6 +54,26 @@ pub enum QueryPath {
     StakingParams,
     /// `/staking/pool` → [`PoolInfo`].
     StakingPool,
+    /// `/dag/models` → `Vec<ModelInfo>`.
+    Models,
+    /// `/dag/meta/{model}` → [`crate::dag::ModelInfo`].
+    ModelMeta(String),
+    /// `/dag/head/{model}/{name}` → [`crate::dag::ParamBlock`] (provable: the head id).
+    Head(String, String),
+    /// `/dag/block/{id hex}` → [`crate::dag::ParamBlock`] (provable).
+    Block([u8; 32]),
+    /// `/dag/history/{model}/{name}` → `Vec<ParamBlock>`, oldest first.
+    History(String, String),
+    /// `/dag/children/{id hex}` → `Vec<BlockId>` (blocks that depend on it).
+    Children([u8; 32]),
+    /// `/dag/topo/{model}` → `Vec<BlockId>` in a topological order (dependencies first).
+    Topo(String),
+}
+
+fn id32(s: &str) -> Result<[u8; 32], String> {
+    let b = hex::decode(s.trim_start_matches("0x")).map_err(|e| format!("block id: {e}"))?;
+    b.try_into()
+        .map_err(|_| "a block id is 32 bytes of hex".to_string())
 }
 
 impl QueryPath {
@@ -78,6 +98,13 @@ impl QueryPath {
             ["staking", "rewards", d, v] => QueryPath::Rewards(addr(d)?, addr(v)?),
             ["staking", "params"] => QueryPath::StakingParams,
             ["staking", "pool"] => QueryPath::StakingPool,
+            ["dag", "models"] => QueryPath::Models,
+            ["dag", "meta", m] => QueryPath::ModelMeta(m.to_string()),
+            ["dag", "head", m, n] => QueryPath::Head(m.to_string(), n.to_string()),
+            ["dag", "block", id] => QueryPath::Block(id32(id)?),
+            ["dag", "history", m, n] => QueryPath::History(m.to_string(), n.to_string()),
+            ["dag", "children", id] => QueryPath::Children(id32(id)?),
+            ["dag", "topo", m] => QueryPath::Topo(m.to_string()),
             _ => return Err(format!("unknown query path {path:?}")),
         })
     }
@@ -102,6 +129,13 @@ impl std::fmt::Display for QueryPath {
             QueryPath::Rewards(d, v) => write!(f, "/staking/rewards/{d}/{v}"),
             QueryPath::StakingParams => write!(f, "/staking/params"),
             QueryPath::StakingPool => write!(f, "/staking/pool"),
+            QueryPath::Models => write!(f, "/dag/models"),
+            QueryPath::ModelMeta(m) => write!(f, "/dag/meta/{m}"),
+            QueryPath::Head(m, n) => write!(f, "/dag/head/{m}/{n}"),
+            QueryPath::Block(id) => write!(f, "/dag/block/{}", hex::encode(id)),
+            QueryPath::History(m, n) => write!(f, "/dag/history/{m}/{n}"),
+            QueryPath::Children(id) => write!(f, "/dag/children/{}", hex::encode(id)),
+            QueryPath::Topo(m) => write!(f, "/dag/topo/{m}"),
         }
     }
 }
@@ -235,6 +269,13 @@ mod tests {
             QueryPath::Rewards(a, a),
             QueryPath::StakingParams,
             QueryPath::StakingPool,
+            QueryPath::Models,
+            QueryPath::ModelMeta("m".into()),
+            QueryPath::Head("m".into(), "layer0.expert1".into()),
+            QueryPath::Block([3; 32]),
+            QueryPath::History("m".into(), "embed".into()),
+            QueryPath::Children([4; 32]),
+            QueryPath::Topo("m".into()),
         ] {
             assert_eq!(QueryPath::parse(&p.to_string()).unwrap(), p);
         }

@@ -1,0 +1,19 @@
+//! `dag`: models and their parameter blocks.
+//!
+//! A model is a namespace (`model_id`) with an inline meta block (the architecture) and one
+//! block per expert, router, layer backbone, embedding and head; each block names the CID
+//! and payload hash of a TensorBlock in IPFS (tensor bytes never enter the state). Each
+//! new version of a block depends on the meta block, the previous version of the same name
+//! and any further blocks it names; every dependency must already exist, so the graph is
+//! acyclic by construction and insertion order is a topological order. A ParamIndex maps
+//! each name to its head.
+
+mod names;
+mod publish;
+mod query;
+mod state;
+
+pub use names::{block_names, check_name};
+pub use publish::{publish_model, DagParams, PublishOptions};
+pub use query::answer as answer_query;
+pub use state::*;

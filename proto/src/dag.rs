@@ -1,0 +1,161 @@
+//! The parameter DAG's wire types: models, parameter blocks and their versions.
+
+use parity_scale_codec::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+
+/// A block id: keccak256 of the SCALE encoding of the block's header fields.
+pub type BlockId = [u8; 32];
+
+/// What a parameter block holds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockType {
+    /// The architecture config (inline on chain).
+    #[codec(index = 0)]
+    Meta,
+    /// One expert's tensors (`layer{i}.expert{j}`).
+    #[codec(index = 1)]
+    Expert,
+    /// One layer's router (`layer{i}.router`).
+    #[codec(index = 2)]
+    Router,
+    /// A layer's attention and norms (`layer{i}.backbone`), the embeddings (`embed`) or
+    /// the output head (`head`).
+    #[codec(index = 3)]
+    Backbone,
+    /// A weight delta (Proof-of-Learning submissions).
+    #[codec(index = 4)]
+    Delta,
+    /// A dataset reference.
+    #[codec(index = 5)]
+    Data,
+}
+
+/// Semantic version of a block.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize,
+)]
+pub struct SemVer {
+    /// Incompatible change.
+    pub major: u32,
+    /// Compatible change.
+    pub minor: u32,
+    /// Fix or training update.
+    pub patch: u32,
+}
+
+impl std::fmt::Display for SemVer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// What the chain needs of a model's architecture to check block names.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ModelArch {
+    /// Architecture tag (e.g. `blyan-moe-v1`).
+    pub arch: String,
+    /// Transformer layers.
+    pub n_layers: u32,
+    /// Experts per layer.
+    pub n_experts: u32,
+}
+
+/// One block in a publish message.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct BlockSpec {
+    /// Block name (`embed`, `head`, `layer{i}.backbone|router|expert{j}`).
+    pub name: String,
+    /// Its type; must agree with the name.
+    pub block_type: BlockType,
+    /// Payload hash (the TensorBlock's Merkle root).
+    #[serde(with = "crate::msg::hex32")]
+    pub payload_hash: [u8; 32],
+    /// IPFS CID of the TensorBlock file.
+    pub cid: String,
+    /// File size, bytes.
+    pub size: u64,
+    /// Version; must be above the current head's.
+    pub version: SemVer,
+    /// Further blocks of the same model this one depends on (the meta block and the
+    /// previous version of the same name are added by the chain).
+    pub depends_on: Vec<BlockId>,
+}
+
+/// A recorded parameter block.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ParamBlock {
+    /// Its id.
+    #[serde(with = "crate::msg::hex32")]
+    pub id: BlockId,
+    /// Model namespace.
+    pub model: String,
+    /// Type.
+    pub block_type: BlockType,
+    /// Name.
+    pub name: String,
+    /// Layer index for layer blocks.
+    pub layer: Option<u32>,
+    /// Blocks it depends on (all earlier, so the graph is acyclic by construction).
+    pub depends_on: Vec<BlockId>,
+    /// Payload hash.
+    #[serde(with = "crate::msg::hex32")]
+    pub payload_hash: [u8; 32],
+    /// IPFS CID (empty for the inline meta block).
+    pub cid: String,
+    /// Size, bytes.
+    pub size: u64,
+    /// Version.
+    pub version: SemVer,
+    /// Who published it.
+    pub author: Address,
+    /// Height it was recorded at.
+    pub height: u64,
+}
+
+/// A model as queries show it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Model id.
+    pub id: String,
+    /// Owner (publisher).
+    pub owner: Address,
+    /// Architecture.
+    pub arch: ModelArch,
+    /// Id of the meta block.
+    #[serde(with = "crate::msg::hex32")]
+    pub meta_block: BlockId,
+    /// The meta config JSON, inline.
+    pub meta_json: String,
+    /// Locked deposit, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub deposit: u128,
+    /// Blocks recorded (all versions, meta included).
+    pub blocks: u64,
+}
+
+/// Messages of the `dag` module.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DagMsg {
+    /// Publishes a new model (meta + every block of its architecture), locking a deposit;
+    /// or, from the owner of an existing model, new versions of some of its blocks.
+    #[codec(index = 0)]
+    PublishModel {
+        /// Model id (`[a-z0-9_-]{1,64}`).
+        model_id: String,
+        /// Architecture.
+        arch: ModelArch,
+        /// The architecture config as JSON (stored inline as the meta block).
+        meta_json: String,
+        /// Blocks.
+        blocks: Vec<BlockSpec>,
+        /// Deposit locked with a new model, base units.
+        #[serde(with = "crate::params::u128_string")]
+        deposit: u128,
+    },
+}
