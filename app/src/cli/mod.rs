@@ -1,6 +1,7 @@
 //! The `blyand` command line, in the Cosmos habit: one binary is the node and the CLI.
 
 mod amount;
+mod dag;
 mod init;
 mod keys;
 mod loadgen;

@@ -44,6 +44,9 @@ pub enum QueryCommand {
     /// Validators, delegations, rewards.
     #[command(subcommand)]
     Staking(super::staking::StakingQuery),
+    /// Models and parameter blocks.
+    #[command(subcommand)]
+    Dag(super::dag::DagQuery),
     /// A committed transaction by hash (from CometBFT's index).
     Tx {
         /// Transaction hash (hex).
@@ -159,6 +162,7 @@ fn with_proof(mut v: Value, height: u64, proof: Value) -> Value {
 pub fn run(cmd: QueryCommand, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
         QueryCommand::Staking(c) => return super::staking::run_query(c, out),
+        QueryCommand::Dag(c) => return super::dag::run_query(c, out),
         QueryCommand::Bank(BankQuery::Balance { address, opts }) => {
             let (r, p) = fetch(&opts, &QueryPath::Balance(address))?;
             let b: u128 = decode(&r)?;
