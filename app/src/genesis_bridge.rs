@@ -1,7 +1,7 @@
 //! Turning the genesis file's `app_state` into the runtime's genesis input.
 
 use anyhow::{bail, Context};
-use blyan_chain::genesis::{ChainGenesis, GenesisValidatorSpec};
+use blyan_chain::genesis::{ChainGenesis, GenesisModelSpec, GenesisValidatorSpec};
 use blyan_genesis::GenesisAppState;
 
 pub use blyan_chain::staking::consensus_address;
@@ -56,5 +56,17 @@ pub fn chain_genesis(
         emission_reserve: state.emission_reserve,
         staking_params: state.staking.clone(),
         validators,
+        models: state
+            .models
+            .iter()
+            .map(|m| GenesisModelSpec {
+                id: m.id.clone(),
+                owner: m.owner,
+                arch: m.arch.clone(),
+                meta_json: m.meta_json.clone(),
+                blocks: m.blocks.clone(),
+                validation: m.validation.clone(),
+            })
+            .collect(),
     })
 }

@@ -25,6 +25,25 @@ pub struct ChainGenesis {
     /// The initial validators; each bonds `power × power_reduction` from its operator's
     /// genesis balance.
     pub validators: Vec<GenesisValidatorSpec>,
+    /// Models published at genesis (same validation as `MsgPublishModel`, no deposit).
+    pub models: Vec<GenesisModelSpec>,
+}
+
+/// A model published at genesis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesisModelSpec {
+    /// Model id.
+    pub id: String,
+    /// Owner.
+    pub owner: Address,
+    /// Architecture.
+    pub arch: blyan_proto::dag::ModelArch,
+    /// Meta config JSON.
+    pub meta_json: String,
+    /// Every block.
+    pub blocks: Vec<blyan_proto::dag::BlockSpec>,
+    /// Public validation set with the baseline loss.
+    pub validation: Option<blyan_proto::dag::ValidationSet>,
 }
 
 /// A validator of the initial set.
@@ -74,6 +93,26 @@ pub fn init_chain<S: StateWrite + ?Sized>(
         crate::bank::mint(state, addr, *amount)?;
     }
     crate::staking::set_params(state, &g.staking_params);
+    for m in &g.models {
+        crate::dag::publish_model(
+            state,
+            &m.owner,
+            &m.id,
+            &m.arch,
+            &m.meta_json,
+            &m.blocks,
+            0,
+            0,
+            crate::dag::PublishOptions {
+                charge_deposit: false,
+            },
+        )
+        .map_err(|e| TxError::new(e.code, format!("genesis model {:?}: {}", m.id, e.log)))?;
+        let mut rec = crate::dag::must_model(state, &m.id)?;
+        rec.loss_micro = m.validation.as_ref().map(|v| v.baseline_loss_micro);
+        rec.validation = m.validation.clone();
+        crate::dag::set_model(state, &m.id, &rec);
+    }
     for v in &g.validators {
         crate::staking::init_genesis_validator(
             state,

@@ -253,3 +253,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn genesis_models_pass_the_same_checks_and_record_their_baseline_loss() {
+    use blyan_chain::genesis::{init_chain, ChainGenesis, GenesisModelSpec};
+    use blyan_proto::dag::ValidationSet;
+    use blyan_proto::params::{FeeParams, StakingParams, TxParams};
+    let owner = key("owner").address();
+    let make = |blocks: Vec<BlockSpec>| ChainGenesis {
+        chain_id: CHAIN.into(),
+        tx_params: TxParams::default(),
+        fee_params: FeeParams::default(),
+        accounts: vec![(owner, BLY)],
+        emission_reserve: 0,
+        staking_params: StakingParams::default(),
+        validators: Vec::new(),
+        models: vec![GenesisModelSpec {
+            id: "genesis-tiny".into(),
+            owner,
+            arch: arch(),
+            meta_json: "{}".into(),
+            blocks,
+            validation: Some(ValidationSet {
+                cid: "bafkval".into(),
+                hash: [5u8; 32],
+                baseline_loss_micro: 5_545_177,
+            }),
+        }],
+    };
+    let mut s = MemState::new();
+    init_chain(&mut s, &make(all_specs())).unwrap();
+    let rec = dag::must_model(&s, "genesis-tiny").unwrap();
+    assert_eq!(rec.loss_micro, Some(5_545_177));
+    assert_eq!(rec.deposit, 0);
+    assert_eq!(
+        bank::balance(&s, &owner).unwrap(),
+        BLY,
+        "no deposit at genesis"
+    );
+    let err = init_chain(&mut MemState::new(), &make(all_specs()[1..].to_vec())).unwrap_err();
+    assert_eq!(err.code, ErrorCode::MissingBlocks);
+}

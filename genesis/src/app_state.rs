@@ -26,6 +26,28 @@ pub struct GenesisAppState {
     /// Staking, reward and slashing parameters (defaults when absent).
     #[serde(default)]
     pub staking: StakingParams,
+    /// Models published at genesis (none when absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<GenesisModel>,
+}
+
+/// A model published at genesis: the same checks as `MsgPublishModel`, no deposit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisModel {
+    /// Model id (`[a-z0-9_-]{1,64}`).
+    pub id: String,
+    /// Owner account.
+    pub owner: Address,
+    /// What the chain checks block names against.
+    pub arch: blyan_proto::dag::ModelArch,
+    /// The architecture config JSON (the meta block, inline).
+    pub meta_json: String,
+    /// Every block with its CID and payload hash.
+    pub blocks: Vec<blyan_proto::dag::BlockSpec>,
+    /// The public validation set and the baseline loss of these blocks on it.
+    #[serde(default)]
+    pub validation: Option<blyan_proto::dag::ValidationSet>,
 }
 
 /// One account funded at genesis.

@@ -56,6 +56,7 @@ fn state() -> GenesisAppState {
             power_reduction: 0,
             ..Default::default()
         },
+        models: Vec::new(),
     }
 }
 

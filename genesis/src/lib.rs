@@ -15,7 +15,7 @@ pub mod localnet;
 pub mod tokenomics;
 pub mod validate;
 
-pub use app_state::{GenesisAccount, GenesisAppState, GenesisValidator};
+pub use app_state::{GenesisAccount, GenesisAppState, GenesisModel, GenesisValidator};
 pub use doc::{DocError, GenesisDoc};
 pub use localnet::{generate, LocalnetError, LocalnetLayout, LocalnetSpec};
 pub use tokenomics::{default_allocation, TokenomicsError};

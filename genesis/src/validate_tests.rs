@@ -49,6 +49,7 @@ fn sample() -> GenesisAppState {
             power_reduction: 0,
             ..Default::default()
         },
+        models: Vec::new(),
     }
 }
 

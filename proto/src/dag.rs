@@ -117,6 +117,18 @@ pub struct ParamBlock {
     pub height: u64,
 }
 
+/// A model's public validation set and the loss of its current heads on it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ValidationSet {
+    /// IPFS CID of the validation file.
+    pub cid: String,
+    /// Payload hash of the file (sha3-256 of its bytes), hex in JSON.
+    #[serde(with = "crate::msg::hex32")]
+    pub hash: [u8; 32],
+    /// Validation loss of the genesis heads, micro-nats.
+    pub baseline_loss_micro: u64,
+}
+
 /// A model as queries show it.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct ModelInfo {
@@ -136,6 +148,10 @@ pub struct ModelInfo {
     pub deposit: u128,
     /// Blocks recorded (all versions, meta included).
     pub blocks: u64,
+    /// Public validation set, if the model has one.
+    pub validation: Option<ValidationSet>,
+    /// Recorded validation loss of the current heads, micro-nats.
+    pub loss_micro: Option<u64>,
 }
 
 /// Messages of the `dag` module.

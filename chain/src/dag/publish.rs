@@ -190,6 +190,8 @@ pub fn publish_model<S: StateWrite + ?Sized>(
                 meta_block: [0u8; 32],
                 deposit,
                 blocks: 0,
+                validation: None,
+                loss_micro: None,
             }
         }
     };

@@ -17,6 +17,8 @@ fn info(id: &str, rec: &ModelRecord) -> ModelInfo {
         meta_json: rec.meta_json.clone(),
         deposit: rec.deposit,
         blocks: rec.blocks,
+        validation: rec.validation.clone(),
+        loss_micro: rec.loss_micro,
     }
 }
 

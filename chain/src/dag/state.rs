@@ -1,6 +1,6 @@
 //! DAG state: keys and typed accessors.
 
-use blyan_proto::dag::{BlockId, ModelArch, ParamBlock};
+use blyan_proto::dag::{BlockId, ModelArch, ParamBlock, ValidationSet};
 use blyan_proto::{Address, ErrorCode};
 use parity_scale_codec::{Decode, Encode};
 
@@ -88,6 +88,10 @@ pub struct ModelRecord {
     pub deposit: u128,
     /// Blocks recorded so far (the next order index).
     pub blocks: u64,
+    /// Public validation set.
+    pub validation: Option<ValidationSet>,
+    /// Recorded validation loss of the current heads, micro-nats.
+    pub loss_micro: Option<u64>,
 }
 
 /// A model, if it exists.
@@ -177,4 +181,9 @@ pub(super) fn record<S: StateWrite + ?Sized>(state: &mut S, rec: &mut ModelRecor
 
 fn history_len<S: StateRead + ?Sized>(state: &S, model: &str, name: &str) -> u64 {
     u64::try_from(state.prefix_raw(&state_key::history_of(model, name)).len()).unwrap_or(u64::MAX)
+}
+
+/// Stores a model record.
+pub fn set_model<S: StateWrite + ?Sized>(state: &mut S, id: &str, rec: &ModelRecord) {
+    state.put_scale(state_key::model(id), rec);
 }

@@ -34,6 +34,7 @@ pub fn genesis(funded: &[&str]) -> MemState {
                 .collect(),
             emission_reserve: 400_000_000 * BLY,
             staking_params: StakingParams::default(),
+            models: Vec::new(),
             validators: vec![GenesisValidatorSpec {
                 operator: proposer(),
                 consensus_key: [7u8; 32],

@@ -83,6 +83,7 @@ pub fn localnet_app_state(
         emission_reserve,
         validators,
         staking: localnet_staking_params(),
+        models: Vec::new(),
     };
     state.validate()?;
     Ok(state)
