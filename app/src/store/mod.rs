@@ -11,8 +11,13 @@
 //! | `s` | stale-since version (u64 BE) ‖ borsh(NodeKey) | empty: pruning index |
 //! | `r` | version (u64 BE) | root hash |
 //! | `mheight` | | last written version |
+//! | `mbase` | | first version this store holds (absent: 0); a store restored from a state-sync snapshot at `H` starts at `H` |
 //!
 //! The app hash of height `h` is the JMT root at version `h`; genesis is version 0.
+//!
+//! Every `snapshot_interval` versions the writer thread also exports the state for state
+//! sync ([`snapshot`]); a new node restores from such a snapshot instead of replaying from
+//! genesis.
 //!
 //! Commit is pipelined: [`Store::commit`] hands the version to a writer thread and returns,
 //! and readers see it in memory until sled has it ([`layers`]). Batches are atomic but not
@@ -24,11 +29,17 @@
 mod jmt_reader;
 mod layers;
 mod proof;
+pub mod snapshot;
 mod views;
 
 pub use proof::{verify_proof, StateProof, PROOF_OP_TYPE};
+pub use snapshot::{
+    ChunkOutcome, ExportReport, OfferOutcome, SnapshotConfig, SnapshotInfo, SnapshotMetadata,
+    SNAPSHOT_FORMAT,
+};
 pub use views::{LatestView, VersionView};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 
@@ -45,6 +56,7 @@ const P_LATEST: u8 = b'k';
 const P_STALE: u8 = b's';
 const P_ROOT: u8 = b'r';
 const META_HEIGHT: &[u8] = b"mheight";
+const META_BASE: &[u8] = b"mbase";
 
 /// Storage failures. The node halts on them: they are never caused by a transaction.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +110,21 @@ struct Inner {
     layers: Layers,
     writer: Mutex<SyncSender<Arc<Layer>>>,
     retain_blocks: u64,
+    /// The first version this store holds (`mbase`).
+    base: AtomicU64,
+    snapshots: Option<SnapshotConfig>,
+    /// The state-sync restore in progress, between OfferSnapshot and the last chunk.
+    restore: Mutex<Option<snapshot::Restore>>,
+}
+
+/// How to open a [`Store`].
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// How many recent versions stay queryable (and provable); at least 1.
+    pub retain_blocks: u64,
+    /// Where and how often to export state-sync snapshots; `None` takes none (and serves
+    /// none).
+    pub snapshots: Option<SnapshotConfig>,
 }
 
 /// A block executed but not yet committed.
@@ -114,32 +141,68 @@ impl Store {
     /// Opens (or creates) the store at `path`, keeping `retain_blocks` versions of the
     /// tree for historical queries and proofs.
     pub fn open(path: &std::path::Path, retain_blocks: u64) -> Result<Self, StoreError> {
+        Self::open_with(
+            path,
+            StoreOptions {
+                retain_blocks,
+                snapshots: None,
+            },
+        )
+    }
+
+    /// Opens (or creates) the store at `path` with `options`.
+    pub fn open_with(path: &std::path::Path, options: StoreOptions) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(1024 * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Self::with_db(db, retain_blocks)
+        Self::with_db(db, options)
     }
 
     /// A store in a temporary directory (tests and benchmarks).
     pub fn temporary(retain_blocks: u64) -> Result<Self, StoreError> {
-        Self::with_db(sled::Config::new().temporary(true).open()?, retain_blocks)
+        Self::temporary_with(StoreOptions {
+            retain_blocks,
+            snapshots: None,
+        })
     }
 
-    fn with_db(db: sled::Db, retain_blocks: u64) -> Result<Self, StoreError> {
+    /// A store in a temporary directory with `options` (tests and benchmarks).
+    pub fn temporary_with(options: StoreOptions) -> Result<Self, StoreError> {
+        Self::with_db(sled::Config::new().temporary(true).open()?, options)
+    }
+
+    fn with_db(db: sled::Db, options: StoreOptions) -> Result<Self, StoreError> {
         let db = Arc::new(db);
-        let retain_blocks = retain_blocks.max(1);
+        let retain_blocks = options.retain_blocks.max(1);
         let layers = Layers::default();
-        let writer = layers::spawn_writer(db.clone(), layers.clone(), retain_blocks)?;
+        let exporter = match &options.snapshots {
+            Some(cfg) if cfg.interval > 0 => Some(snapshot::spawn_exporter(cfg.clone())?),
+            _ => None,
+        };
+        let writer = layers::spawn_writer(db.clone(), layers.clone(), retain_blocks, exporter)?;
+        let base = db
+            .get(META_BASE)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
                 layers,
                 writer: Mutex::new(writer),
                 retain_blocks,
+                base: AtomicU64::new(base),
+                snapshots: options.snapshots,
+                restore: Mutex::new(None),
             }),
         })
+    }
+
+    /// The first version this store holds: 0, or the height of the snapshot it was
+    /// restored from. Versions below it were never here.
+    pub fn first_version(&self) -> u64 {
+        self.inner.base.load(Ordering::Acquire)
     }
 
     fn reader(&self) -> LayeredReader {
@@ -176,7 +239,7 @@ impl Store {
 
     /// The lowest version still queryable.
     pub fn oldest_retained(&self, latest: u64) -> u64 {
-        oldest_retained(self.inner.retain_blocks, latest)
+        oldest_retained(self.inner.retain_blocks, latest).max(self.first_version())
     }
 
     /// A read view of the latest committed state.
