@@ -34,7 +34,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         cfg.metrics_addr = a;
     }
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let store = Store::open(&cfg.data_dir, cfg.retain_blocks)
+    let store = Store::open_with(&cfg.data_dir, cfg.store_options())
         .with_context(|| format!("opening the state database at {}", cfg.data_dir.display()))?;
     let metrics = Metrics::new();
     if !cfg.metrics_addr.is_empty() {

@@ -15,6 +15,7 @@ mod events;
 mod info;
 mod proposal;
 mod query;
+mod snapshot;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -132,5 +133,30 @@ impl Application for BlyanApp {
 
     fn finalize_block(&self, request: RequestFinalizeBlock) -> ResponseFinalizeBlock {
         block::finalize(self, request)
+    }
+
+    fn list_snapshots(&self) -> tendermint_proto::v0_38::abci::ResponseListSnapshots {
+        snapshot::list_snapshots(self)
+    }
+
+    fn offer_snapshot(
+        &self,
+        request: tendermint_proto::v0_38::abci::RequestOfferSnapshot,
+    ) -> tendermint_proto::v0_38::abci::ResponseOfferSnapshot {
+        snapshot::offer_snapshot(self, request)
+    }
+
+    fn load_snapshot_chunk(
+        &self,
+        request: tendermint_proto::v0_38::abci::RequestLoadSnapshotChunk,
+    ) -> tendermint_proto::v0_38::abci::ResponseLoadSnapshotChunk {
+        snapshot::load_snapshot_chunk(self, request)
+    }
+
+    fn apply_snapshot_chunk(
+        &self,
+        request: tendermint_proto::v0_38::abci::RequestApplySnapshotChunk,
+    ) -> tendermint_proto::v0_38::abci::ResponseApplySnapshotChunk {
+        snapshot::apply_snapshot_chunk(self, request)
     }
 }

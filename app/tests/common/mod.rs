@@ -33,7 +33,12 @@ pub fn proposer_address() -> Vec<u8> {
 
 /// A fresh app with genesis applied; `devs` funded accounts.
 pub fn app_with_genesis(devs: usize) -> BlyanApp {
-    let app = BlyanApp::new(Store::temporary(100).unwrap(), Metrics::new(), 100_000);
+    app_with_genesis_in(Store::temporary(100).unwrap(), devs)
+}
+
+/// A fresh app over `store` with genesis applied; `devs` funded accounts.
+pub fn app_with_genesis_in(store: Store, devs: usize) -> BlyanApp {
+    let app = BlyanApp::new(store, Metrics::new(), 100_000);
     let validator = GenesisValidator {
         name: "v0".into(),
         operator: operator().address(),
