@@ -16,6 +16,8 @@ pub(super) struct NodeSettings {
     /// `id@127.0.0.1:port` of every other node.
     pub peers: Vec<String>,
     pub timeout_commit_ms: u64,
+    /// `[statesync]` for a node that joins by state sync.
+    pub state_sync: Option<super::StateSyncSettings>,
 }
 
 fn set(
@@ -83,6 +85,32 @@ pub(super) fn edit_config(text: &str, s: &NodeSettings) -> Result<String, String
     set(&mut doc, "mempool", "cache_size", 100_000i64)?;
     set(&mut doc, "mempool", "max_tx_bytes", 65_536i64)?;
 
+    if let Some(ss) = &s.state_sync {
+        set(&mut doc, "statesync", "enable", true)?;
+        set(
+            &mut doc,
+            "statesync",
+            "rpc_servers",
+            ss.rpc_servers.join(","),
+        )?;
+        let trust_height =
+            i64::try_from(ss.trust_height).map_err(|_| "trust height too large".to_string())?;
+        set(&mut doc, "statesync", "trust_height", trust_height)?;
+        set(&mut doc, "statesync", "trust_hash", ss.trust_hash.as_str())?;
+        set(
+            &mut doc,
+            "statesync",
+            "trust_period",
+            ss.trust_period.as_str(),
+        )?;
+        set(
+            &mut doc,
+            "statesync",
+            "discovery_time",
+            ss.discovery_time.as_str(),
+        )?;
+    }
+
     set(&mut doc, "tx_index", "indexer", "kv")?;
     set(&mut doc, "instrumentation", "prometheus", true)?;
     set(
@@ -94,8 +122,15 @@ pub(super) fn edit_config(text: &str, s: &NodeSettings) -> Result<String, String
     Ok(doc.to_string())
 }
 
+/// The snapshot settings written into `blyand/app.toml`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SnapshotSettings {
+    pub interval: u64,
+    pub keep_recent: u32,
+}
+
 /// The text of a node's `blyand/app.toml`.
-pub(super) fn app_config(moniker: &str, ports: NodePorts) -> String {
+pub(super) fn app_config(moniker: &str, ports: NodePorts, snapshots: SnapshotSettings) -> String {
     let mut doc = DocumentMut::new();
     doc.insert(
         "abci_addr",
@@ -106,5 +141,13 @@ pub(super) fn app_config(moniker: &str, ports: NodePorts) -> String {
         toml_edit::value(format!("127.0.0.1:{}", ports.metrics)),
     );
     doc.insert("retain_blocks", toml_edit::value(RETAIN_BLOCKS));
+    doc.insert(
+        "snapshot_interval",
+        toml_edit::value(i64::try_from(snapshots.interval).unwrap_or(i64::MAX)),
+    );
+    doc.insert(
+        "snapshot_keep_recent",
+        toml_edit::value(i64::from(snapshots.keep_recent)),
+    );
     format!("# blyand configuration of localnet {moniker} (written by blyan-genesis).\n{doc}")
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{app_config, edit_config, NodeSettings};
+use super::config::{app_config, edit_config, NodeSettings, SnapshotSettings};
 use super::layout::{DevAccount, LocalnetLayout, LocalnetNode};
 use super::state::{
     dev_key, localnet_app_state, operator_key, DEV_ACCOUNT_BALANCE, VALIDATOR_POWER,
@@ -76,7 +76,7 @@ pub fn generate(spec: &LocalnetSpec) -> Result<LocalnetLayout, LocalnetError> {
 
     for node in &nodes {
         doc.write(&genesis_path(&node.home))?;
-        write_configs(node, &nodes, spec.timeout_commit_ms)?;
+        write_configs(node, &nodes, spec)?;
     }
 
     let layout = LocalnetLayout {
@@ -130,7 +130,7 @@ fn check_spec(spec: &LocalnetSpec) -> Result<Vec<NodePorts>, LocalnetError> {
     Ok(ports)
 }
 
-fn genesis_path(home: &Path) -> PathBuf {
+pub(super) fn genesis_path(home: &Path) -> PathBuf {
     home.join("config").join("genesis.json")
 }
 
@@ -138,7 +138,7 @@ fn genesis_path(home: &Path) -> PathBuf {
 fn write_configs(
     node: &InitNode,
     all: &[InitNode],
-    timeout_commit_ms: u64,
+    spec: &LocalnetSpec,
 ) -> Result<(), LocalnetError> {
     let peers = all
         .iter()
@@ -149,21 +149,38 @@ fn write_configs(
         moniker: node.name.clone(),
         ports: node.ports,
         peers,
-        timeout_commit_ms,
+        timeout_commit_ms: spec.timeout_commit_ms,
+        state_sync: None,
     };
-    let path = node.home.join("config").join("config.toml");
+    let snapshots = SnapshotSettings {
+        interval: spec.snapshot_interval,
+        keep_recent: spec.snapshot_keep_recent,
+    };
+    write_node_configs(&node.home, &settings, snapshots)
+}
+
+/// Edits `<home>/config/config.toml` with `settings` and writes `<home>/blyand/app.toml`.
+pub(super) fn write_node_configs(
+    home: &Path,
+    settings: &NodeSettings,
+    snapshots: SnapshotSettings,
+) -> Result<(), LocalnetError> {
+    let path = home.join("config").join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(LocalnetError::io(&path))?;
-    let edited = edit_config(&text, &settings).map_err(|reason| LocalnetError::Parse {
+    let edited = edit_config(&text, settings).map_err(|reason| LocalnetError::Parse {
         path: path.clone(),
         reason,
     })?;
     std::fs::write(&path, edited).map_err(LocalnetError::io(&path))?;
 
-    let app_dir = node.home.join("blyand");
+    let app_dir = home.join("blyand");
     std::fs::create_dir_all(&app_dir).map_err(LocalnetError::io(&app_dir))?;
     let app_toml = app_dir.join("app.toml");
-    std::fs::write(&app_toml, app_config(&node.name, node.ports))
-        .map_err(LocalnetError::io(&app_toml))
+    std::fs::write(
+        &app_toml,
+        app_config(&settings.moniker, settings.ports, snapshots),
+    )
+    .map_err(LocalnetError::io(&app_toml))
 }
 
 fn node_entry(chain_id: &str, index: usize, n: &InitNode) -> LocalnetNode {

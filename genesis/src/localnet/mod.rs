@@ -7,12 +7,14 @@
 
 mod cometbft;
 mod config;
+mod full_node;
 mod generate;
 mod layout;
 mod state;
 
 use std::path::PathBuf;
 
+pub use full_node::{add_full_node, FullNode, FullNodeSpec, StateSyncSettings};
 pub use generate::generate;
 pub use layout::{DevAccount, LocalnetLayout, LocalnetNode, KEYS_FILE};
 pub use state::{
@@ -46,10 +48,22 @@ pub struct LocalnetSpec {
     pub timeout_commit_ms: u64,
     /// The `blyand` binary that will run the nodes, recorded in `keys.json` for scripts.
     pub blyand_bin_hint: Option<PathBuf>,
+    /// The app's `snapshot_interval` (state-sync snapshots every this many blocks; 0: none).
+    pub snapshot_interval: u64,
+    /// The app's `snapshot_keep_recent`.
+    pub snapshot_keep_recent: u32,
 }
 
+/// Default [`LocalnetSpec::snapshot_interval`]: small, so that a node can join a young
+/// localnet by state sync.
+pub const LOCALNET_SNAPSHOT_INTERVAL: u64 = 10;
+/// Default [`LocalnetSpec::snapshot_keep_recent`]: enough that a snapshot a joining node
+/// picked is still there while it fetches it from a fast-moving localnet.
+pub const LOCALNET_SNAPSHOT_KEEP_RECENT: u32 = 4;
+
 impl LocalnetSpec {
-    /// A spec with the defaults: base port 26600, 4 dev accounts, 1 s commit timeout.
+    /// A spec with the defaults: base port 26600, 4 dev accounts, 1 s commit timeout,
+    /// a snapshot every 10 blocks (the newest 4 kept).
     pub fn new(validators: usize, chain_id: &str, out_dir: PathBuf, cometbft_bin: PathBuf) -> Self {
         LocalnetSpec {
             validators,
@@ -60,6 +74,8 @@ impl LocalnetSpec {
             dev_accounts: 4,
             timeout_commit_ms: 1_000,
             blyand_bin_hint: None,
+            snapshot_interval: LOCALNET_SNAPSHOT_INTERVAL,
+            snapshot_keep_recent: LOCALNET_SNAPSHOT_KEEP_RECENT,
         }
     }
 }

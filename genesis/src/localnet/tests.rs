@@ -120,6 +120,8 @@ fn two_validators_share_one_genesis_and_peer_with_each_other() {
     assert_eq!(app["abci_addr"].as_str(), Some("127.0.0.1:36612"));
     assert_eq!(app["metrics_addr"].as_str(), Some("127.0.0.1:36613"));
     assert_eq!(app["retain_blocks"].as_integer(), Some(1_000));
+    assert_eq!(app["snapshot_interval"].as_integer(), Some(10));
+    assert_eq!(app["snapshot_keep_recent"].as_integer(), Some(4));
 
     // keys.json round-trips and its keys match the genesis accounts.
     let loaded = LocalnetLayout::load(&out).unwrap();
@@ -222,4 +224,83 @@ fn localnet_keys_are_deterministic_and_labelled() {
 fn base64_key(byte: u8) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
+}
+
+#[test]
+fn a_full_node_joins_with_the_nets_genesis_peers_and_state_sync_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let mut spec = LocalnetSpec::new(2, "blyan-test-join", out.clone(), cometbft_bin());
+    spec.base_port = 36_800;
+    spec.snapshot_interval = 25;
+    let layout = generate(&spec).unwrap();
+    let genesis = layout.nodes[0].home.join("config/genesis.json");
+    let peers: Vec<String> = layout
+        .nodes
+        .iter()
+        .map(|n| format!("{}@{}", n.node_id, n.p2p_addr))
+        .collect();
+    let rpcs: Vec<String> = layout.nodes.iter().map(|n| n.rpc_url.clone()).collect();
+    let ports = NodePorts::for_node(36_900, 0).unwrap();
+    let mut full = FullNodeSpec {
+        name: "node2".into(),
+        home: out.join("node2"),
+        cometbft_bin: cometbft_bin(),
+        ports,
+        genesis: genesis.clone(),
+        peers: peers.clone(),
+        timeout_commit_ms: 300,
+        snapshot_interval: 25,
+        snapshot_keep_recent: 3,
+        state_sync: Some(StateSyncSettings::new(rpcs[..1].to_vec(), 12, "AB12")),
+    };
+    assert!(matches!(
+        add_full_node(&full),
+        Err(LocalnetError::InvalidSpec(_))
+    ));
+    full.state_sync = Some(StateSyncSettings::new(rpcs.clone(), 12, "AB12"));
+    let node = add_full_node(&full).unwrap();
+    assert!(matches!(
+        add_full_node(&full),
+        Err(LocalnetError::AlreadyExists(_))
+    ));
+
+    assert_eq!(
+        std::fs::read(node.home.join("config/genesis.json")).unwrap(),
+        std::fs::read(&genesis).unwrap()
+    );
+    assert_eq!(node.rpc_url, "http://127.0.0.1:36901");
+    assert_eq!(node.abci_addr, "127.0.0.1:36902");
+    assert_eq!(node.node_id.len(), 40);
+    let c = config(&node.home);
+    assert_eq!(c["moniker"].as_str(), Some("node2"));
+    assert_eq!(c["proxy_app"].as_str(), Some("tcp://127.0.0.1:36902"));
+    assert_eq!(
+        c["p2p"]["persistent_peers"].as_str(),
+        Some(peers.join(",").as_str())
+    );
+    let ss = &c["statesync"];
+    assert_eq!(ss["enable"].as_bool(), Some(true));
+    assert_eq!(ss["rpc_servers"].as_str(), Some(rpcs.join(",").as_str()));
+    assert_eq!(ss["trust_height"].as_integer(), Some(12));
+    assert_eq!(ss["trust_hash"].as_str(), Some("AB12"));
+    assert_eq!(ss["trust_period"].as_str(), Some("168h"));
+    assert_eq!(ss["discovery_time"].as_str(), Some("5s"));
+    let app: DocumentMut = std::fs::read_to_string(node.home.join("blyand/app.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(app["abci_addr"].as_str(), Some("127.0.0.1:36902"));
+    assert_eq!(app["snapshot_interval"].as_integer(), Some(25));
+    assert_eq!(app["snapshot_keep_recent"].as_integer(), Some(3));
+    // Its validator key is not one of the genesis validators.
+    let key = std::fs::read_to_string(node.home.join("config/priv_validator_key.json")).unwrap();
+    let gen = std::fs::read_to_string(&genesis).unwrap();
+    let pub_key: serde_json::Value = serde_json::from_str(&key).unwrap();
+    assert!(!gen.contains(pub_key["pub_key"]["value"].as_str().unwrap()));
+    // The validators' own configs do not state-sync.
+    assert_eq!(
+        config(&layout.nodes[0].home)["statesync"]["enable"].as_bool(),
+        Some(false)
+    );
 }
