@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use blyan_app::rpc::RpcClient;
-use blyan_genesis::localnet::{DevAccount, LocalnetNode, PORTS_PER_NODE};
+use blyan_genesis::localnet::{
+    add_full_node, DevAccount, FullNode, FullNodeSpec, LocalnetNode, NodePorts, StateSyncSettings,
+    LOCALNET_SNAPSHOT_INTERVAL, LOCALNET_SNAPSHOT_KEEP_RECENT, PORTS_PER_NODE,
+};
 use blyan_genesis::{GenesisAppState, LocalnetLayout, LocalnetSpec};
 use blyan_proto::{Address, SecretKey};
 
@@ -43,10 +46,13 @@ pub struct LocalnetOptions {
     pub chain_id: String,
     /// How long to wait for every node to reach height 2.
     pub ready_timeout: Duration,
+    /// The app's `snapshot_interval` (state-sync snapshots every this many blocks).
+    pub snapshot_interval: u64,
 }
 
 impl LocalnetOptions {
-    /// Defaults: 4 dev accounts, 400 ms commit timeout, chain id `blyan-e2e`, 60 s.
+    /// Defaults: 4 dev accounts, 400 ms commit timeout, chain id `blyan-e2e`, 60 s, a
+    /// snapshot every 10 blocks.
     pub fn new(validators: usize) -> Self {
         LocalnetOptions {
             validators,
@@ -54,12 +60,16 @@ impl LocalnetOptions {
             timeout_commit_ms: 400,
             chain_id: "blyan-e2e".into(),
             ready_timeout: DEFAULT_TIMEOUT,
+            snapshot_interval: LOCALNET_SNAPSHOT_INTERVAL,
         }
     }
 }
 
 /// A running localnet: node `i` is the processes `node<i>/blyand` and `node<i>/cometbft`
 /// in [`Localnet::processes`], with its home (and both logs) in a temporary directory.
+/// Nodes `0..size()` are the genesis validators; full nodes added later
+/// ([`Localnet::add_full_node`]) take the next indices, and every per-node helper
+/// (`rpc`, `height`, `app_height`, kills and restarts, ...) works for them too.
 ///
 /// Helpers panic with a readable message on failure. Dropping the net kills and reaps every
 /// process; if the thread is panicking it first prints the last 60 lines of every log.
@@ -67,6 +77,8 @@ impl LocalnetOptions {
 pub struct Localnet {
     procs: Processes,
     layout: LocalnetLayout,
+    full_nodes: Vec<FullNode>,
+    opts: LocalnetOptions,
     rpcs: Vec<RpcClient>,
     bins: Bins,
     dir: Option<tempfile::TempDir>,
@@ -112,15 +124,19 @@ impl Localnet {
         spec.dev_accounts = opts.dev_accounts;
         spec.timeout_commit_ms = opts.timeout_commit_ms;
         spec.blyand_bin_hint = Some(bins.blyand.clone());
+        spec.snapshot_interval = opts.snapshot_interval;
         let layout = blyan_genesis::generate(&spec).context("generating the localnet")?;
         let rpcs = layout
             .nodes
             .iter()
             .map(|n| RpcClient::new(&n.rpc_url))
             .collect();
+        let ready_timeout = opts.ready_timeout;
         let mut net = Localnet {
             procs: Processes::new(),
             layout,
+            full_nodes: Vec::new(),
+            opts,
             rpcs,
             bins,
             dir: Some(dir),
@@ -131,7 +147,7 @@ impl Localnet {
             for i in 0..net.size() {
                 net.spawn_node(i)?;
             }
-            net.wait_ready(opts.ready_timeout)
+            net.wait_ready(ready_timeout)
         })();
         if let Err(e) = started {
             let mut logs = String::new();
@@ -145,7 +161,7 @@ impl Localnet {
     }
 
     fn spawn_node(&mut self, i: usize) -> anyhow::Result<()> {
-        let home = self.node(i).home.clone();
+        let home = self.home(i).to_path_buf();
         let app = ProcSpec::new(
             &self.bins.blyand,
             [
@@ -173,7 +189,10 @@ impl Localnet {
 
     /// Waits until node `i`'s app accepts connections on its ABCI address.
     fn wait_abci(&mut self, i: usize) -> anyhow::Result<()> {
-        let addr = self.node(i).abci_addr.clone();
+        let addr = match i.checked_sub(self.size()) {
+            None => self.node(i).abci_addr.clone(),
+            Some(j) => self.full_nodes[j].abci_addr.clone(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if TcpStream::connect(&addr).is_ok() {
@@ -187,6 +206,77 @@ impl Localnet {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Adds a full node (not a validator) to the running net and starts it: a fresh
+    /// `cometbft init` home with the net's genesis, peers to every node so far, the same
+    /// snapshot settings, and an empty app data directory. With `state_sync`, it joins by
+    /// state sync: the light client trusts node 0's block at its current height and
+    /// cross-checks nodes 0 and 1 (so the net needs two nodes), and the node restores the
+    /// newest snapshot its peers offer, then block-syncs to the tip. Without, it
+    /// block-syncs from genesis. Returns the new node's index.
+    pub fn add_full_node(&mut self, state_sync: bool) -> usize {
+        match self.try_add_full_node(state_sync) {
+            Ok(i) => i,
+            Err(e) => panic!("adding a full node failed: {e:#}"),
+        }
+    }
+
+    fn try_add_full_node(&mut self, state_sync: bool) -> anyhow::Result<usize> {
+        let i = self.node_count();
+        let name = format!("node{i}");
+        let base = free_port_block(PORTS_PER_NODE)?;
+        let ports = NodePorts::for_node(base, 0).context("ports")?;
+        let mut peers: Vec<String> = self
+            .layout
+            .nodes
+            .iter()
+            .map(|n| format!("{}@{}", n.node_id, n.p2p_addr))
+            .collect();
+        peers.extend(
+            self.full_nodes
+                .iter()
+                .map(|n| format!("{}@{}", n.node_id, n.p2p_addr)),
+        );
+        let state_sync = if state_sync {
+            if self.size() < 2 {
+                bail!("state sync needs two RPC servers: start at least two validators");
+            }
+            let trust_height = self.rpc(0).latest_height()?.saturating_sub(1).max(1);
+            let block = self.rpc(0).call(
+                "block",
+                serde_json::json!({"height": trust_height.to_string()}),
+            )?;
+            let trust_hash = block["block_id"]["hash"]
+                .as_str()
+                .context("no block_id.hash in /block")?
+                .to_string();
+            let rpc_servers = vec![self.node(0).rpc_url.clone(), self.node(1).rpc_url.clone()];
+            Some(StateSyncSettings::new(
+                rpc_servers,
+                trust_height,
+                &trust_hash,
+            ))
+        } else {
+            None
+        };
+        let spec = FullNodeSpec {
+            home: self.dir().join("net").join(&name),
+            name,
+            cometbft_bin: self.bins.cometbft.clone(),
+            ports,
+            genesis: self.node(0).home.join("config").join("genesis.json"),
+            peers,
+            timeout_commit_ms: self.opts.timeout_commit_ms,
+            snapshot_interval: self.opts.snapshot_interval,
+            snapshot_keep_recent: LOCALNET_SNAPSHOT_KEEP_RECENT,
+            state_sync,
+        };
+        let node = add_full_node(&spec).context("generating the node's home")?;
+        self.rpcs.push(RpcClient::new(&node.rpc_url));
+        self.full_nodes.push(node);
+        self.spawn_node(i)?;
+        Ok(i)
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
@@ -208,9 +298,52 @@ impl Localnet {
         }
     }
 
-    /// Number of nodes.
+    /// Number of validators (the nodes of the genesis), `0..size()`.
     pub fn size(&self) -> usize {
         self.layout.nodes.len()
+    }
+
+    /// Number of nodes: the validators and the full nodes added since.
+    pub fn node_count(&self) -> usize {
+        self.size() + self.full_nodes.len()
+    }
+
+    /// The home of node `i` (validator or added full node).
+    pub fn home(&self, i: usize) -> &Path {
+        match i.checked_sub(self.size()) {
+            None => &self.layout.nodes[i].home,
+            Some(j) => &self.full_nodes[j].home,
+        }
+    }
+
+    /// Added full node `i` (`i >= size()`).
+    pub fn full_node(&self, i: usize) -> &FullNode {
+        &self.full_nodes[i - self.size()]
+    }
+
+    /// Everything node `i`'s `blyand` has logged so far.
+    pub fn app_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.home(i).join("blyand.log")).unwrap_or_default()
+    }
+
+    /// Everything node `i`'s `cometbft` has logged so far.
+    pub fn cometbft_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.home(i).join("cometbft.log")).unwrap_or_default()
+    }
+
+    /// Heights of the state-sync snapshots node `i`'s app has on disk, newest first.
+    pub fn snapshot_heights(&self, i: usize) -> Vec<u64> {
+        let dir = self.home(i).join("blyand").join("snapshots");
+        let mut out: Vec<u64> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        out
     }
 
     /// The chain id.
@@ -223,7 +356,7 @@ impl Localnet {
         &self.layout
     }
 
-    /// Node `i` of the layout.
+    /// Validator `i` of the layout.
     pub fn node(&self, i: usize) -> &LocalnetNode {
         &self.layout.nodes[i]
     }
