@@ -1,0 +1,252 @@
+//! State sync against replay, in-process, on a state of about 100,000 accounts.
+//!
+//! 1. Replay: genesis with 200 funded senders, then 20 blocks of 5,000 signed transfers to
+//!    fresh recipients through FinalizeBlock + Commit (signatures recovered in the block,
+//!    as for a node that block-syncs from genesis), until the store's writer has written
+//!    everything. Signing is done beforehand and not counted.
+//! 2. Snapshot of the last height: size (bytes, chunks, pairs), the collection (in a node:
+//!    the writer thread's pause) and the write (in a node: a background thread).
+//! 3. Restore into a fresh node through OfferSnapshot + ApplySnapshotChunk: decoding,
+//!    hash checks, JMT rebuild with a range proof per chunk, root check, sled writes and
+//!    the final flush; then one more block on both nodes must give the same app hash.
+//!
+//! Run: `cargo bench -p blyan-app --bench state_sync`.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use blyan_app::metrics::Metrics;
+use blyan_app::node::BlyanApp;
+use blyan_app::store::{SnapshotConfig, Store, StoreOptions};
+use blyan_genesis::localnet::localnet_app_state;
+use blyan_genesis::GenesisValidator;
+use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, Tx};
+use prost::bytes::Bytes;
+use rayon::prelude::*;
+use tendermint_abci::Application;
+use tendermint_proto::v0_38::abci::{
+    response_apply_snapshot_chunk, response_offer_snapshot, RequestApplySnapshotChunk,
+    RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestLoadSnapshotChunk,
+    RequestOfferSnapshot,
+};
+
+const CHAIN: &str = "blyan-bench";
+const SENDERS: usize = 200;
+const BLOCK_TXS: usize = 5_000;
+const BLOCKS: usize = 20;
+
+fn senders() -> Vec<SecretKey> {
+    (0..SENDERS)
+        .map(|i| SecretKey::from_seed(&format!("bench/{i}")))
+        .collect()
+}
+
+fn genesis(app: &BlyanApp) {
+    let validator = GenesisValidator {
+        name: "v0".into(),
+        operator: SecretKey::from_seed("bench/operator").address(),
+        consensus_pub_key: base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+        power: 10,
+    };
+    let addrs: Vec<Address> = senders().iter().map(SecretKey::address).collect();
+    let state = localnet_app_state(CHAIN, vec![validator], &addrs).expect("genesis");
+    app.init_chain(RequestInitChain {
+        chain_id: CHAIN.into(),
+        app_state_bytes: serde_json::to_vec(&state.to_json_value().expect("json"))
+            .expect("json")
+            .into(),
+        initial_height: 1,
+        ..Default::default()
+    });
+}
+
+/// Blocks of transfers, each to a fresh recipient.
+fn make_blocks(n: usize) -> Vec<Vec<Bytes>> {
+    let keys = senders();
+    let per_sender = BLOCK_TXS / SENDERS;
+    (0..n)
+        .map(|b| {
+            keys.par_iter()
+                .enumerate()
+                .flat_map_iter(|(s, k)| {
+                    (0..per_sender).map(move |j| {
+                        let nonce = (b * per_sender + j) as u64;
+                        let to = SecretKey::from_seed(&format!("bench/rcpt/{b}/{s}/{j}")).address();
+                        let tx = Tx {
+                            chain_id: CHAIN.into(),
+                            nonce,
+                            fee: Fee {
+                                gas_limit: 30_000,
+                                max_fee_per_gas: 100_000_000_000,
+                                max_priority_fee_per_gas: 1_000,
+                            },
+                            msgs: vec![Msg::Bank(BankMsg::Send {
+                                to,
+                                amount: 1 + j as u128,
+                            })],
+                            memo: String::new(),
+                        };
+                        Bytes::from(tx.sign(k).to_bytes())
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn finalize_commit(app: &BlyanApp, height: u64, txs: &[Bytes]) -> Vec<u8> {
+    let r = app.finalize_block(RequestFinalizeBlock {
+        txs: txs.to_vec(),
+        height: height as i64,
+        ..Default::default()
+    });
+    app.commit();
+    let failed = r.tx_results.iter().filter(|x| x.code != 0).count();
+    assert_eq!(failed, 0, "block {height}: {failed} transfers failed");
+    r.app_hash.to_vec()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn main() {
+    let threads = rayon::current_num_threads();
+    let accounts = BLOCKS * BLOCK_TXS + SENDERS;
+    println!(
+        "State sync vs replay: {accounts} accounts ({BLOCKS} blocks of {BLOCK_TXS} transfers to fresh accounts), {threads} threads"
+    );
+    let t = Instant::now();
+    let blocks = make_blocks(BLOCKS + 1);
+    println!(
+        "  signed {} transactions in {:.2?} (not counted)",
+        blocks.len() * BLOCK_TXS,
+        t.elapsed()
+    );
+
+    // 1. Replay from genesis.
+    let src_dir = tempfile::tempdir().expect("tempdir");
+    let snap_dir = src_dir.path().join("snapshots");
+    let src_store = Store::open_with(
+        &src_dir.path().join("data"),
+        StoreOptions {
+            retain_blocks: 100,
+            snapshots: Some(SnapshotConfig {
+                dir: snap_dir,
+                interval: 0,
+                keep_recent: 2,
+            }),
+        },
+    )
+    .expect("store");
+    let src = BlyanApp::new(src_store, Metrics::new(), 100_000);
+    let t = Instant::now();
+    genesis(&src);
+    for (i, b) in blocks.iter().take(BLOCKS).enumerate() {
+        finalize_commit(&src, i as u64 + 1, b);
+    }
+    src.store().flush().expect("flush");
+    let replay = t.elapsed();
+    let height = BLOCKS as u64;
+    println!(
+        "  replay from genesis (FinalizeBlock + Commit + sled write + flush): {:>8.2} s  ({:.0} transfers/s)",
+        secs(replay),
+        (BLOCKS * BLOCK_TXS) as f64 / secs(replay)
+    );
+
+    // 2. Snapshot.
+    let report = src.store().take_snapshot().expect("snapshot");
+    let info = &report.info;
+    assert_eq!(info.height, height);
+    println!(
+        "  snapshot of height {height}: {} pairs, {:.2} MiB raw -> {:.2} MiB in {} chunks ({:.0}% of raw, largest chunk {:.2} MiB)",
+        info.metadata.pairs,
+        mib(info.metadata.raw_bytes),
+        mib(report.bytes),
+        info.chunks(),
+        100.0 * report.bytes as f64 / info.metadata.raw_bytes as f64,
+        mib(
+            (0..info.chunks())
+                .filter_map(|i| src.store().load_snapshot_chunk(height, info.format, i))
+                .map(|c| c.len() as u64)
+                .max()
+                .unwrap_or(0)
+        ),
+    );
+    println!(
+        "    export: collect {:>8.2} ms  [writer-thread pause: read flat state, sort by key hash, range proofs]",
+        report.collect.as_secs_f64() * 1e3
+    );
+    println!(
+        "            write   {:>8.2} ms  [background thread: encode, deflate, sha256, files]",
+        report.write.as_secs_f64() * 1e3
+    );
+
+    // 3. Restore into a fresh node through the ABCI calls.
+    let list = src.list_snapshots().snapshots;
+    let snapshot = list.first().expect("listed").clone();
+    let chunks: Vec<Bytes> = (0..snapshot.chunks)
+        .map(|i| {
+            src.load_snapshot_chunk(RequestLoadSnapshotChunk {
+                height: snapshot.height,
+                format: snapshot.format,
+                chunk: i,
+            })
+            .chunk
+        })
+        .collect();
+    let app_hash = src.info(RequestInfo::default()).last_block_app_hash;
+    let dst_dir = tempfile::tempdir().expect("tempdir");
+    let dst = BlyanApp::new(
+        Store::open(dst_dir.path(), 100).expect("store"),
+        Metrics::new(),
+        100_000,
+    );
+    let t = Instant::now();
+    let offered = dst.offer_snapshot(RequestOfferSnapshot {
+        snapshot: Some(snapshot.clone()),
+        app_hash: app_hash.clone(),
+    });
+    assert_eq!(
+        offered.result,
+        response_offer_snapshot::Result::Accept as i32
+    );
+    for (i, c) in chunks.iter().enumerate() {
+        let r = dst.apply_snapshot_chunk(RequestApplySnapshotChunk {
+            index: i as u32,
+            chunk: c.clone(),
+            sender: String::new(),
+        });
+        assert_eq!(
+            r.result,
+            response_apply_snapshot_chunk::Result::Accept as i32,
+            "chunk {i}"
+        );
+    }
+    let restore = t.elapsed();
+    let info_after = dst.info(RequestInfo::default());
+    assert_eq!(info_after.last_block_height, height as i64);
+    assert_eq!(info_after.last_block_app_hash, app_hash);
+    println!(
+        "  restore (offer + {} chunks: inflate, sha256, JMT rebuild with per-chunk proofs, root check, sled, flush): {:>8.2} s  ({:.0} pairs/s)",
+        chunks.len(),
+        secs(restore),
+        info.metadata.pairs as f64 / secs(restore)
+    );
+    println!(
+        "  replay / restore: {:.1}x  (state sync also fetches {:.2} MiB over p2p, not counted here)",
+        secs(replay) / secs(restore),
+        mib(report.bytes)
+    );
+
+    // Both nodes go on identically.
+    let next = height + 1;
+    let a = finalize_commit(&src, next, &blocks[BLOCKS]);
+    let b = finalize_commit(&dst, next, &blocks[BLOCKS]);
+    assert_eq!(a, b, "block {next} after the restore");
+    println!("  block {next} on the restored node: same app hash as on the replayed node");
+}
