@@ -6,7 +6,8 @@ use parity_scale_codec::Decode;
 use serde_json::json;
 
 use super::query::QueryOpts;
-use super::Output;
+use super::tx::{sign_and_broadcast, TxOpts};
+use super::{parse_amount, Output};
 use crate::rpc::RpcClient;
 
 /// DAG queries.
@@ -119,5 +120,46 @@ pub fn run_query(cmd: DagQuery, out: Output) -> anyhow::Result<()> {
         }
     };
     out.print(&v);
+    Ok(())
+}
+
+/// DAG transactions.
+#[derive(Debug, clap::Subcommand)]
+pub enum DagTx {
+    /// Publish a model (or new versions of its blocks) from a JSON file with `id`, `arch`,
+    /// `meta_json` and `blocks` (the shape of a genesis model; `blyan-worker` writes it).
+    PublishModel {
+        /// The model JSON file.
+        file: std::path::PathBuf,
+        /// Deposit locked with a new model: base units or `100bly`.
+        #[arg(long, default_value = "0")]
+        deposit: String,
+        #[command(flatten)]
+        opts: TxOpts,
+    },
+}
+
+/// Runs a DAG transaction.
+pub fn run_tx(cmd: DagTx, out: Output) -> anyhow::Result<()> {
+    let DagTx::PublishModel {
+        file,
+        deposit,
+        opts,
+    } = cmd;
+    let text = std::fs::read_to_string(&file)?;
+    let m: blyan_genesis::GenesisModel = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a model file: {e}", file.display()))?;
+    let msg = blyan_proto::DagMsg::PublishModel {
+        model_id: m.id,
+        arch: m.arch,
+        meta_json: m.meta_json,
+        blocks: m.blocks,
+        deposit: parse_amount(&deposit)?,
+    };
+    let result = sign_and_broadcast(&opts, vec![blyan_proto::Msg::Dag(msg)])?;
+    out.print(&result);
+    if result["code"].as_u64().unwrap_or(0) != 0 {
+        anyhow::bail!("transaction failed");
+    }
     Ok(())
 }

@@ -53,6 +53,9 @@ pub enum TxCommand {
     /// Staking module.
     #[command(subcommand)]
     Staking(super::staking::StakingTx),
+    /// Parameter DAG.
+    #[command(subcommand)]
+    Dag(super::dag::DagTx),
 }
 
 /// Bank transactions.
@@ -83,6 +86,7 @@ pub fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
             Ok(())
         }
         TxCommand::Staking(c) => super::staking::run_tx(c, out),
+        TxCommand::Dag(c) => super::dag::run_tx(c, out),
     }
 }
 
