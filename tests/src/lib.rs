@@ -22,6 +22,7 @@ mod cli;
 pub mod localnet;
 pub mod ports;
 pub mod process;
+pub mod staking;
 pub mod txs;
 
 pub use bins::Bins;
