@@ -183,5 +183,56 @@ fn a_new_node_state_syncs_from_a_snapshot_then_block_syncs_to_the_tip() {
                 .then_some(())
         },
     );
+
+    // It becomes a validator: a funded operator bonds 5 BLY behind the new node's consensus
+    // key, and CometBFT's /validators lists it with voting power 5 within a few blocks.
+    let operator = SecretKey::from_seed("e2e/state-sync/operator");
+    let fund = f.transfer(
+        &net.dev_key(1),
+        TXS_PER_SENDER,
+        operator.address(),
+        20 * BLY,
+    );
+    net.submit_and_wait(0, &fund);
+    let op_hex = format!("0x{}", hex::encode(operator.to_bytes()));
+    net.cli_json(&["keys", "import", "op-new", "--private-key", &op_hex]);
+    let home = net.home(new);
+    let created = net.cli_json(&[
+        "tx",
+        "staking",
+        "create-validator",
+        "--from",
+        "op-new",
+        "--node-home",
+        home.to_str().expect("utf-8 home"),
+        "--moniker",
+        "joined-by-state-sync",
+        "--self-stake",
+        "5bly",
+        "--wait",
+    ]);
+    assert_eq!(created["code"], 0, "{created}");
+    let pv: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("config/priv_validator_key.json")).expect("key file"),
+    )
+    .expect("key json");
+    let key = pv["pub_key"]["value"]
+        .as_str()
+        .expect("pub key")
+        .to_string();
+    let power = wait_for(
+        "the new validator in CometBFT's /validators",
+        Duration::from_secs(30),
+        || {
+            let r = net.rpc(0).call("validators", serde_json::json!({})).ok()?;
+            r["validators"]
+                .as_array()?
+                .iter()
+                .find(|v| v["pub_key"]["value"].as_str() == Some(key.as_str()))
+                .map(|v| v["voting_power"].as_str().unwrap_or_default().to_string())
+        },
+    );
+    assert_eq!(power, "5", "voting power of a 5 BLY self-stake");
+    eprintln!("node{new} is now a validator with power {power}");
     eprintln!("state sync test done in {:.1?}", started.elapsed());
 }
