@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod ipfs;
 pub mod model;
 pub mod rng;
 pub mod source;

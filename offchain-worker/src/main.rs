@@ -1,6 +1,6 @@
 //! `blyan-worker`: Blyan's off-chain worker. This version builds, inspects and runs models
-//! from local TensorBlock directories; the chain- and Kubo-backed sources and the miner,
-//! validator and serve roles come next.
+//! from local TensorBlock directories and moves their blocks through Kubo; the chain-backed
+//! source and the miner, validator and serve roles come next.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
@@ -27,6 +27,8 @@ enum Command {
     /// Generate the synthetic corpus.
     #[command(subcommand)]
     Data(cli::data::DataCmd),
+    /// Kubo helpers: add, cat, pin, CIDs, whole models.
+    Ipfs(cli::ipfs::IpfsArgs),
     /// Inspect and verify one TensorBlock file.
     Block(cli::model::BlockArgs),
     /// Print a model's validation loss on a text or JSONL file.
@@ -48,6 +50,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Model(c) => cli::model::run(c, &device),
         Command::Data(c) => cli::data::run(c),
+        Command::Ipfs(a) => cli::ipfs::run(a, &device),
         Command::Block(a) => cli::model::block(a),
         Command::Eval(a) => cli::run::eval(a, &device),
         Command::Generate(a) => cli::run::generate(a, &device),

@@ -4,8 +4,8 @@
 //! the payload hash the chain records) and produces a local file for each block. The loader
 //! never trusts the source: it memory-maps each file, checks its payload hash against the
 //! manifest and verifies every tile before any tensor is used. [`DirSource`] reads a
-//! directory written by [`save_model`]; a source backed by the chain's ParamIndex heads and
-//! Kubo (fetch by CID into a cache directory) plugs in behind the same trait.
+//! directory written by [`save_model`]; [`crate::ipfs::KuboSource`] fetches each block by
+//! CID from Kubo into a cache directory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,15 @@ pub enum SourceError {
         /// What is wrong with it.
         #[source]
         source: TensorBlockError,
+    },
+    /// A remote source could not produce the block's bytes.
+    #[error("block {block}: fetch: {source}")]
+    Fetch {
+        /// The block.
+        block: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The manifest does not fit the architecture or is unreadable.
     #[error("manifest: {0}")]

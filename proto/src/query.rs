@@ -70,6 +70,23 @@ pub enum QueryPath {
     Topo(String),
 }
 
+impl QueryPath {
+    /// True for paths answered by scanning a key range: past heights serve point reads
+    /// only (the tree is keyed by hash), so these are answered at the latest height only.
+    pub fn scans(&self) -> bool {
+        matches!(
+            self,
+            QueryPath::Validators
+                | QueryPath::Delegations(_)
+                | QueryPath::Unbonding(_)
+                | QueryPath::Models
+                | QueryPath::History(..)
+                | QueryPath::Children(_)
+                | QueryPath::Topo(_)
+        )
+    }
+}
+
 fn id32(s: &str) -> Result<[u8; 32], String> {
     let b = hex::decode(s.trim_start_matches("0x")).map_err(|e| format!("block id: {e}"))?;
     b.try_into()

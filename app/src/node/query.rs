@@ -32,6 +32,13 @@ pub(super) fn query(app: &BlyanApp, req: RequestQuery) -> ResponseQuery {
         Err(e) if e.starts_with("unknown") => return fail(QUERY_UNKNOWN_PATH, e, height),
         Err(e) => return fail(QUERY_BAD_PARAM, e, height),
     };
+    if height != latest && path.scans() {
+        return fail(
+            QUERY_HEIGHT_UNAVAILABLE,
+            format!("{path} lists many keys and is served at the latest height ({latest}) only"),
+            height,
+        );
+    }
     let answer = if height == latest && !req.prove {
         blyan_chain::query::answer(&store.latest(), &path)
     } else {

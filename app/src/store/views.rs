@@ -82,8 +82,9 @@ impl StateRead for VersionView {
         }
     }
 
-    /// Past versions serve point reads only (the JMT is keyed by hash); queries that
-    /// scan a prefix are answered at the latest height.
+    /// Past versions serve point reads only (the JMT is keyed by hash); the query
+    /// handler refuses scanning paths at past heights (`QueryPath::scans`), so this is
+    /// never asked.
     fn prefix_raw(&self, _prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         Vec::new()
     }

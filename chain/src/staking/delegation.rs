@@ -186,6 +186,7 @@ pub fn redelegate<S: StateWrite + ?Sized>(
     from: &Address,
     to: &Address,
     amount: u128,
+    height: u64,
 ) -> TxResult<Vec<Event>> {
     if from == to {
         return Err(TxError::new(
@@ -194,7 +195,7 @@ pub fn redelegate<S: StateWrite + ?Sized>(
         ));
     }
     must_validator(state, to)?;
-    let tokens = remove_stake(state, delegator, from, amount, 0)?;
+    let tokens = remove_stake(state, delegator, from, amount, height)?;
     add_stake(state, delegator, to, tokens, false)?;
     Ok(vec![Event::Redelegate {
         delegator: *delegator,

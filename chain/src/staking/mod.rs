@@ -69,7 +69,9 @@ pub fn execute<S: StateWrite + ?Sized>(
         StakingMsg::Undelegate { validator, amount } => {
             undelegate(state, signer, validator, *amount, height)
         }
-        StakingMsg::Redelegate { from, to, amount } => redelegate(state, signer, from, to, *amount),
+        StakingMsg::Redelegate { from, to, amount } => {
+            redelegate(state, signer, from, to, *amount, height)
+        }
         StakingMsg::Unjail => unjail(state, signer, height),
         StakingMsg::WithdrawRewards { validator } => withdraw_rewards(state, signer, validator),
     }

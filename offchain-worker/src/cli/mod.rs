@@ -1,6 +1,7 @@
 //! The subcommands of `blyan-worker`.
 
 pub mod data;
+pub mod ipfs;
 pub mod model;
 pub mod run;
 
