@@ -19,6 +19,7 @@
 pub mod bins;
 mod chain;
 mod cli;
+pub mod kubo;
 pub mod localnet;
 pub mod ports;
 pub mod process;
