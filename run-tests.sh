@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Blyan's whole test suite on a fresh machine, installing what it needs:
-# the pinned cometbft (go install, into .bin/), a Python venv with eth-account (for the
+# the pinned cometbft and Kubo (built from the Go module proxy into .bin/; Kubo's first build
+# takes several minutes), a Python venv with eth-account (for the
 # foreign-signer test), then formatting and lint checks, a build of every binary, and
 # every unit, property, in-process and end-to-end test.
 set -euo pipefail
@@ -15,6 +16,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import eth_account" 2>/de
 fi
 export BLYAN_PYTHON="$root/.venv/bin/python"
 export COMETBFT_BIN="$root/.bin/cometbft"
+export KUBO_BIN="$root/.bin/ipfs"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
