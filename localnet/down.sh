@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stops the localnet started by localnet/up.sh: sends TERM to exactly the PIDs listed in
-# .localnet/pids (skipping any whose PID now belongs to another program), waits up to 10 s,
+# Stops the localnet started by localnet/up.sh (blyand, cometbft and the Kubo nodes): sends
+# TERM to exactly the PIDs listed in .localnet/pids (skipping any whose PID now belongs to
+# another program), waits up to 10 s,
 # then KILLs whatever is left, and removes the pid file.
 # Node data stays unless --clean is given, which deletes .localnet/ entirely.
 #

@@ -3,11 +3,14 @@
 #
 #   localnet/up.sh [N]
 #
-# Installs the pinned cometbft, builds blyand (release), wipes and regenerates .localnet/
-# with `blyand testnet`, then starts `blyand start` and `cometbft start` for every node in
-# the background. Every started PID is recorded in .localnet/pids; stop them with
-# localnet/down.sh. Node i uses ports BASE+10*i+{0 p2p, 1 rpc, 2 abci, 3 app metrics,
-# 4 cometbft metrics}; BASE is $BLYAN_BASE_PORT, default 26600.
+# Installs the pinned cometbft and Kubo, builds blyand (release), wipes .localnet/, starts
+# one Kubo node per validator operator (repo .localnet/kubo<i>, loopback only, offline from
+# the public network, all connected to each other so content crosses by bitswap),
+# regenerates the chain homes with `blyand testnet`, then starts `blyand start` and
+# `cometbft start` for every node in the background. Every started PID is recorded in
+# .localnet/pids; stop them with localnet/down.sh. Node i uses ports BASE+10*i+{0 p2p,
+# 1 rpc, 2 abci, 3 app metrics, 4 cometbft metrics, 5 Kubo API, 6 Kubo gateway, 7 Kubo
+# swarm}; BASE is $BLYAN_BASE_PORT, default 26600.
 set -euo pipefail
 
 n="${1:-4}"
@@ -22,6 +25,7 @@ pid_file="$net/pids"
 chain_id="blyan-localnet"
 base_port="${BLYAN_BASE_PORT:-26600}"
 cometbft="${BLYAN_BIN:-$root/.bin}/cometbft"
+ipfs="${BLYAN_BIN:-$root/.bin}/ipfs"
 blyand="${CARGO_TARGET_DIR:-$root/target}/release/blyand"
 wait_secs=90
 
@@ -48,7 +52,7 @@ height_of() {
 # Prints the tail of every node log.
 show_logs() {
   local log
-  for log in "$net"/node*/blyand.log "$net"/node*/cometbft.log; do
+  for log in "$net"/kubo*/ipfs.log "$net"/node*/blyand.log "$net"/node*/cometbft.log; do
     [ -f "$log" ] || continue
     echo "----- ${log#"$root"/} (last 25 lines) -----" >&2
     tail -n 25 "$log" >&2
@@ -87,7 +91,7 @@ if [ -f "$pid_file" ]; then
 fi
 
 for ((i = 0; i < n; i++)); do
-  for k in 0 1 2 3 4; do
+  for k in 0 1 2 3 4 5 6 7; do
     port=$((base_port + 10 * i + k))
     port_in_use "$port" && die "port $port (node$i) is already in use; set BLYAN_BASE_PORT"
   done
@@ -99,12 +103,80 @@ echo "building blyand (release)..."
 [ -x "$blyand" ] || die "blyand was not built at $blyand"
 
 rm -rf "$net"
+mkdir -p "$net"
+: >"$pid_file"
+
+# Kubo: one node per validator operator on loopback. `ipfs init --profile=test` listens on
+# 127.0.0.1 with no bootstrap peers and no mDNS; the settings below also switch off
+# routing, AutoNAT, relays, hole punching, providing, the non-TCP transports and telemetry
+# (tests/src/kubo.rs applies the same list).
+kubo_api() { echo "http://127.0.0.1:$((base_port + 10 * $1 + 5))"; }
+kubo_swarm_port() { echo $((base_port + 10 * $1 + 7)); }
+for ((i = 0; i < n; i++)); do
+  repo="$net/kubo$i"
+  export IPFS_PATH="$repo" IPFS_TELEMETRY=off
+  "$ipfs" init --profile=test >"$net/kubo$i.init.log" 2>&1 ||
+    fail "ipfs init of kubo$i failed (see $net/kubo$i.init.log)"
+  while read -r key value; do
+    "$ipfs" config --json "$key" "$value" >/dev/null || fail "ipfs config $key $value failed for kubo$i"
+  done <<KUBO_CONFIG
+Addresses.API "/ip4/127.0.0.1/tcp/$((base_port + 10 * i + 5))"
+Addresses.Gateway "/ip4/127.0.0.1/tcp/$((base_port + 10 * i + 6))"
+Addresses.Swarm ["/ip4/127.0.0.1/tcp/$(kubo_swarm_port "$i")"]
+Addresses.Announce []
+Addresses.AppendAnnounce []
+Bootstrap []
+Discovery.MDNS.Enabled false
+Routing.Type "none"
+AutoNAT.ServiceMode "disabled"
+AutoConf.Enabled false
+AutoTLS.Enabled false
+Provide.Enabled false
+Swarm.DisableNatPortMap true
+Swarm.EnableHolePunching false
+Swarm.RelayClient.Enabled false
+Swarm.RelayService.Enabled false
+Swarm.Transports.Network.QUIC false
+Swarm.Transports.Network.WebTransport false
+Swarm.Transports.Network.WebRTCDirect false
+Swarm.Transports.Network.Websocket false
+Plugins.Plugins.telemetry.Config.Mode "off"
+KUBO_CONFIG
+  "$ipfs" daemon >"$repo/ipfs.log" 2>&1 &
+  echo "$! kubo$i/ipfs" >>"$pid_file"
+done
+unset IPFS_PATH
+
+# The peer id of Kubo node $1 once its API answers, or nothing.
+kubo_id() {
+  curl -sf --max-time 2 -X POST "$(kubo_api "$1")/api/v0/id" 2>/dev/null |
+    grep -o '"ID": *"[^"]*"' | head -n 1 | cut -d '"' -f 4 || true
+}
+kubo_ids=()
+for ((i = 0; i < n; i++)); do
+  id=""
+  for _ in $(seq 1 150); do
+    id="$(kubo_id "$i")"
+    [ -n "$id" ] && break
+    sleep 0.2
+  done
+  [ -n "$id" ] || fail "kubo$i does not answer on $(kubo_api "$i") within 30s"
+  kubo_ids+=("$id")
+done
+for ((i = 0; i < n; i++)); do
+  for ((j = i + 1; j < n; j++)); do
+    addr="/ip4/127.0.0.1/tcp/$(kubo_swarm_port "$j")/p2p/${kubo_ids[j]}"
+    curl -sf --max-time 10 -X POST "$(kubo_api "$i")/api/v0/swarm/connect?arg=$addr" >/dev/null ||
+      fail "kubo$i could not connect to kubo$j ($addr)"
+  done
+done
+echo "$n Kubo nodes up and connected to each other"
+
 "$blyand" testnet --validators "$n" --chain-id "$chain_id" --out-dir "$net" \
   --base-port "$base_port" --cometbft-bin "$cometbft"
 keys="$net/keys.json"
 [ -f "$keys" ] || die "blyand testnet did not write $keys"
 
-: >"$pid_file"
 for ((i = 0; i < n; i++)); do
   home="$net/node$i"
   abci_port=$((base_port + 10 * i + 2))
@@ -165,8 +237,12 @@ for ((i = 0; i < n; i++)); do
 done
 echo "Dev accounts (1,000,000 BLY each; plaintext keys, dev net only):"
 print_accounts
+echo "Kubo RPC APIs (loopback only; the nodes are connected to each other and nothing else):"
+for ((i = 0; i < n; i++)); do
+  echo "  kubo$i  $(kubo_api "$i")  peer ${kubo_ids[i]}"
+done
 echo "All keys, node ids and addresses: $keys"
-echo "Logs: $net/node<i>/{blyand,cometbft}.log"
+echo "Logs: $net/node<i>/{blyand,cometbft}.log, $net/kubo<i>/ipfs.log"
 echo
 echo "Try:"
 echo "  export BLYAN_NODE=$rpc0 BLYAN_KEYRING_DIR=$net/keyring BLYAN_KEYRING_PASSWORD=localnet"
@@ -174,4 +250,5 @@ echo "  $blyand keys import dev0 --private-key $(first_dev private_key_hex)"
 echo "  $blyand tx bank send --from dev0 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed 1.5bly --wait"
 echo "  $blyand query bank balance $(first_dev address)"
 echo "  curl -s $rpc0/status"
+echo "  blyan-worker ipfs --api $(kubo_api 0) id"
 echo "Stop with: localnet/down.sh   (add --clean to delete .localnet)"
