@@ -30,6 +30,10 @@ pub struct TestnetArgs {
     /// CometBFT `timeout_commit`, milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub timeout_commit_ms: u64,
+    /// A model to publish at genesis (`blyan-worker model publish-genesis` writes it);
+    /// repeatable. Dev account 0 becomes its owner.
+    #[arg(long)]
+    pub model_file: Vec<PathBuf>,
 }
 
 /// Writes the network.
@@ -39,6 +43,13 @@ pub fn run(a: TestnetArgs, out: Output) -> anyhow::Result<()> {
     spec.dev_accounts = a.dev_accounts;
     spec.timeout_commit_ms = a.timeout_commit_ms;
     spec.blyand_bin_hint = std::env::current_exe().ok();
+    for f in &a.model_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?;
+        let model: blyan_genesis::GenesisModel = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a genesis model: {e}", f.display()))?;
+        spec.models.push(model);
+    }
     let layout = generate(&spec)?;
     let keys = blyan_genesis::LocalnetLayout::keys_path(&a.out_dir);
     out.print(&serde_json::json!({

@@ -62,7 +62,22 @@ pub fn generate(spec: &LocalnetSpec) -> Result<LocalnetLayout, LocalnetError> {
         .map(|j| dev_key(chain_id, j))
         .collect();
     let dev_addresses: Vec<_> = dev_keys.iter().map(|k| k.address()).collect();
-    let state = localnet_app_state(chain_id, validators, &dev_addresses)?;
+    let mut state = localnet_app_state(chain_id, validators, &dev_addresses)?;
+    if let Some(owner) = dev_addresses.first() {
+        state.models = spec
+            .models
+            .iter()
+            .cloned()
+            .map(|mut m| {
+                m.owner = *owner;
+                m
+            })
+            .collect();
+    } else if !spec.models.is_empty() {
+        return Err(LocalnetError::InvalidSpec(
+            "genesis models need at least one dev account to own them".into(),
+        ));
+    }
 
     let first = nodes
         .first()

@@ -52,6 +52,9 @@ pub struct LocalnetSpec {
     pub snapshot_interval: u64,
     /// The app's `snapshot_keep_recent`.
     pub snapshot_keep_recent: u32,
+    /// Models published at genesis; each is owned by dev account 0 (whatever `owner` the
+    /// file names), so a dev key can publish new versions.
+    pub models: Vec<crate::GenesisModel>,
 }
 
 /// Default [`LocalnetSpec::snapshot_interval`]: small, so that a node can join a young
@@ -76,6 +79,7 @@ impl LocalnetSpec {
             blyand_bin_hint: None,
             snapshot_interval: LOCALNET_SNAPSHOT_INTERVAL,
             snapshot_keep_recent: LOCALNET_SNAPSHOT_KEEP_RECENT,
+            models: Vec::new(),
         }
     }
 }

@@ -304,3 +304,42 @@ fn a_full_node_joins_with_the_nets_genesis_peers_and_state_sync_settings() {
         Some(false)
     );
 }
+
+#[test]
+fn genesis_models_are_written_into_app_state_and_owned_by_dev_account_zero() {
+    use blyan_proto::dag::{BlockSpec, BlockType, ModelArch, SemVer};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let mut spec = LocalnetSpec::new(1, "blyan-test-model", out.clone(), cometbft_bin());
+    spec.base_port = 37_000;
+    spec.models.push(crate::GenesisModel {
+        id: "blyan-tiny".into(),
+        owner: blyan_proto::Address([0u8; 20]),
+        arch: ModelArch {
+            arch: "blyan-moe-v1".into(),
+            n_layers: 1,
+            n_experts: 1,
+        },
+        meta_json: "{}".into(),
+        blocks: vec![BlockSpec {
+            name: "embed".into(),
+            block_type: BlockType::Backbone,
+            payload_hash: [1u8; 32],
+            cid: "bafkreiexample".into(),
+            size: 10,
+            version: SemVer {
+                major: 1,
+                minor: 0,
+                patch: 0,
+            },
+            depends_on: Vec::new(),
+        }],
+        validation: None,
+    });
+    let layout = generate(&spec).unwrap();
+    let doc = GenesisDoc::read(&layout.nodes[0].home.join("config/genesis.json")).unwrap();
+    let state = doc.check().unwrap();
+    assert_eq!(state.models.len(), 1);
+    assert_eq!(state.models[0].owner, layout.dev_accounts[0].address);
+    assert_eq!(state.models[0].blocks[0].cid, "bafkreiexample");
+}
