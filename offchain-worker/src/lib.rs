@@ -5,6 +5,7 @@
 //! local computation that every honest machine reproduces from the same seeds and bytes.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod chain;
 pub mod data;
 pub mod eval;
 pub mod ipfs;

@@ -1,6 +1,7 @@
 //! `blyan-worker`: Blyan's off-chain worker. This version builds, inspects and runs models
-//! from local TensorBlock directories and moves their blocks through Kubo; the chain-backed
-//! source and the miner, validator and serve roles come next.
+//! from local TensorBlock directories or from the chain's heads (fetched by CID through
+//! Kubo), moves their blocks through Kubo and writes a model's genesis JSON; the miner,
+//! validator and serve roles come next.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;

@@ -1,8 +1,11 @@
 //! `blyan-worker model …` and `blyan-worker block`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use blyan_worker::chain;
+use blyan_worker::ipfs::KuboClient;
 use blyan_worker::model::{MetaConfig, Model};
 use blyan_worker::source::{self, BlockSource, DirSource};
 use blyan_worker::tensorblock::{TensorBlock, DEFAULT_TILE_SIZE};
@@ -18,6 +21,36 @@ pub enum ModelCmd {
     Init(InitArgs),
     /// List a model directory's blocks and verify every one.
     Inspect(InspectArgs),
+    /// Add a model's blocks and its validation file to Kubo, compute the baseline
+    /// validation loss, and write the model's genesis JSON (`GenesisModel`).
+    PublishGenesis(PublishGenesisArgs),
+}
+
+/// Arguments of `model publish-genesis`.
+#[derive(Args)]
+pub struct PublishGenesisArgs {
+    /// Model directory (with `meta.json`; its CIDs are recorded there too).
+    #[arg(long)]
+    model: PathBuf,
+    /// Corpus directory written by `data generate` (its `val.jsonl` is the validation set),
+    /// or a validation file.
+    #[arg(long)]
+    data: PathBuf,
+    /// Kubo RPC API: `http://127.0.0.1:5001`, or a multiaddr `/ip4/127.0.0.1/tcp/5001`.
+    #[arg(long, env = "BLYAN_IPFS_API")]
+    ipfs: String,
+    /// Owner account (0x…, EIP-55 or one case).
+    #[arg(long)]
+    owner: String,
+    /// Model id on chain (`[a-z0-9_-]{1,64}`).
+    #[arg(long)]
+    model_id: String,
+    /// Where to write the `GenesisModel` JSON.
+    #[arg(long)]
+    out: PathBuf,
+    /// Time limit of one Kubo call, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
 }
 
 /// Arguments of `model init`.
@@ -60,7 +93,40 @@ pub fn run(cmd: ModelCmd, device: &Device) -> Result<()> {
     match cmd {
         ModelCmd::Init(a) => init(a, device),
         ModelCmd::Inspect(a) => inspect(a),
+        ModelCmd::PublishGenesis(a) => publish_genesis(a, device),
     }
+}
+
+fn publish_genesis(a: PublishGenesisArgs, device: &Device) -> Result<()> {
+    let owner: blyan_proto::address::Address = a
+        .owner
+        .parse()
+        .with_context(|| format!("--owner {:?}", a.owner))?;
+    let val = if a.data.is_dir() {
+        a.data.join("val.jsonl")
+    } else {
+        a.data.clone()
+    };
+    if !val.is_file() {
+        anyhow::bail!(
+            "{}: no validation file (run `blyan-worker data generate --out DIR` first)",
+            val.display()
+        );
+    }
+    let client = KuboClient::new(&a.ipfs)?.with_timeout(Duration::from_secs(a.timeout));
+    let g = chain::genesis_model(&client, &a.model, &val, owner, &a.model_id, device)?;
+    let json = serde_json::to_string_pretty(&g)?;
+    std::fs::write(&a.out, format!("{json}\n")).with_context(|| a.out.display().to_string())?;
+    let v = g.validation.as_ref();
+    println!(
+        "{}: model {} with {} blocks; validation {} baseline {} micro-nats",
+        a.out.display(),
+        g.id,
+        g.blocks.len(),
+        v.map(|v| v.cid.as_str()).unwrap_or("-"),
+        v.map(|v| v.baseline_loss_micro).unwrap_or(0)
+    );
+    Ok(())
 }
 
 fn init(a: InitArgs, device: &Device) -> Result<()> {

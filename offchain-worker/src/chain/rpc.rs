@@ -1,0 +1,74 @@
+//! A minimal CometBFT JSON-RPC client: `abci_query` only.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::ChainError;
+
+/// A CometBFT RPC endpoint, e.g. `http://127.0.0.1:26657`.
+#[derive(Debug, Clone)]
+pub struct RpcClient {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl RpcClient {
+    /// A client for `base` (`http://host:port`).
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+        }
+    }
+
+    /// The endpoint.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn err(&self, message: impl Into<String>) -> ChainError {
+        ChainError::Rpc {
+            url: self.base.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// `abci_query` of `path` at the latest height, unproved: `(code, log, value)`.
+    pub fn abci_query(&self, path: &str) -> Result<(u32, String, Vec<u8>), ChainError> {
+        let body = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "abci_query",
+            "params": {"path": path, "data": "", "height": "0", "prove": false}
+        });
+        let resp: Value = self
+            .agent
+            .post(&self.base)
+            .send_json(body)
+            .map_err(|e| self.err(format!("abci_query {path}: {e}")))?
+            .into_json()
+            .map_err(|e| self.err(format!("abci_query {path}: response is not JSON: {e}")))?;
+        if let Some(e) = resp.get("error") {
+            return Err(self.err(format!("abci_query {path}: {e}")));
+        }
+        let r = &resp["result"]["response"];
+        if r.is_null() {
+            return Err(self.err(format!("abci_query {path}: no result.response")));
+        }
+        let code = match &r["code"] {
+            Value::Number(n) => n.as_u64().unwrap_or(u64::MAX),
+            Value::String(s) => s.parse().unwrap_or(u64::MAX),
+            _ => 0,
+        };
+        let log = r["log"].as_str().unwrap_or_default().to_string();
+        let value = match r["value"].as_str() {
+            None | Some("") => Vec::new(),
+            Some(s) => base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| self.err(format!("abci_query {path}: bad base64 value: {e}")))?,
+        };
+        Ok((u32::try_from(code).unwrap_or(u32::MAX), log, value))
+    }
+}
