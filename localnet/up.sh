@@ -172,8 +172,23 @@ for ((i = 0; i < n; i++)); do
 done
 echo "$n Kubo nodes up and connected to each other"
 
+# The default model, published at genesis: a seeded `tiny` MoE and its synthetic
+# validation set, added to kubo0 (the other Kubo nodes fetch them by bitswap), with the
+# baseline validation loss measured here. Dev account 0 owns it.
+worker="${CARGO_TARGET_DIR:-$root/target}/release/blyan-worker"
+echo "building blyan-worker (release) and publishing the genesis model..."
+(cd "$root" && cargo build --release --bin blyan-worker)
+"$worker" model init --preset tiny --seed 1 --out "$net/model" >"$net/model.log" 2>&1 ||
+  fail "blyan-worker model init failed (see $net/model.log)"
+"$worker" data generate --seed 1 --out "$net/data" >>"$net/model.log" 2>&1 ||
+  fail "blyan-worker data generate failed (see $net/model.log)"
+"$worker" model publish-genesis --model "$net/model" --data "$net/data" --ipfs "$(kubo_api 0)" \
+  --owner 0x0000000000000000000000000000000000000000 --model-id blyan-tiny \
+  --out "$net/genesis-model.json" >>"$net/model.log" 2>&1 ||
+  fail "publishing the genesis model failed (see $net/model.log)"
+
 "$blyand" testnet --validators "$n" --chain-id "$chain_id" --out-dir "$net" \
-  --base-port "$base_port" --cometbft-bin "$cometbft"
+  --base-port "$base_port" --cometbft-bin "$cometbft" --model-file "$net/genesis-model.json"
 keys="$net/keys.json"
 [ -f "$keys" ] || die "blyand testnet did not write $keys"
 
@@ -251,4 +266,7 @@ echo "  $blyand tx bank send --from dev0 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1Be
 echo "  $blyand query bank balance $(first_dev address)"
 echo "  curl -s $rpc0/status"
 echo "  blyan-worker ipfs --api $(kubo_api 0) id"
+echo "  $blyand query dag meta blyan-tiny"
+echo "  $worker eval --chain $rpc0 --model-id blyan-tiny --ipfs $(kubo_api $((n - 1)))"
+echo "  $worker generate --chain $rpc0 --model-id blyan-tiny --ipfs $(kubo_api $((n - 1))) --prompt '12+7='"
 echo "Stop with: localnet/down.sh   (add --clean to delete .localnet)"

@@ -77,10 +77,16 @@ impl Bins {
 /// True when `bin` is missing or older than the `Cargo.toml` or a `src/**.rs` file of a
 /// crate it is built from (their `tests/` and `benches/` do not count).
 fn needs_build(bin: &Path, root: &Path) -> bool {
+    needs_build_from(bin, root, &["app", "chain", "proto", "genesis"])
+}
+
+/// True when `bin` is missing or older than the `Cargo.toml` or a `src/**.rs` file of one
+/// of `crates` (directories under the workspace root).
+pub(crate) fn needs_build_from(bin: &Path, root: &Path, crates: &[&str]) -> bool {
     let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
         return true;
     };
-    ["app", "chain", "proto", "genesis"].iter().any(|c| {
+    crates.iter().any(|c| {
         let manifest = root.join(c).join("Cargo.toml");
         let manifest_newer = std::fs::metadata(manifest)
             .and_then(|m| m.modified())
@@ -105,10 +111,15 @@ fn newer_than(dir: &Path, t: SystemTime) -> bool {
 }
 
 fn build_blyand(root: &Path) -> anyhow::Result<()> {
-    eprintln!("blyan-tests: building blyand (cargo build -p blyan-app --bin blyand)...");
+    cargo_build(root, "blyan-app", "blyand")
+}
+
+/// Runs `cargo build -p <package> --bin <bin>` in the workspace.
+pub(crate) fn cargo_build(root: &Path, package: &str, bin: &str) -> anyhow::Result<()> {
+    eprintln!("blyan-tests: building {bin} (cargo build -p {package} --bin {bin})...");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "blyan-app", "--bin", "blyand"])
+    cmd.args(["build", "-p", package, "--bin", bin])
         .current_dir(root);
     // Cargo gives this test process the variables of *this* package (CARGO_PKG_NAME,
     // CARGO_MANIFEST_DIR, ...). Build scripts that declare `rerun-if-env-changed` on them
@@ -136,9 +147,11 @@ fn build_blyand(root: &Path) -> anyhow::Result<()> {
             cmd.env_remove(&key);
         }
     }
-    let status = cmd.status().context("running cargo build for blyand")?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("running cargo build for {bin}"))?;
     if !status.success() {
-        bail!("cargo build -p blyan-app --bin blyand failed: {status}");
+        bail!("cargo build -p {package} --bin {bin} failed: {status}");
     }
     Ok(())
 }

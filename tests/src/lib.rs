@@ -25,6 +25,7 @@ pub mod ports;
 pub mod process;
 pub mod staking;
 pub mod txs;
+pub mod worker;
 
 pub use bins::Bins;
 pub use localnet::{Localnet, LocalnetOptions, DEFAULT_TIMEOUT};

@@ -48,6 +48,8 @@ pub struct LocalnetOptions {
     pub ready_timeout: Duration,
     /// The app's `snapshot_interval` (state-sync snapshots every this many blocks).
     pub snapshot_interval: u64,
+    /// Models published at genesis (owned by dev account 0).
+    pub models: Vec<blyan_genesis::GenesisModel>,
 }
 
 impl LocalnetOptions {
@@ -61,6 +63,7 @@ impl LocalnetOptions {
             chain_id: "blyan-e2e".into(),
             ready_timeout: DEFAULT_TIMEOUT,
             snapshot_interval: LOCALNET_SNAPSHOT_INTERVAL,
+            models: Vec::new(),
         }
     }
 }
@@ -125,6 +128,7 @@ impl Localnet {
         spec.timeout_commit_ms = opts.timeout_commit_ms;
         spec.blyand_bin_hint = Some(bins.blyand.clone());
         spec.snapshot_interval = opts.snapshot_interval;
+        spec.models = opts.models.clone();
         let layout = blyan_genesis::generate(&spec).context("generating the localnet")?;
         let rpcs = layout
             .nodes
