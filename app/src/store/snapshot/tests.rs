@@ -420,9 +420,19 @@ fn the_writer_takes_snapshots_every_interval_and_keeps_the_newest() {
             wait_listed(v - 2);
         }
     }
-    let listed = store.list_snapshots();
+    // The exporter prunes old snapshots right after publishing a new one, on its own
+    // thread: wait for the listing to settle rather than racing it.
+    let heights = |l: &[_]| -> Vec<u64> { l.iter().map(|s: &SnapshotInfo| s.height).collect() };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listed = loop {
+        let l = store.list_snapshots();
+        if heights(&l) == vec![15, 10] || Instant::now() > deadline {
+            break l;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert_eq!(
-        listed.iter().map(|s| s.height).collect::<Vec<_>>(),
+        heights(&listed),
         vec![15, 10],
         "newest first, older ones pruned"
     );
