@@ -10,89 +10,28 @@
 //!
 //! Run: `cargo bench -p blyan-app --bench finalize_block`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use blyan_app::metrics::Metrics;
 use blyan_app::node::{execute_block, verify_all, BlyanApp};
 use blyan_app::sigcache::SignerCache;
 use blyan_app::store::Store;
 use blyan_chain::BlockContext;
-use blyan_genesis::localnet::localnet_app_state;
-use blyan_genesis::GenesisValidator;
 use blyan_proto::params::TxParams;
-use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, Tx};
+use common::{init_genesis, make_blocks, BLOCK_TXS, SENDERS};
 use prost::bytes::Bytes;
-use rayon::prelude::*;
 use tendermint_abci::Application;
-use tendermint_proto::v0_38::abci::{RequestCheckTx, RequestFinalizeBlock, RequestInitChain};
+use tendermint_proto::v0_38::abci::{RequestCheckTx, RequestFinalizeBlock};
 
-const CHAIN: &str = "blyan-bench";
-const SENDERS: usize = 200;
-const BLOCK_TXS: usize = 5_000;
 const BLOCKS_PER_FIGURE: usize = 4;
-
-fn senders() -> Vec<SecretKey> {
-    (0..SENDERS)
-        .map(|i| SecretKey::from_seed(&format!("bench/{i}")))
-        .collect()
-}
 
 fn new_app(dir: &std::path::Path) -> BlyanApp {
     let store = Store::open(dir, 100).expect("store");
     let app = BlyanApp::new(store, Metrics::new(), 100_000);
-    let validator = GenesisValidator {
-        name: "v0".into(),
-        operator: SecretKey::from_seed("bench/operator").address(),
-        consensus_pub_key: base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
-        power: 10,
-    };
-    let addrs: Vec<Address> = senders().iter().map(SecretKey::address).collect();
-    let state = localnet_app_state(CHAIN, vec![validator], &addrs).expect("genesis");
-    app.init_chain(RequestInitChain {
-        chain_id: CHAIN.into(),
-        app_state_bytes: serde_json::to_vec(&state.to_json_value().expect("json"))
-            .expect("json")
-            .into(),
-        initial_height: 1,
-        ..Default::default()
-    });
+    init_genesis(&app);
     app
-}
-
-/// Blocks of transfers; each sender sends BLOCK_TXS / SENDERS per block to fresh
-/// recipients (so the state grows like a real chain's).
-fn make_blocks(n: usize) -> Vec<Vec<Bytes>> {
-    let keys = senders();
-    let per_sender = BLOCK_TXS / SENDERS;
-    (0..n)
-        .map(|b| {
-            keys.par_iter()
-                .enumerate()
-                .flat_map_iter(|(s, k)| {
-                    (0..per_sender).map(move |j| {
-                        let nonce = (b * per_sender + j) as u64;
-                        let to = SecretKey::from_seed(&format!("bench/rcpt/{b}/{s}/{j}")).address();
-                        let tx = Tx {
-                            chain_id: CHAIN.into(),
-                            nonce,
-                            fee: Fee {
-                                gas_limit: 30_000,
-                                max_fee_per_gas: 100_000_000_000,
-                                max_priority_fee_per_gas: 1_000,
-                            },
-                            msgs: vec![Msg::Bank(BankMsg::Send {
-                                to,
-                                amount: 1 + j as u128,
-                            })],
-                            memo: String::new(),
-                        };
-                        Bytes::from(tx.sign(k).to_bytes())
-                    })
-                })
-                .collect()
-        })
-        .collect()
 }
 
 fn finalize_commit(app: &BlyanApp, height: u64, txs: &[Bytes]) -> Duration {

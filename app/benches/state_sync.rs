@@ -12,87 +12,22 @@
 //!
 //! Run: `cargo bench -p blyan-app --bench state_sync`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use blyan_app::metrics::Metrics;
 use blyan_app::node::BlyanApp;
 use blyan_app::store::{SnapshotConfig, Store, StoreOptions};
-use blyan_genesis::localnet::localnet_app_state;
-use blyan_genesis::GenesisValidator;
-use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, Tx};
+use common::{init_genesis, make_blocks, BLOCK_TXS, SENDERS};
 use prost::bytes::Bytes;
-use rayon::prelude::*;
 use tendermint_abci::Application;
 use tendermint_proto::v0_38::abci::{
     response_apply_snapshot_chunk, response_offer_snapshot, RequestApplySnapshotChunk,
-    RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestLoadSnapshotChunk,
-    RequestOfferSnapshot,
+    RequestFinalizeBlock, RequestInfo, RequestLoadSnapshotChunk, RequestOfferSnapshot,
 };
 
-const CHAIN: &str = "blyan-bench";
-const SENDERS: usize = 200;
-const BLOCK_TXS: usize = 5_000;
 const BLOCKS: usize = 20;
-
-fn senders() -> Vec<SecretKey> {
-    (0..SENDERS)
-        .map(|i| SecretKey::from_seed(&format!("bench/{i}")))
-        .collect()
-}
-
-fn genesis(app: &BlyanApp) {
-    let validator = GenesisValidator {
-        name: "v0".into(),
-        operator: SecretKey::from_seed("bench/operator").address(),
-        consensus_pub_key: base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
-        power: 10,
-    };
-    let addrs: Vec<Address> = senders().iter().map(SecretKey::address).collect();
-    let state = localnet_app_state(CHAIN, vec![validator], &addrs).expect("genesis");
-    app.init_chain(RequestInitChain {
-        chain_id: CHAIN.into(),
-        app_state_bytes: serde_json::to_vec(&state.to_json_value().expect("json"))
-            .expect("json")
-            .into(),
-        initial_height: 1,
-        ..Default::default()
-    });
-}
-
-/// Blocks of transfers, each to a fresh recipient.
-fn make_blocks(n: usize) -> Vec<Vec<Bytes>> {
-    let keys = senders();
-    let per_sender = BLOCK_TXS / SENDERS;
-    (0..n)
-        .map(|b| {
-            keys.par_iter()
-                .enumerate()
-                .flat_map_iter(|(s, k)| {
-                    (0..per_sender).map(move |j| {
-                        let nonce = (b * per_sender + j) as u64;
-                        let to = SecretKey::from_seed(&format!("bench/rcpt/{b}/{s}/{j}")).address();
-                        let tx = Tx {
-                            chain_id: CHAIN.into(),
-                            nonce,
-                            fee: Fee {
-                                gas_limit: 30_000,
-                                max_fee_per_gas: 100_000_000_000,
-                                max_priority_fee_per_gas: 1_000,
-                            },
-                            msgs: vec![Msg::Bank(BankMsg::Send {
-                                to,
-                                amount: 1 + j as u128,
-                            })],
-                            memo: String::new(),
-                        };
-                        Bytes::from(tx.sign(k).to_bytes())
-                    })
-                })
-                .collect()
-        })
-        .collect()
-}
 
 fn finalize_commit(app: &BlyanApp, height: u64, txs: &[Bytes]) -> Vec<u8> {
     let r = app.finalize_block(RequestFinalizeBlock {
@@ -145,7 +80,7 @@ fn main() {
     .expect("store");
     let src = BlyanApp::new(src_store, Metrics::new(), 100_000);
     let t = Instant::now();
-    genesis(&src);
+    init_genesis(&src);
     for (i, b) in blocks.iter().take(BLOCKS).enumerate() {
         finalize_commit(&src, i as u64 + 1, b);
     }
