@@ -13,3 +13,4 @@ pub mod model;
 pub mod rng;
 pub mod source;
 pub mod tensorblock;
+pub mod train;
