@@ -36,6 +36,8 @@ enum Command {
     Eval(cli::run::EvalArgs),
     /// Complete a prompt with a model.
     Generate(cli::run::GenerateArgs),
+    /// Train chosen blocks of a model on a dataset (AdamW) and write their deltas.
+    Train(cli::train::TrainArgs),
 }
 
 fn main() -> Result<()> {
@@ -55,5 +57,6 @@ fn main() -> Result<()> {
         Command::Block(a) => cli::model::block(a),
         Command::Eval(a) => cli::run::eval(a, &device),
         Command::Generate(a) => cli::run::generate(a, &device),
+        Command::Train(a) => cli::train::train(a, &device),
     }
 }

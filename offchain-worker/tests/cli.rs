@@ -149,3 +149,101 @@ fn tampered_blocks_are_refused_by_name() {
     ]);
     assert!(err.contains("unknown preset"), "{err}");
 }
+
+#[test]
+fn train_writes_deltas_and_a_reproducible_summary() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, o1, o2, o3) = (
+        d.path().join("m"),
+        d.path().join("o1"),
+        d.path().join("o2"),
+        d.path().join("o3"),
+    );
+    ok(&["model", "init", "--seed", "2", "--out", s(&m)]);
+    let args = |out: &Path| {
+        vec![
+            "train".to_string(),
+            "--model-dir".into(),
+            s(&m).into(),
+            "--blocks".into(),
+            "layer1.expert2,head".into(),
+            "--steps".into(),
+            "6".into(),
+            "--batch-size".into(),
+            "4".into(),
+            "--synthetic".into(),
+            "30".into(),
+            "--seed".into(),
+            "5".into(),
+            "--out".into(),
+            s(out).into(),
+        ]
+    };
+    let run = |extra: &[&str], out: &Path| {
+        let mut a = args(out);
+        a.extend(extra.iter().map(|x| x.to_string()));
+        ok(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let printed = run(&[], &o1);
+    assert!(
+        printed.contains("trained 2 block(s) for 6 steps"),
+        "{printed}"
+    );
+    run(&[], &o2);
+    let summary = |o: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(o.join("train.json")).unwrap()).unwrap()
+    };
+    let (a, b) = (summary(&o1), summary(&o2));
+    assert_eq!(a["steps"], 6);
+    assert_eq!(a["samples"], 24);
+    assert!(a["tokens"].as_u64().unwrap() > 24);
+    assert_eq!(a["batch_hashes"].as_array().unwrap().len(), 6);
+    assert_eq!(a["losses"].as_array().unwrap().len(), 6);
+    assert!(a["tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(a["blocks"], serde_json::json!(["layer1.expert2", "head"]));
+    // same seed, same deltas and batches
+    assert_eq!(a["deltas"], b["deltas"]);
+    assert_eq!(a["batch_hashes"], b["batch_hashes"]);
+    for f in ["layer1.expert2.blyt", "head.blyt"] {
+        assert!(ok(&["block", s(&o1.join(f))]).contains("all tiles verified"));
+        assert_eq!(
+            std::fs::read(o1.join(f)).unwrap(),
+            std::fs::read(o2.join(f)).unwrap()
+        );
+    }
+    // label flipping: same batches, other deltas
+    run(&["--flip-labels"], &o3);
+    let c = summary(&o3);
+    assert_eq!(c["targets"], "flipped");
+    assert_eq!(c["batch_hashes"], a["batch_hashes"]);
+    assert_ne!(c["deltas"], a["deltas"]);
+    // a text file as data, and the refusals
+    let txt = d.path().join("t.txt");
+    std::fs::write(&txt, "1+1=2\nthe cat sleeps.\n").unwrap();
+    ok(&[
+        "train",
+        "--model-dir",
+        s(&m),
+        "--blocks",
+        "layer0",
+        "--steps",
+        "2",
+        "--data",
+        s(&txt),
+        "--out",
+        s(&d.path().join("o4")),
+    ]);
+    assert!(d.path().join("o4/layer0.router.blyt").is_file());
+    let err = fails(&[
+        "train",
+        "--model-dir",
+        s(&m),
+        "--blocks",
+        "layer9",
+        "--synthetic",
+        "5",
+        "--out",
+        s(&d.path().join("o5")),
+    ]);
+    assert!(err.contains("layer9"), "{err}");
+}

@@ -4,6 +4,7 @@ pub mod data;
 pub mod ipfs;
 pub mod model;
 pub mod run;
+pub mod train;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
