@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod chain;
+pub mod compress;
 pub mod data;
 pub mod eval;
 pub mod ipfs;
