@@ -1,5 +1,5 @@
 //! Blyan's off-chain worker library: the MoE model in candle, the TensorBlock format of its
-//! parameter blocks, the synthetic corpus and its loaders, and evaluation.
+//! parameter blocks, the synthetic corpus and its loaders, evaluation, and training.
 //!
 //! Workers see the chain only through queries and transactions; everything here is plain
 //! local computation that every honest machine reproduces from the same seeds and bytes.
