@@ -38,6 +38,10 @@ enum Command {
     Generate(cli::run::GenerateArgs),
     /// Train chosen blocks of a model on a dataset (AdamW) and write their deltas.
     Train(cli::train::TrainArgs),
+    /// Compress a directory of delta TensorBlocks into hashed delta containers.
+    Compress(cli::compress::CompressArgs),
+    /// Verify and decode one delta container; print its tensors and decoded hash.
+    Decompress(cli::compress::DecompressArgs),
 }
 
 fn main() -> Result<()> {
@@ -58,5 +62,7 @@ fn main() -> Result<()> {
         Command::Eval(a) => cli::run::eval(a, &device),
         Command::Generate(a) => cli::run::generate(a, &device),
         Command::Train(a) => cli::train::train(a, &device),
+        Command::Compress(a) => cli::compress::compress(a),
+        Command::Decompress(a) => cli::compress::decompress(a),
     }
 }

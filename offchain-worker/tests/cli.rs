@@ -247,3 +247,74 @@ fn train_writes_deltas_and_a_reproducible_summary() {
     ]);
     assert!(err.contains("layer9"), "{err}");
 }
+
+#[test]
+fn compress_and_decompress_deltas() {
+    let d = tempfile::tempdir().unwrap();
+    let (model, deltas, out) = (
+        d.path().join("m"),
+        d.path().join("deltas"),
+        d.path().join("c"),
+    );
+    let fb = d.path().join("feedback.bin");
+    ok(&["model", "init", "--preset", "tiny", "--seed", "1", "--out", s(&model)]);
+    ok(&[
+        "train",
+        "--model-dir",
+        s(&model),
+        "--blocks",
+        "layer0.expert0,layer1.router",
+        "--steps",
+        "3",
+        "--synthetic",
+        "64",
+        "--out",
+        s(&deltas),
+    ]);
+    let args = [
+        "compress",
+        "--delta-dir",
+        s(&deltas),
+        "--pipeline",
+        "topk:0.05,int8",
+        "--feedback",
+        s(&fb),
+        "--out",
+        s(&out),
+        "--json",
+    ];
+    let report: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert_eq!(report["pipeline"], "topk:0.05,int8");
+    assert!(report["ratio"].as_f64().unwrap() > 5.0, "{report}");
+    assert_eq!(report["blocks"].as_array().unwrap().len(), 2);
+    assert!(fb.exists());
+    // A second round reads the feedback state back.
+    ok(&args);
+
+    let file = out.join("layer0.expert0.delta");
+    let a: serde_json::Value =
+        serde_json::from_str(&ok(&["decompress", s(&file), "--json"])).unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&ok(&["decompress", s(&file), "--json"])).unwrap();
+    assert_eq!(a["block"], "layer0.expert0");
+    assert_eq!(a["decoded_hash"], b["decoded_hash"]);
+    assert_eq!(a["tensors"].as_array().unwrap().len(), 3);
+    let text = ok(&["decompress", s(&file)]);
+    assert!(text.contains(a["decoded_hash"].as_str().unwrap()), "{text}");
+
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[12] ^= 1;
+    let bad = d.path().join("bad.delta");
+    std::fs::write(&bad, bytes).unwrap();
+    assert!(fails(&["decompress", s(&bad)]).contains("hash mismatch"));
+    assert!(fails(&[
+        "compress",
+        "--delta-dir",
+        s(&deltas),
+        "--pipeline",
+        "zip",
+        "--out",
+        s(&out)
+    ])
+    .contains("pipeline"));
+}

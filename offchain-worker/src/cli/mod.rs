@@ -1,5 +1,6 @@
 //! The subcommands of `blyan-worker`.
 
+pub mod compress;
 pub mod data;
 pub mod ipfs;
 pub mod model;
