@@ -169,7 +169,7 @@ fn rounds(model: &Model, target: &str, seqs: &[Vec<u32>], val: &[String]) -> any
         (default.clone(), true),
         (default.clone(), false),
         ("topk:0.02,int8".into(), true),
-        ("lowrank:8,int8".into(), true),
+        ("lowrank:4,topk:0.01,int8".into(), true),
     ];
     println!(
         "\n{} {target}: {ROUNDS} rounds x {STEPS} steps, each from base + decoded so far",
