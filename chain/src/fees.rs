@@ -56,6 +56,8 @@ pub fn msg_gas(params: &FeeParams, msg: &Msg) -> u64 {
         Msg::Staking(_) => params.gas_per_staking_msg,
         // Block records are priced through the per-byte gas of the transaction.
         Msg::Dag(_) => params.gas_per_staking_msg,
+        // A submission is one record plus a hashcash check; its size is priced per byte.
+        Msg::Pol(_) => params.gas_per_staking_msg,
     }
 }
 

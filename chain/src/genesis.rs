@@ -1,6 +1,7 @@
 //! Writing the genesis state.
 
 use blyan_proto::params::{FeeParams, StakingParams, TxParams};
+use blyan_proto::pol::PolParams;
 use blyan_proto::{Address, ErrorCode};
 
 use crate::error::{TxError, TxResult};
@@ -22,6 +23,8 @@ pub struct ChainGenesis {
     pub emission_reserve: u128,
     /// Staking parameters.
     pub staking_params: StakingParams,
+    /// Proof-of-Learning parameters.
+    pub pol_params: PolParams,
     /// The initial validators; each bonds `power × power_reduction` from its operator's
     /// genesis balance.
     pub validators: Vec<GenesisValidatorSpec>,
@@ -93,6 +96,10 @@ pub fn init_chain<S: StateWrite + ?Sized>(
         crate::bank::mint(state, addr, *amount)?;
     }
     crate::staking::set_params(state, &g.staking_params);
+    g.pol_params
+        .validate()
+        .map_err(|e| TxError::new(ErrorCode::CorruptState, e))?;
+    crate::pol::set_params(state, &g.pol_params);
     for m in &g.models {
         crate::dag::publish_model(
             state,

@@ -77,6 +77,19 @@ pub fn check_full_supply<S: StateRead + ?Sized>(state: &S) -> Result<(), String>
     Ok(())
 }
 
+/// Proof-of-Learning invariant, O(rounds in progress): the bond pool holds exactly the
+/// bonds of the rounds that have not ended.
+pub fn check_pol_bonds<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
+    let held = crate::bank::balance(state, &crate::pol::BOND_POOL).map_err(|e| e.log)?;
+    let owed = crate::pol::bonds_in_progress(state).map_err(|e| e.log)?;
+    if held != owed {
+        return Err(format!(
+            "pol invariant broken: bond pool holds {held} but rounds in progress hold {owed}"
+        ));
+    }
+    Ok(())
+}
+
 /// Staking invariant, O(validators): the bonded pool holds exactly the validators' tokens.
 pub fn check_staking<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
     let validators = crate::staking::all_validators(state).map_err(|e| e.log)?;

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fees;
 pub mod genesis;
 pub mod invariants;
+pub mod pol;
 pub mod query;
 pub mod runtime;
 pub mod staking;
@@ -28,5 +29,5 @@ pub mod state;
 pub mod txcheck;
 
 pub use error::TxError;
-pub use runtime::{BlockContext, BlockExecutor, TxOutcome, VerifiedTx};
+pub use runtime::{BlockContext, BlockExecutor, MsgContext, TxOutcome, VerifiedTx};
 pub use state::{MemState, Overlay, StateRead, StateWrite};

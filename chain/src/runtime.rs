@@ -74,6 +74,21 @@ pub struct BlockContext {
     pub misbehavior: Vec<crate::staking::Misbehavior>,
 }
 
+/// What a message sees of its transaction and block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsgContext<'a> {
+    /// The recovered signer.
+    pub signer: Address,
+    /// The transaction's nonce.
+    pub tx_nonce: u64,
+    /// The chain id.
+    pub chain_id: &'a str,
+    /// Block height.
+    pub height: u64,
+    /// Header time, Unix milliseconds.
+    pub time_unix_ms: i64,
+}
+
 /// The result of one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxOutcome {
@@ -203,13 +218,14 @@ impl<S: StateRead> BlockExecutor<S> {
         let msg_result = {
             let mut state = Overlay::new(&self.overlay);
             state.absorb(ante_writes.clone());
-            run_msgs(
-                &mut state,
-                &vtx.signer,
-                &vtx.signed.tx.msgs,
-                self.ctx.height,
-            )
-            .map(|ev| (state.into_writes(), ev))
+            let ctx = MsgContext {
+                signer: vtx.signer,
+                tx_nonce: vtx.signed.tx.nonce,
+                chain_id: &self.chain_id,
+                height: self.ctx.height,
+                time_unix_ms: self.ctx.time_unix_ms,
+            };
+            run_msgs(&mut state, &ctx, &vtx.signed.tx.msgs).map(|ev| (state.into_writes(), ev))
         };
         match (msg_result, mode) {
             (Ok((writes, ev)), _) => {
@@ -312,9 +328,11 @@ impl<S: StateRead> BlockExecutor<S> {
         crate::consensus::set_last_block(st, &self.ctx);
         let mut events = std::mem::take(&mut self.begin_events);
         events.extend(crate::staking::complete_unbonding(st, self.ctx.height).map_err(|e| e.log)?);
+        events.extend(crate::pol::end_block(st, self.ctx.height).map_err(|e| e.log)?);
         let validator_updates = crate::staking::update_validator_set(st).map_err(|e| e.log)?;
         events.push(crate::fees::end_block(st, self.gas_used).map_err(|e| e.log)?);
         crate::invariants::check_staking(st)?;
+        crate::invariants::check_pol_bonds(st)?;
         let (base, writes) = self.overlay.into_parts();
         crate::invariants::check_block_supply(&base, &writes)?;
         crate::invariants::check_block_delegations(&base, &writes)?;
@@ -340,10 +358,10 @@ pub struct BlockEnd {
 /// Executes messages in order, all or nothing (the caller drops the overlay on error).
 fn run_msgs<W: StateWrite + ?Sized>(
     state: &mut W,
-    signer: &Address,
+    ctx: &MsgContext<'_>,
     msgs: &[Msg],
-    height: u64,
 ) -> TxResult<Vec<Event>> {
+    let (signer, height) = (&ctx.signer, ctx.height);
     let mut events = Vec::new();
     for (i, msg) in msgs.iter().enumerate() {
         let ev = match msg {
@@ -368,6 +386,7 @@ fn run_msgs<W: StateWrite + ?Sized>(
                     charge_deposit: true,
                 },
             ),
+            Msg::Pol(m) => crate::pol::execute(state, ctx, m),
         }
         .map_err(|e| TxError::new(e.code, format!("message {i} ({}): {}", msg.kind(), e.log)))?;
         events.extend(ev);

@@ -64,7 +64,7 @@ pub fn check_envelope(signed: &SignedTx, params: &TxParams) -> TxResult<()> {
                     format!("message {i}: transfer of zero"),
                 ))
             }
-            Msg::Bank(BankMsg::Send { .. }) | Msg::Staking(_) | Msg::Dag(_) => {}
+            Msg::Bank(BankMsg::Send { .. }) | Msg::Staking(_) | Msg::Dag(_) | Msg::Pol(_) => {}
         }
     }
     total_outflow(tx)?;

@@ -26,6 +26,9 @@ pub struct GenesisAppState {
     /// Staking, reward and slashing parameters (defaults when absent).
     #[serde(default)]
     pub staking: StakingParams,
+    /// Proof-of-Learning parameters (defaults when absent).
+    #[serde(default)]
+    pub pol: blyan_proto::pol::PolParams,
     /// Models published at genesis (none when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<GenesisModel>,

@@ -52,6 +52,7 @@ fn state() -> GenesisAppState {
             v("node0", "MGMhuyRT6HZDnwZMCJgkoT25Qa5PKXV0lNUK7CQlGU0="),
             v("node1", &STANDARD.encode([9u8; 32])),
         ],
+        pol: Default::default(),
         staking: blyan_proto::params::StakingParams {
             power_reduction: 0,
             ..Default::default()

@@ -17,6 +17,9 @@ pub const MAX_TOTAL_VOTING_POWER: u64 = (i64::MAX / 8) as u64;
 /// Why a genesis `app_state` is rejected; one variant per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
+    /// The Proof-of-Learning parameters are unusable.
+    #[error("{0}")]
+    PolParams(String),
     /// A validator's operator holds less than the stake its power bonds.
     #[error("validator {name}: power bonds {stake} base units but its operator holds {balance}")]
     OperatorCannotBond {
@@ -143,6 +146,7 @@ impl GenesisAppState {
         self.validate_tx_params()?;
         self.validate_accounts()?;
         self.validate_fees()?;
+        self.pol.validate().map_err(GenesisError::PolParams)?;
         self.validate_validators()
     }
 

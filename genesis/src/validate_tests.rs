@@ -45,6 +45,7 @@ fn sample() -> GenesisAppState {
         emission_reserve: 400_000_000 * BLY,
         validators: vec![validator("v0", 1), validator("v1", 2)],
         // One base unit per unit of power, so the sample's operators need hold nothing.
+        pol: Default::default(),
         staking: blyan_proto::params::StakingParams {
             power_reduction: 0,
             ..Default::default()

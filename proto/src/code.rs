@@ -1,6 +1,7 @@
 //! Numbered result codes of transactions. The numbers are part of the wire protocol:
 //! they never change meaning once released. Ranges: 1–99 transaction envelope, signature,
-//! nonce and fees; 100–199 bank; 900–999 node-internal.
+//! nonce and fees; 100–199 bank; 200–299 staking; 300–399 dag; 400–499 pol; 900–999
+//! node-internal.
 
 macro_rules! error_codes {
     ($( $(#[doc = $doc:literal])* $name:ident = $num:literal ),* $(,)?) => {
@@ -143,6 +144,33 @@ error_codes! {
     DepositTooLow = 310,
     /// A CID, hash or meta field is malformed or too large.
     InvalidBlockField = 311,
+    /// A submission field is malformed: no deltas, too many, an empty or overlong CID,
+    /// zero samples, too many dataset references, or base heads not one per delta.
+    InvalidSubmission = 400,
+    /// A delta names a block the model does not have.
+    UnknownBlock = 401,
+    /// A base head is not the block's current head (the model moved on).
+    StaleBaseHeads = 402,
+    /// The bond is below the minimum for the signer's trust level.
+    BondTooLow = 403,
+    /// The signer used up its submissions for today.
+    QuotaExceeded = 404,
+    /// A newcomer's submission carries no hashcash stamp.
+    MissingStamp = 405,
+    /// The hashcash stamp does not meet the difficulty.
+    BadStamp = 406,
+    /// The declared manifest size is above the chain's limit.
+    ManifestTooLarge = 407,
+    /// A declared delta size is zero or above the chain's limit.
+    DeltaTooLarge = 408,
+    /// The model's current round no longer takes submissions.
+    RoundNotOpen = 409,
+    /// The signer already submitted to this round.
+    DuplicateSubmission = 410,
+    /// The round holds the most submissions it may.
+    RoundFull = 411,
+    /// The model has no validation set, so it cannot be improved by Proof-of-Learning.
+    NoValidationSet = 412,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }

@@ -141,6 +141,8 @@ pub enum Event {
         /// Version.
         version: String,
     },
+    /// A Proof-of-Learning event.
+    Pol(crate::pol::PolEvent),
     /// The base fee for the next block changed.
     BaseFee {
         /// Gas used by the block just executed.
@@ -169,12 +171,14 @@ impl Event {
             Event::BlockRewards { .. } => "block_rewards",
             Event::ModelPublished { .. } => "model_published",
             Event::BlockVersion { .. } => "block_version",
+            Event::Pol(e) => e.kind(),
         }
     }
 
     /// The ABCI attributes, in a fixed order.
     pub fn attributes(&self) -> Vec<(&'static str, String)> {
         match self {
+            Event::Pol(e) => e.attributes(),
             Event::Transfer {
                 sender,
                 recipient,

@@ -13,6 +13,7 @@ pub mod hash;
 pub mod keys;
 pub mod msg;
 pub mod params;
+pub mod pol;
 pub mod query;
 pub mod tx;
 

@@ -18,6 +18,9 @@ pub enum Msg {
     /// Models and parameter blocks.
     #[codec(index = 2)]
     Dag(crate::dag::DagMsg),
+    /// Proof-of-Learning submissions and attestations.
+    #[codec(index = 3)]
+    Pol(crate::pol::PolMsg),
 }
 
 /// Messages of the `bank` module.
@@ -44,6 +47,7 @@ impl Msg {
             Msg::Staking(StakingMsg::Delegate { amount, .. }) => *amount,
             Msg::Staking(_) => 0,
             Msg::Dag(crate::dag::DagMsg::PublishModel { deposit, .. }) => *deposit,
+            Msg::Pol(m) => m.outflow(),
         }
     }
 
@@ -61,6 +65,7 @@ impl Msg {
                 StakingMsg::WithdrawRewards { .. } => "staking.withdraw_rewards",
             },
             Msg::Dag(_) => "dag.publish_model",
+            Msg::Pol(m) => m.kind(),
         }
     }
 }

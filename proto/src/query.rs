@@ -68,6 +68,20 @@ pub enum QueryPath {
     Children([u8; 32]),
     /// `/dag/topo/{model}` → `Vec<BlockId>` in a topological order (dependencies first).
     Topo(String),
+    /// `/pol/params` → [`crate::pol::PolParams`] (provable).
+    PolParams,
+    /// `/pol/round/{id}` → [`crate::pol::RoundInfo`] (provable).
+    Round(u64),
+    /// `/pol/rounds/{model}` → `Vec<RoundInfo>`, oldest first.
+    Rounds(String),
+    /// `/pol/current/{model}` → `Option<RoundInfo>`: the model's round in progress.
+    CurrentRound(String),
+    /// `/pol/submission/{id}` → [`crate::pol::SubmissionInfo`] (provable).
+    Submission(u64),
+    /// `/pol/submissions/{round}` → `Vec<SubmissionInfo>` in submission order.
+    Submissions(u64),
+    /// `/pol/trust/{address}` → [`crate::pol::TrustInfo`] (provable; default when absent).
+    Trust(Address),
 }
 
 impl QueryPath {
@@ -83,6 +97,8 @@ impl QueryPath {
                 | QueryPath::History(..)
                 | QueryPath::Children(_)
                 | QueryPath::Topo(_)
+                | QueryPath::Rounds(_)
+                | QueryPath::Submissions(_)
         )
     }
 }
@@ -98,6 +114,7 @@ impl QueryPath {
     pub fn parse(path: &str) -> Result<Self, String> {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         let addr = |s: &str| s.parse::<Address>().map_err(|e| e.to_string());
+        let num = |s: &str| s.parse::<u64>().map_err(|e| format!("{s:?}: {e}"));
         Ok(match parts.as_slice() {
             ["bank", "balance", a] => QueryPath::Balance(addr(a)?),
             ["bank", "supply"] => QueryPath::Supply,
@@ -122,6 +139,13 @@ impl QueryPath {
             ["dag", "history", m, n] => QueryPath::History(m.to_string(), n.to_string()),
             ["dag", "children", id] => QueryPath::Children(id32(id)?),
             ["dag", "topo", m] => QueryPath::Topo(m.to_string()),
+            ["pol", "params"] => QueryPath::PolParams,
+            ["pol", "round", n] => QueryPath::Round(num(n)?),
+            ["pol", "rounds", m] => QueryPath::Rounds(m.to_string()),
+            ["pol", "current", m] => QueryPath::CurrentRound(m.to_string()),
+            ["pol", "submission", n] => QueryPath::Submission(num(n)?),
+            ["pol", "submissions", n] => QueryPath::Submissions(num(n)?),
+            ["pol", "trust", a] => QueryPath::Trust(addr(a)?),
             _ => return Err(format!("unknown query path {path:?}")),
         })
     }
@@ -153,6 +177,13 @@ impl std::fmt::Display for QueryPath {
             QueryPath::History(m, n) => write!(f, "/dag/history/{m}/{n}"),
             QueryPath::Children(id) => write!(f, "/dag/children/{}", hex::encode(id)),
             QueryPath::Topo(m) => write!(f, "/dag/topo/{m}"),
+            QueryPath::PolParams => write!(f, "/pol/params"),
+            QueryPath::Round(n) => write!(f, "/pol/round/{n}"),
+            QueryPath::Rounds(m) => write!(f, "/pol/rounds/{m}"),
+            QueryPath::CurrentRound(m) => write!(f, "/pol/current/{m}"),
+            QueryPath::Submission(n) => write!(f, "/pol/submission/{n}"),
+            QueryPath::Submissions(n) => write!(f, "/pol/submissions/{n}"),
+            QueryPath::Trust(a) => write!(f, "/pol/trust/{a}"),
         }
     }
 }
@@ -293,6 +324,13 @@ mod tests {
             QueryPath::History("m".into(), "embed".into()),
             QueryPath::Children([4; 32]),
             QueryPath::Topo("m".into()),
+            QueryPath::PolParams,
+            QueryPath::Round(7),
+            QueryPath::Rounds("m".into()),
+            QueryPath::CurrentRound("m".into()),
+            QueryPath::Submission(9),
+            QueryPath::Submissions(7),
+            QueryPath::Trust(a),
         ] {
             assert_eq!(QueryPath::parse(&p.to_string()).unwrap(), p);
         }

@@ -72,7 +72,8 @@ fn id32(s: &str) -> anyhow::Result<[u8; 32]> {
         .map_err(|_| anyhow::anyhow!("a block id is 32 bytes of hex"))
 }
 
-fn fetch<T: Decode + serde::Serialize>(
+/// Runs a query and prints its value as JSON with the height it was read at.
+pub(super) fn fetch<T: Decode + serde::Serialize>(
     opts: &QueryOpts,
     path: &QueryPath,
 ) -> anyhow::Result<serde_json::Value> {

@@ -6,6 +6,7 @@ mod init;
 mod keys;
 mod loadgen;
 mod output;
+mod pol;
 mod query;
 mod staking;
 mod start;

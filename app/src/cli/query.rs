@@ -47,6 +47,9 @@ pub enum QueryCommand {
     /// Models and parameter blocks.
     #[command(subcommand)]
     Dag(super::dag::DagQuery),
+    /// Proof-of-Learning rounds, submissions and trust.
+    #[command(subcommand)]
+    Pol(super::pol::PolQuery),
     /// A committed transaction by hash (from CometBFT's index).
     Tx {
         /// Transaction hash (hex).
@@ -163,6 +166,7 @@ pub fn run(cmd: QueryCommand, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
         QueryCommand::Staking(c) => return super::staking::run_query(c, out),
         QueryCommand::Dag(c) => return super::dag::run_query(c, out),
+        QueryCommand::Pol(c) => return super::pol::run_query(c, out),
         QueryCommand::Bank(BankQuery::Balance { address, opts }) => {
             let (r, p) = fetch(&opts, &QueryPath::Balance(address))?;
             let b: u128 = decode(&r)?;

@@ -56,6 +56,9 @@ pub enum TxCommand {
     /// Parameter DAG.
     #[command(subcommand)]
     Dag(super::dag::DagTx),
+    /// Proof-of-Learning.
+    #[command(subcommand)]
+    Pol(super::pol::PolTx),
 }
 
 /// Bank transactions.
@@ -87,11 +90,33 @@ pub fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
         }
         TxCommand::Staking(c) => super::staking::run_tx(c, out),
         TxCommand::Dag(c) => super::dag::run_tx(c, out),
+        TxCommand::Pol(c) => super::pol::run_tx(c, out),
     }
 }
 
 /// Fills in nonce and fees from the node, signs, broadcasts, optionally waits.
 pub fn sign_and_broadcast(opts: &TxOpts, msgs: Vec<Msg>) -> anyhow::Result<Value> {
+    sign_and_broadcast_with(opts, |_| Ok(msgs))
+}
+
+/// What a message builder may need to know about the transaction it goes into.
+pub struct TxContext<'a> {
+    /// Chain id.
+    pub chain_id: &'a str,
+    /// The signer.
+    pub signer: Address,
+    /// The transaction's nonce.
+    pub nonce: u64,
+    /// The node to ask for further state.
+    pub rpc: &'a RpcClient,
+}
+
+/// [`sign_and_broadcast`] with messages built once the signer, chain id and nonce are known
+/// (e.g. a hashcash stamp bound to them).
+pub fn sign_and_broadcast_with(
+    opts: &TxOpts,
+    build: impl FnOnce(&TxContext<'_>) -> anyhow::Result<Vec<Msg>>,
+) -> anyhow::Result<Value> {
     let ring = opts.ring.open()?;
     let key: SecretKey = ring.load(
         &opts.from,
@@ -105,6 +130,12 @@ pub fn sign_and_broadcast(opts: &TxOpts, msgs: Vec<Msg>) -> anyhow::Result<Value
         Some(n) => n,
         None => rpc.query_value(&QueryPath::Nonce(key.address()))?,
     };
+    let msgs = build(&TxContext {
+        chain_id: &chain_id,
+        signer: key.address(),
+        nonce,
+        rpc: &rpc,
+    })?;
     let tip = parse_amount(&opts.tip)?;
     let max_fee = match &opts.max_fee_per_gas {
         Some(s) => parse_amount(s)?,

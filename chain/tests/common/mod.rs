@@ -34,6 +34,7 @@ pub fn genesis(funded: &[&str]) -> MemState {
                 .collect(),
             emission_reserve: 400_000_000 * BLY,
             staking_params: StakingParams::default(),
+            pol_params: Default::default(),
             models: Vec::new(),
             validators: vec![GenesisValidatorSpec {
                 operator: proposer(),

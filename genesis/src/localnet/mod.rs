@@ -18,8 +18,8 @@ pub use full_node::{add_full_node, FullNode, FullNodeSpec, StateSyncSettings};
 pub use generate::generate;
 pub use layout::{DevAccount, LocalnetLayout, LocalnetNode, KEYS_FILE};
 pub use state::{
-    dev_key, fund_key, localnet_app_state, operator_key, DEV_ACCOUNT_BALANCE, OPERATOR_BALANCE,
-    VALIDATOR_POWER,
+    dev_key, fund_key, localnet_app_state, localnet_pol_params, operator_key, DEV_ACCOUNT_BALANCE,
+    OPERATOR_BALANCE, VALIDATOR_POWER,
 };
 
 use crate::doc::DocError;

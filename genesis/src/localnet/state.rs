@@ -44,6 +44,18 @@ pub fn localnet_staking_params() -> blyan_proto::params::StakingParams {
     }
 }
 
+/// Proof-of-Learning parameters for a localnet: rounds of about half a minute, a light
+/// stamp and small bonds, so a whole round can be watched in a test.
+pub fn localnet_pol_params() -> blyan_proto::pol::PolParams {
+    blyan_proto::pol::PolParams {
+        round_blocks: 20,
+        phase1_blocks: 15,
+        phase2_blocks: 15,
+        hashcash_bits: 12,
+        ..Default::default()
+    }
+}
+
 /// The localnet genesis state, validated: the default allocation with each operator funded
 /// with [`OPERATOR_BALANCE`] and each dev account with [`DEV_ACCOUNT_BALANCE`], default tx
 /// and fee params, and the given validators.
@@ -83,6 +95,7 @@ pub fn localnet_app_state(
         emission_reserve,
         validators,
         staking: localnet_staking_params(),
+        pol: localnet_pol_params(),
         models: Vec::new(),
     };
     state.validate()?;

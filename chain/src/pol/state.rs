@@ -1,0 +1,219 @@
+//! `pol` state: keys and typed accessors.
+
+use blyan_proto::pol::{PolParams, RoundId, RoundInfo, SubmissionId, SubmissionInfo, TrustInfo};
+use blyan_proto::{Address, ErrorCode};
+use parity_scale_codec::Decode;
+
+use crate::error::{TxError, TxResult};
+use crate::state::{StateRead, StateReadExt, StateWrite, StateWriteExt};
+
+/// Holds the bonds of submissions in rounds that have not ended.
+pub const BOND_POOL: Address = Address(*b"module/pol_bonds____");
+
+/// State keys owned by `pol`.
+pub mod state_key {
+    use crate::state::key;
+
+    /// Parameters.
+    pub const PARAMS: &[u8] = b"pol/params";
+    /// The next round id.
+    pub const NEXT_ROUND: &[u8] = b"pol/next_round";
+    /// The next submission id.
+    pub const NEXT_SUBMISSION: &[u8] = b"pol/next_submission";
+    /// Prefix of rounds by id.
+    pub const ROUND_PREFIX: &[u8] = b"pol/round/";
+    /// Prefix of each model's rounds (`{model}/{id}` → ()).
+    pub const MODEL_ROUNDS_PREFIX: &[u8] = b"pol/model_rounds/";
+    /// Prefix of the round in progress per model (`{model}` → id).
+    pub const CURRENT_PREFIX: &[u8] = b"pol/current/";
+    /// Prefix of submissions by id.
+    pub const SUBMISSION_PREFIX: &[u8] = b"pol/submission/";
+    /// Prefix of (round, miner) → submission id.
+    pub const ROUND_MINER_PREFIX: &[u8] = b"pol/round_miner/";
+    /// Prefix of trust records by account.
+    pub const TRUST_PREFIX: &[u8] = b"pol/trust/";
+
+    /// A round.
+    pub fn round(id: u64) -> Vec<u8> {
+        key(ROUND_PREFIX, &id.to_be_bytes())
+    }
+
+    /// Prefix of a model's round index.
+    pub fn model_rounds_of(model: &str) -> Vec<u8> {
+        let mut k = key(MODEL_ROUNDS_PREFIX, model.as_bytes());
+        k.push(b'/');
+        k
+    }
+
+    /// One entry of a model's round index.
+    pub fn model_round(model: &str, id: u64) -> Vec<u8> {
+        key(&model_rounds_of(model), &id.to_be_bytes())
+    }
+
+    /// The model's round in progress.
+    pub fn current(model: &str) -> Vec<u8> {
+        key(CURRENT_PREFIX, model.as_bytes())
+    }
+
+    /// A submission.
+    pub fn submission(id: u64) -> Vec<u8> {
+        key(SUBMISSION_PREFIX, &id.to_be_bytes())
+    }
+
+    /// A miner's submission in a round.
+    pub fn round_miner(round: u64, miner: &blyan_proto::Address) -> Vec<u8> {
+        let mut k = key(ROUND_MINER_PREFIX, &round.to_be_bytes());
+        k.extend_from_slice(&miner.0);
+        k
+    }
+
+    /// A contributor's trust record.
+    pub fn trust(addr: &blyan_proto::Address) -> Vec<u8> {
+        key(TRUST_PREFIX, &addr.0)
+    }
+}
+
+/// The parameters (written at genesis).
+pub fn params<S: StateRead + ?Sized>(state: &S) -> TxResult<PolParams> {
+    state
+        .get_scale(state_key::PARAMS)?
+        .ok_or_else(|| TxError::new(ErrorCode::CorruptState, "pol params missing"))
+}
+
+/// Writes the parameters.
+pub fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &PolParams) {
+    state.put_scale(state_key::PARAMS.to_vec(), p);
+}
+
+/// Takes the next id from a counter (ids start at 1).
+pub(super) fn next_id<S: StateWrite + ?Sized>(state: &mut S, counter: &[u8]) -> TxResult<u64> {
+    let id = state.get_scale::<u64>(counter)?.unwrap_or(1);
+    let next = id
+        .checked_add(1)
+        .ok_or_else(|| TxError::new(ErrorCode::CorruptState, "id counter overflow"))?;
+    state.put_scale(counter.to_vec(), &next);
+    Ok(id)
+}
+
+/// A round, if it exists.
+pub fn round<S: StateRead + ?Sized>(state: &S, id: RoundId) -> TxResult<Option<RoundInfo>> {
+    state.get_scale(&state_key::round(id))
+}
+
+/// Stores a round.
+pub fn set_round<S: StateWrite + ?Sized>(state: &mut S, r: &RoundInfo) {
+    state.put_scale(state_key::round(r.id), r);
+}
+
+/// The model's round in progress, if any.
+pub fn current_round<S: StateRead + ?Sized>(state: &S, model: &str) -> TxResult<Option<RoundInfo>> {
+    match state.get_scale::<RoundId>(&state_key::current(model))? {
+        Some(id) => round(state, id)?
+            .map(Some)
+            .ok_or_else(|| TxError::new(ErrorCode::CorruptState, format!("round {id} missing"))),
+        None => Ok(None),
+    }
+}
+
+/// Every round in progress, ordered by model id.
+pub fn rounds_in_progress<S: StateRead + ?Sized>(state: &S) -> TxResult<Vec<RoundInfo>> {
+    let mut out = Vec::new();
+    for (_, v) in state.prefix_raw(state_key::CURRENT_PREFIX) {
+        let id = RoundId::decode(&mut v.as_slice())
+            .map_err(|_| TxError::new(ErrorCode::CorruptState, "malformed current-round entry"))?;
+        let r = round(state, id)?
+            .ok_or_else(|| TxError::new(ErrorCode::CorruptState, format!("round {id} missing")))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// A model's rounds, oldest first.
+pub fn model_rounds<S: StateRead + ?Sized>(state: &S, model: &str) -> TxResult<Vec<RoundInfo>> {
+    let prefix = state_key::model_rounds_of(model);
+    let mut out = Vec::new();
+    for (k, _) in state.prefix_raw(&prefix) {
+        let id = k
+            .get(prefix.len()..)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| TxError::new(ErrorCode::CorruptState, "malformed round index key"))?;
+        if let Some(r) = round(state, id)? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// A submission, if it exists.
+pub fn submission<S: StateRead + ?Sized>(
+    state: &S,
+    id: SubmissionId,
+) -> TxResult<Option<SubmissionInfo>> {
+    state.get_scale(&state_key::submission(id))
+}
+
+/// Stores a submission.
+pub fn set_submission<S: StateWrite + ?Sized>(state: &mut S, s: &SubmissionInfo) {
+    state.put_scale(state_key::submission(s.id), s);
+}
+
+/// A round's submissions in order.
+pub fn round_submissions<S: StateRead + ?Sized>(
+    state: &S,
+    r: &RoundInfo,
+) -> TxResult<Vec<SubmissionInfo>> {
+    r.submissions
+        .iter()
+        .map(|id| {
+            submission(state, *id)?.ok_or_else(|| {
+                TxError::new(ErrorCode::CorruptState, format!("submission {id} missing"))
+            })
+        })
+        .collect()
+}
+
+/// The submission `miner` made to `round`, if any.
+pub fn miner_submission<S: StateRead + ?Sized>(
+    state: &S,
+    round: RoundId,
+    miner: &Address,
+) -> TxResult<Option<SubmissionId>> {
+    state.get_scale(&state_key::round_miner(round, miner))
+}
+
+/// A contributor's trust record (the default for one never seen).
+pub fn trust<S: StateRead + ?Sized>(state: &S, addr: &Address) -> TxResult<TrustInfo> {
+    Ok(state
+        .get_scale(&state_key::trust(addr))?
+        .unwrap_or_default())
+}
+
+/// Stores a trust record.
+pub fn set_trust<S: StateWrite + ?Sized>(state: &mut S, addr: &Address, t: &TrustInfo) {
+    state.put_scale(state_key::trust(addr), t);
+}
+
+/// Records the round in the model's index and as its round in progress.
+pub(super) fn open_round<S: StateWrite + ?Sized>(state: &mut S, r: &RoundInfo) {
+    set_round(state, r);
+    state.put_raw(state_key::model_round(&r.model, r.id), Vec::new());
+    state.put_scale(state_key::current(&r.model), &r.id);
+}
+
+/// Ends a round: stores it and clears the model's round in progress.
+pub(super) fn end_round<S: StateWrite + ?Sized>(state: &mut S, r: &RoundInfo) {
+    set_round(state, r);
+    state.delete_raw(&state_key::current(&r.model));
+}
+
+/// Sum of the bonds held by rounds in progress (the bond pool's balance must equal it).
+pub fn bonds_in_progress<S: StateRead + ?Sized>(state: &S) -> TxResult<u128> {
+    let mut sum = 0u128;
+    for r in rounds_in_progress(state)? {
+        sum = sum
+            .checked_add(r.bonds)
+            .ok_or_else(|| TxError::new(ErrorCode::CorruptState, "bond sum overflow"))?;
+    }
+    Ok(sum)
+}

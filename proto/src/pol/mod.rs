@@ -1,0 +1,198 @@
+//! Proof-of-Learning wire types: delta submissions, rounds, trust levels and their
+//! parameters (DESIGN.md, "Proof-of-Learning protocol", step 2).
+//!
+//! A miner trains some parameter blocks of a model, uploads a compressed delta per block
+//! and a training manifest to IPFS, and sends [`SubmitDelta`] naming them together with
+//! the heads it trained against and a bond. A round for the model opens with the first
+//! submission and stops taking submissions `round_blocks` blocks later.
+
+mod info;
+mod params;
+mod stamp;
+
+use parity_scale_codec::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use crate::dag::BlockId;
+
+pub use info::{RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo, TrustLevel};
+pub use params::PolParams;
+pub use stamp::{leading_zero_bits, solve_stamp, stamp_digest, StampInput};
+
+/// A round id (one counter for all models, starting at 1).
+pub type RoundId = u64;
+/// A submission id (one counter for all rounds, starting at 1).
+pub type SubmissionId = u64;
+
+/// The head a submission trained against, for one block it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct BaseHead {
+    /// Block name (`layer0.expert1`).
+    pub block: String,
+    /// The head's block id at training time.
+    #[serde(with = "crate::msg::hex32")]
+    pub id: BlockId,
+}
+
+/// One block's compressed delta in IPFS.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct DeltaRef {
+    /// Block name.
+    pub block: String,
+    /// CID of the encoded delta container.
+    pub cid: String,
+    /// sha3-256 of the container's bytes; validators check it when they fetch.
+    #[serde(with = "crate::msg::hex32")]
+    pub hash: [u8; 32],
+    /// Container size, bytes.
+    pub size: u64,
+}
+
+/// `MsgSubmitDelta`: a miner's weight update for some blocks of a model.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct SubmitDelta {
+    /// Model id.
+    pub model: String,
+    /// The current heads of the blocks it changes, one per delta, same order.
+    pub base_heads: Vec<BaseHead>,
+    /// The per-block deltas.
+    pub deltas: Vec<DeltaRef>,
+    /// Training samples (sequences) behind the update; the aggregation weight.
+    pub samples: u64,
+    /// Dataset references (ids or CIDs) the samples came from.
+    pub dataset_refs: Vec<String>,
+    /// CID of the training manifest (datasets, seed, batch hashes, steps, timing).
+    pub manifest_cid: String,
+    /// sha3-256 of the manifest's bytes.
+    #[serde(with = "crate::msg::hex32")]
+    pub manifest_hash: [u8; 32],
+    /// Manifest size, bytes.
+    pub manifest_size: u64,
+    /// Bond locked until the round ends, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub bond: u128,
+    /// Hashcash stamp nonce (required from newcomers): see [`stamp_digest`].
+    pub stamp: Option<u64>,
+}
+
+/// Messages of the `pol` module.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PolMsg {
+    /// A miner's delta submission.
+    #[codec(index = 0)]
+    SubmitDelta(SubmitDelta),
+}
+
+impl PolMsg {
+    /// Base units this message moves out of the signer's account.
+    pub fn outflow(&self) -> u128 {
+        match self {
+            PolMsg::SubmitDelta(s) => s.bond,
+        }
+    }
+
+    /// Kind name for gas schedules and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PolMsg::SubmitDelta(_) => "pol.submit_delta",
+        }
+    }
+}
+
+/// Something the `pol` module did; turned into an ABCI event like [`crate::event::Event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolEvent {
+    /// A round opened with its first submission.
+    RoundOpened {
+        /// Round.
+        round: RoundId,
+        /// Model.
+        model: String,
+        /// Last height that takes submissions.
+        submit_until: u64,
+    },
+    /// A submission was recorded and its bond locked.
+    DeltaSubmitted {
+        /// Round.
+        round: RoundId,
+        /// Submission.
+        submission: SubmissionId,
+        /// Miner.
+        miner: crate::Address,
+        /// Model.
+        model: String,
+        /// Blocks it changes, comma-separated.
+        blocks: String,
+        /// Bond locked.
+        bond: u128,
+        /// Manifest CID.
+        manifest_cid: String,
+    },
+    /// A round stopped taking submissions.
+    RoundClosed {
+        /// Round.
+        round: RoundId,
+        /// Submissions it holds.
+        submissions: u32,
+    },
+    /// A round ended without a quorum of attestations: bonds returned, heads unchanged.
+    RoundNoQuorum {
+        /// Round.
+        round: RoundId,
+        /// Bonds returned, base units.
+        returned: u128,
+    },
+}
+
+impl PolEvent {
+    /// The ABCI event type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PolEvent::RoundOpened { .. } => "pol_round_opened",
+            PolEvent::DeltaSubmitted { .. } => "pol_delta_submitted",
+            PolEvent::RoundClosed { .. } => "pol_round_closed",
+            PolEvent::RoundNoQuorum { .. } => "pol_round_no_quorum",
+        }
+    }
+
+    /// The ABCI attributes, in a fixed order.
+    pub fn attributes(&self) -> Vec<(&'static str, String)> {
+        match self {
+            PolEvent::RoundOpened {
+                round,
+                model,
+                submit_until,
+            } => vec![
+                ("round", round.to_string()),
+                ("model", model.clone()),
+                ("submit_until", submit_until.to_string()),
+            ],
+            PolEvent::DeltaSubmitted {
+                round,
+                submission,
+                miner,
+                model,
+                blocks,
+                bond,
+                manifest_cid,
+            } => vec![
+                ("round", round.to_string()),
+                ("submission", submission.to_string()),
+                ("miner", miner.to_string()),
+                ("model", model.clone()),
+                ("blocks", blocks.clone()),
+                ("bond", bond.to_string()),
+                ("manifest_cid", manifest_cid.clone()),
+            ],
+            PolEvent::RoundClosed { round, submissions } => vec![
+                ("round", round.to_string()),
+                ("submissions", submissions.to_string()),
+            ],
+            PolEvent::RoundNoQuorum { round, returned } => vec![
+                ("round", round.to_string()),
+                ("returned", returned.to_string()),
+            ],
+        }
+    }
+}
