@@ -49,28 +49,15 @@ pub fn init<S: StateWrite + ?Sized>(state: &mut S, params: &FeeParams) {
     state.put_scale(state_key::BURNED.to_vec(), &0u128);
 }
 
-/// Gas a message needs.
+/// Gas a message needs (the schedule lives with [`FeeParams`] so wallets and workers
+/// price transactions exactly as the chain does).
 pub fn msg_gas(params: &FeeParams, msg: &Msg) -> u64 {
-    match msg {
-        Msg::Bank(_) => params.gas_per_bank_send,
-        Msg::Staking(_) => params.gas_per_staking_msg,
-        // Block records are priced through the per-byte gas of the transaction.
-        Msg::Dag(_) => params.gas_per_staking_msg,
-        // A submission is one record plus a hashcash check; its size is priced per byte.
-        Msg::Pol(_) => params.gas_per_staking_msg,
-    }
+    params.msg_gas(msg)
 }
 
-/// Gas a transaction of `tx_len` encoded bytes needs: per transaction, per byte and per
-/// message. Saturates (a saturated figure exceeds every gas limit and is rejected).
+/// Gas a transaction of `tx_len` encoded bytes needs: see [`FeeParams::tx_gas`].
 pub fn tx_gas(params: &FeeParams, tx: &Tx, tx_len: usize) -> u64 {
-    let len = u64::try_from(tx_len).unwrap_or(u64::MAX);
-    tx.msgs.iter().fold(
-        params
-            .gas_per_tx
-            .saturating_add(params.gas_per_byte.saturating_mul(len)),
-        |acc, m| acc.saturating_add(msg_gas(params, m)),
-    )
+    params.tx_gas(tx, tx_len)
 }
 
 /// What a transaction pays for its gas.

@@ -5,11 +5,14 @@
 //! local computation that every honest machine reproduces from the same seeds and bytes.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod attack;
 pub mod chain;
 pub mod compress;
 pub mod data;
+pub mod defense;
 pub mod eval;
 pub mod ipfs;
+pub mod miner;
 pub mod model;
 pub mod rng;
 pub mod source;

@@ -1,7 +1,7 @@
 //! `blyan-worker`: Blyan's off-chain worker. This version builds, inspects and runs models
 //! from local TensorBlock directories or from the chain's heads (fetched by CID through
-//! Kubo), moves their blocks through Kubo and writes a model's genesis JSON; the miner,
-//! validator and serve roles come next.
+//! Kubo), moves their blocks through Kubo and writes a model's genesis JSON, trains and
+//! compresses deltas, and mines (`miner`); the validator and serve roles come next.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
@@ -42,6 +42,11 @@ enum Command {
     Compress(cli::compress::CompressArgs),
     /// Verify and decode one delta container; print its tensors and decoded hash.
     Decompress(cli::compress::DecompressArgs),
+    /// Mine: follow the chain, train blocks on its heads, submit compressed deltas.
+    Miner(Box<cli::miner::MinerArgs>),
+    /// Fetch and check Proof-of-Learning submissions as a validator would.
+    #[command(subcommand)]
+    Pol(cli::pol::PolCmd),
 }
 
 fn main() -> Result<()> {
@@ -64,5 +69,7 @@ fn main() -> Result<()> {
         Command::Train(a) => cli::train::train(a, &device),
         Command::Compress(a) => cli::compress::compress(a),
         Command::Decompress(a) => cli::compress::decompress(a),
+        Command::Miner(a) => cli::miner::run(*a, &device),
+        Command::Pol(c) => cli::pol::run(c),
     }
 }

@@ -45,7 +45,7 @@ pub struct FeeParams {
     pub gas_per_byte: u64,
     /// Gas per `bank.send` message.
     pub gas_per_bank_send: u64,
-    /// Gas per staking message.
+    /// Gas per staking, dag or pol message.
     pub gas_per_staking_msg: u64,
 }
 
@@ -66,6 +66,27 @@ impl Default for FeeParams {
 }
 
 impl FeeParams {
+    /// Gas a message needs.
+    pub fn msg_gas(&self, msg: &crate::Msg) -> u64 {
+        match msg {
+            crate::Msg::Bank(_) => self.gas_per_bank_send,
+            crate::Msg::Staking(_) => self.gas_per_staking_msg,
+            // Block records and submissions are priced mostly through the per-byte gas.
+            crate::Msg::Dag(_) | crate::Msg::Pol(_) => self.gas_per_staking_msg,
+        }
+    }
+
+    /// Gas a transaction of `tx_len` encoded bytes needs: per transaction, per byte and per
+    /// message. Saturates (a saturated figure exceeds every gas limit and is rejected).
+    pub fn tx_gas(&self, tx: &crate::Tx, tx_len: usize) -> u64 {
+        let len = u64::try_from(tx_len).unwrap_or(u64::MAX);
+        tx.msgs.iter().fold(
+            self.gas_per_tx
+                .saturating_add(self.gas_per_byte.saturating_mul(len)),
+            |acc, m| acc.saturating_add(self.msg_gas(m)),
+        )
+    }
+
     /// The target gas per block.
     pub fn target_gas(&self) -> u64 {
         let t = u128::from(self.block_gas_limit) * u128::from(self.target_gas_bps) / 10_000;

@@ -5,11 +5,16 @@
 //!
 //! Only the wire types of `blyan-proto` are used; the worker never links the chain's code.
 
+mod follow;
 mod genesis;
 mod rpc;
+pub mod submission;
+mod tx;
 
 pub use genesis::{block_type, genesis_model, validation_hash, GenesisModelJson};
+pub use follow::BlockFollower;
 pub use rpc::RpcClient;
+pub use tx::{Committed, Sent, TxSender};
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -264,6 +269,15 @@ fn query_path(rpc: &RpcClient, path: &QueryPath) -> Result<Vec<u8>, ChainError> 
 }
 
 impl RpcClient {
+    /// Queries a typed path and decodes its SCALE value (exactly, no trailing bytes).
+    pub fn query<T: Decode>(&self, path: &QueryPath) -> Result<T, ChainError> {
+        let v = query_path(self, path)?;
+        decode_all(&v).map_err(|message| ChainError::Decode {
+            path: path.to_string(),
+            message,
+        })
+    }
+
     /// `/dag/meta/{model}`.
     pub fn model_info(&self, model: &str) -> Result<ModelInfo, ChainError> {
         let path = QueryPath::ModelMeta(model.to_string());

@@ -1,4 +1,4 @@
-//! A minimal CometBFT JSON-RPC client: `abci_query` only.
+//! A minimal CometBFT JSON-RPC client: `abci_query`, `status`, `broadcast_tx_sync`, `tx`.
 
 use std::time::Duration;
 
@@ -70,5 +70,68 @@ impl RpcClient {
                 .map_err(|e| self.err(format!("abci_query {path}: bad base64 value: {e}")))?,
         };
         Ok((u32::try_from(code).unwrap_or(u32::MAX), log, value))
+    }
+
+    /// Calls a JSON-RPC method; returns its `result`.
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, ChainError> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let resp: Value = self
+            .agent
+            .post(&self.base)
+            .send_json(body)
+            .map_err(|e| self.err(format!("{method}: {e}")))?
+            .into_json()
+            .map_err(|e| self.err(format!("{method}: response is not JSON: {e}")))?;
+        if let Some(e) = resp.get("error") {
+            return Err(self.err(format!("{method}: {e}")));
+        }
+        Ok(resp["result"].clone())
+    }
+
+    /// The latest committed height.
+    pub fn latest_height(&self) -> Result<u64, ChainError> {
+        let r = self.call("status", json!({}))?;
+        num(&r["sync_info"]["latest_block_height"])
+            .ok_or_else(|| self.err("status: no latest_block_height"))
+    }
+
+    /// `broadcast_tx_sync`: the CheckTx result `(code, log, hash hex)`.
+    pub fn broadcast_tx_sync(&self, tx: &[u8]) -> Result<(u32, String, String), ChainError> {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(tx);
+        let r = self.call("broadcast_tx_sync", json!({ "tx": b64 }))?;
+        let code = num(&r["code"]).unwrap_or(0);
+        Ok((
+            u32::try_from(code).unwrap_or(u32::MAX),
+            r["log"].as_str().unwrap_or_default().to_string(),
+            r["hash"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+
+    /// A committed transaction by hash: `(height, code, log)`, or `None` while it is not
+    /// (yet) in a block.
+    pub fn tx(&self, hash_hex: &str) -> Result<Option<(u64, u32, String)>, ChainError> {
+        let bytes = hex::decode(hash_hex).map_err(|e| self.err(format!("tx hash: {e}")))?;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        match self.call("tx", json!({ "hash": b64, "prove": false })) {
+            Ok(r) => {
+                let code = num(&r["tx_result"]["code"]).unwrap_or(0);
+                Ok(Some((
+                    num(&r["height"]).unwrap_or(0),
+                    u32::try_from(code).unwrap_or(u32::MAX),
+                    r["tx_result"]["log"].as_str().unwrap_or_default().to_string(),
+                )))
+            }
+            Err(ChainError::Rpc { message, .. }) if message.contains("not found") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// CometBFT writes 64-bit numbers as strings.
+fn num(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
     }
 }

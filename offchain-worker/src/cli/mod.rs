@@ -3,7 +3,9 @@
 pub mod compress;
 pub mod data;
 pub mod ipfs;
+pub mod miner;
 pub mod model;
+pub mod pol;
 pub mod run;
 pub mod train;
 
