@@ -1,0 +1,1 @@
+//! Aggregation rules: hand-checked examples, determinism.
