@@ -15,6 +15,7 @@ pub mod ipfs;
 pub mod miner;
 pub mod model;
 pub mod rng;
+pub mod serve;
 pub mod source;
 pub mod tensorblock;
 pub mod train;

@@ -18,6 +18,7 @@
 //! one expert swaps in without touching the rest.
 
 mod config;
+mod experts;
 mod generate;
 mod init;
 mod layers;
@@ -31,6 +32,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 pub use config::{MetaConfig, ARCH, RMS_EPS};
+pub use experts::{ExpertProvider, ExpertWeights};
 pub use generate::{generate, GenerateOptions};
 pub use init::block_tensors as init_block_tensors;
 pub use names::{block_names, tensor_shapes, BlockKind, BlockName};
@@ -94,11 +96,38 @@ impl DecoderLayer {
         })
     }
 
+    /// The layer without its experts (they come from an [`ExpertProvider`]).
+    fn new_resident(cfg: &MetaConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let backbone = Backbone::new(cfg, vb.pp("backbone"))?;
+        let router = Router::new(cfg, vb.pp("router"))?;
+        Ok(Self {
+            backbone,
+            moe: SparseMoeBlock::new(router, Vec::new(), cfg.top_k),
+        })
+    }
+
     fn forward(&self, xs: &Tensor, mask: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         let h = self.backbone.attend(xs, mask, mode)?;
         &h + self
             .moe
             .forward_t(&self.backbone.ffn_input(&h, mode)?, mode)?
+    }
+
+    fn forward_with(
+        &self,
+        xs: &Tensor,
+        mask: &Tensor,
+        layer: usize,
+        experts: &dyn ExpertProvider,
+    ) -> candle_core::Result<Tensor> {
+        let h = self.backbone.attend(xs, mask, Mode::Infer)?;
+        let ffn_in = self.backbone.ffn_input(&h, Mode::Infer)?;
+        &h + self.moe.forward_with(&ffn_in, Mode::Infer, |e| {
+            experts
+                .expert(layer, e)
+                .map(|w| w.0.clone())
+                .map_err(|err| candle_core::Error::Msg(err.to_string()))
+        })?
     }
 }
 
@@ -160,6 +189,56 @@ impl Model {
         Self::new(cfg, VarBuilder::from_tensors(all, DType::F32, device))
     }
 
+    /// A model holding every block except the experts (`embed`, backbones, routers, `head`:
+    /// exactly those, each with exactly its tensors); run it with
+    /// [`Model::forward_with_experts`], which fetches the experts the router picks.
+    pub fn from_resident_blocks(
+        cfg: &MetaConfig,
+        blocks: &BTreeMap<String, BTreeMap<String, Tensor>>,
+        device: &Device,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let names: Vec<BlockName> = block_names(cfg)
+            .into_iter()
+            .filter(|b| b.kind() != BlockKind::Expert)
+            .collect();
+        if let Some(extra) = blocks
+            .keys()
+            .find(|k| !names.iter().any(|n| n.to_string() == **k))
+        {
+            return Err(ModelError::UnknownBlock(extra.clone()));
+        }
+        let mut all = HashMap::new();
+        for name in &names {
+            let key = name.to_string();
+            let tensors = blocks
+                .get(&key)
+                .ok_or_else(|| ModelError::MissingBlock(key.clone()))?;
+            check_tensor_names(cfg, name, tensors)?;
+            all.extend(
+                tensors
+                    .iter()
+                    .map(|(t, v)| (format!("{key}.{t}"), v.clone())),
+            );
+        }
+        let vb = VarBuilder::from_tensors(all, DType::F32, device);
+        let layers = (0..cfg.n_layers)
+            .map(|i| DecoderLayer::new_resident(cfg, vb.pp(format!("layer{i}"))))
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed: Embed::new(cfg, vb.pp("embed"))?,
+            layers,
+            head: Head::new(cfg, vb.pp("head"))?,
+            device: device.clone(),
+        })
+    }
+
+    /// Whether the experts live in the model (false for [`Model::from_resident_blocks`]).
+    pub fn has_experts(&self) -> bool {
+        self.layers.iter().all(|l| !l.moe.experts.is_empty())
+    }
+
     /// A freshly initialised model (see [`init_block_tensors`]): the same seed gives the same
     /// bytes everywhere.
     pub fn init(cfg: &MetaConfig, seed: u64, device: &Device) -> Result<Self> {
@@ -194,7 +273,12 @@ impl Model {
             BlockName::Head => self.head.tensors(),
             BlockName::Backbone { layer } => self.layers[layer].backbone.tensors(),
             BlockName::Router { layer } => self.layers[layer].moe.router.tensors(),
-            BlockName::Expert { layer, expert } => self.layers[layer].moe.experts[expert].tensors(),
+            BlockName::Expert { layer, expert } => self.layers[layer]
+                .moe
+                .experts
+                .get(expert)
+                .ok_or_else(|| ModelError::MissingBlock(block.to_string()))?
+                .tensors(),
         })
     }
 
@@ -227,7 +311,12 @@ impl Model {
                 self.layers[layer].moe.router = Router::new(cfg, vb).map_err(wrap)?
             }
             BlockName::Expert { layer, expert } => {
-                self.layers[layer].moe.experts[expert] = Expert::new(cfg, vb).map_err(wrap)?
+                let slot = self.layers[layer]
+                    .moe
+                    .experts
+                    .get_mut(expert)
+                    .ok_or_else(|| ModelError::MissingBlock(block.to_string()))?;
+                *slot = Expert::new(cfg, vb).map_err(wrap)?
             }
         }
         Ok(())
@@ -244,6 +333,29 @@ impl Model {
     /// every block (routers included, through the top-k weights) when the weights are `Var`s.
     pub fn forward_train(&self, input_ids: &Tensor) -> Result<Tensor> {
         self.forward_mode(input_ids, Mode::Train)
+    }
+
+    /// [`Model::forward`] with the experts taken from `experts` (only those the router
+    /// picks are asked for); works on a model from [`Model::from_resident_blocks`] and gives
+    /// the same logits as the fully loaded model.
+    pub fn forward_with_experts(
+        &self,
+        input_ids: &Tensor,
+        experts: &dyn ExpertProvider,
+    ) -> Result<Tensor> {
+        let (_, t) = input_ids.dims2()?;
+        if t > self.cfg.max_seq {
+            return Err(ModelError::SequenceTooLong {
+                len: t,
+                max: self.cfg.max_seq,
+            });
+        }
+        let mask = causal_mask(t, &self.device)?;
+        let mut xs = self.embed.forward(input_ids)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            xs = layer.forward_with(&xs, &mask, i, experts)?;
+        }
+        Ok(self.head.forward_t(&xs, Mode::Infer)?)
     }
 
     fn forward_mode(&self, input_ids: &Tensor, mode: Mode) -> Result<Tensor> {

@@ -105,21 +105,40 @@ impl SparseMoeBlock {
     /// `xs`: `[b, t, d]` → `[b, t, d]`. Tokens are gathered per expert, each chosen expert
     /// runs once on its tokens, and the weighted outputs are scatter-added back.
     pub fn forward_t(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward_with(xs, mode, |e| {
+            self.experts.get(e).cloned().ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "expert {e} is not resident (serve it through an ExpertProvider)"
+                ))
+            })
+        })
+    }
+
+    /// [`SparseMoeBlock::forward_t`] with the experts supplied by `get(expert)`, called once
+    /// per expert the router picks (so an expert nobody picks is never fetched).
+    pub fn forward_with(
+        &self,
+        xs: &Tensor,
+        mode: Mode,
+        mut get: impl FnMut(usize) -> Result<Expert>,
+    ) -> Result<Tensor> {
+        let n_experts = self.router.gate.weight().dim(0)?;
         let (b, t, d) = xs.dims3()?;
         let xs = xs.reshape((b * t, d))?;
         let (chosen, weights) = self.route(&xs, mode)?;
         let weights = weights.flatten_all()?;
-        let mut rows = vec![Vec::<u32>::new(); self.experts.len()];
-        let mut slots = vec![Vec::<u32>::new(); self.experts.len()];
+        let mut rows = vec![Vec::<u32>::new(); n_experts];
+        let mut slots = vec![Vec::<u32>::new(); n_experts];
         for (slot, &e) in chosen.iter().enumerate() {
             rows[e as usize].push((slot / self.top_k) as u32);
             slots[e as usize].push(slot as u32);
         }
         let mut ys = xs.zeros_like()?;
-        for (e, expert) in self.experts.iter().enumerate() {
+        for e in 0..n_experts {
             if rows[e].is_empty() {
                 continue;
             }
+            let expert = get(e)?;
             let r = Tensor::from_slice(&rows[e], rows[e].len(), xs.device())?;
             let s = Tensor::from_slice(&slots[e], slots[e].len(), xs.device())?;
             let w = weights.index_select(&s, 0)?.unsqueeze(1)?;

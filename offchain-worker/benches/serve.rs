@@ -1,0 +1,3 @@
+//! Gateway benchmark (filled in below).
+
+fn main() {}

@@ -1,0 +1,295 @@
+//! The payment seam. Before generating, the gateway asks a [`Billing`] to `authorize` the
+//! request against its quote (the most it may cost); after the last token (or a client
+//! disconnect) it calls `settle` with the tokens actually produced, which is what a paid
+//! request is charged for.
+//!
+//! [`FreeTier`] is the default: requests without payment are served up to a daily quota per
+//! caller (UTC days). The caller is the address in `Authorization: Bearer 0x…` (its quota
+//! follows its on-chain trust level, read from `/pol/trust/{address}` when a chain RPC is
+//! configured, else newbie), or the client IP for anonymous callers. Anonymous and newbie
+//! callers must also send a solved hashcash challenge (`x-blyan-hashcash`, see
+//! [`super::quote`]) with every free request, unless stamps are disabled. The bearer address
+//! is a claim, not a proof: the voucher implementation authenticates payers by signature.
+//!
+//! A voucher-based implementation (payment channels) implements the same trait: `authorize`
+//! reads a signed cumulative voucher from the request headers (e.g. `x-blyan-voucher`),
+//! checks its channel, provider, signature and that it covers `quote.amount` on top of what
+//! was already redeemed; `settle` records the amount actually owed for the produced tokens
+//! (`cost(usage.total_tokens, quote.price_per_1k)`) so the provider redeems the latest
+//! voucher. It can wrap a [`FreeTier`] for requests that carry no voucher.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use blyan_proto::address::Address;
+use blyan_proto::pol::{TrustInfo, TrustLevel};
+use blyan_proto::query::QueryPath;
+use parity_scale_codec::Decode;
+
+use super::api::{ApiError, Usage};
+use super::quote::{now_secs, Quote, Signer};
+use crate::chain::RpcClient;
+
+/// What billing sees of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct BillingRequest<'a> {
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The client's socket address.
+    pub peer: Option<SocketAddr>,
+}
+
+/// How a request is paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payment {
+    /// Free tier, counted against the caller's daily quota.
+    Free {
+        /// The caller's trust level.
+        level: TrustLevel,
+        /// Requests left today after this one.
+        remaining: u32,
+    },
+}
+
+/// A request allowed to run.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// Who pays (an address `0x…`, or `ip:{addr}`).
+    pub caller: String,
+    /// How.
+    pub payment: Payment,
+    /// The quote it was authorized against.
+    pub quote: Quote,
+}
+
+/// Why a request may not run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BillingError {
+    /// A newbie caller sent no hashcash stamp.
+    #[error("free requests from anonymous and newbie callers need a solved hashcash challenge: GET /v1/challenge, then send x-blyan-hashcash: {{challenge}}:{{nonce}}")]
+    HashcashRequired,
+    /// The stamp was refused.
+    #[error("hashcash: {0}")]
+    BadHashcash(String),
+    /// The free quota is used up.
+    #[error("free tier: the {limit} requests a day for {level} callers are used up for {caller} (resets at 00:00 UTC, in {resets_in_secs} s). To keep going, pay per token: get a price from POST /v1/quote, open a payment channel to this provider (blyand tx inference open-channel) and send a signed voucher covering the quote in the x-blyan-voucher header; or raise your on-chain trust level for a larger free quota")]
+    QuotaExceeded {
+        /// The caller.
+        caller: String,
+        /// Its level, as text.
+        level: &'static str,
+        /// Its daily limit.
+        limit: u32,
+        /// Seconds to the next UTC day.
+        resets_in_secs: u64,
+    },
+    /// A payment was offered but is not acceptable (for voucher implementations).
+    #[error("payment: {0}")]
+    InvalidPayment(String),
+}
+
+impl From<BillingError> for ApiError {
+    fn from(e: BillingError) -> Self {
+        let msg = e.to_string();
+        match e {
+            BillingError::HashcashRequired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "hashcash_required",
+                msg,
+            ),
+            BillingError::BadHashcash(_) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "invalid_hashcash",
+                msg,
+            ),
+            BillingError::QuotaExceeded { resets_in_secs, .. } => {
+                let mut a = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    "free_quota_exceeded",
+                    msg,
+                );
+                a.headers.push(("retry-after", resets_in_secs.to_string()));
+                a
+            }
+            BillingError::InvalidPayment(_) => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_error",
+                "invalid_payment",
+                msg,
+            ),
+        }
+    }
+}
+
+/// The payment seam (see the module docs).
+pub trait Billing: Send + Sync {
+    /// May this request run, at most at `quote.amount`? Called on a blocking thread (it may
+    /// query the chain).
+    fn authorize(
+        &self,
+        req: &BillingRequest<'_>,
+        quote: &Quote,
+    ) -> Result<Authorization, BillingError>;
+    /// The request ended having used `usage` (completion tokens actually produced, also
+    /// when the client went away midway).
+    fn settle(&self, auth: &Authorization, usage: &Usage);
+}
+
+/// Free-tier limits.
+#[derive(Debug, Clone)]
+pub struct FreeTierConfig {
+    /// Requests a day for anonymous and newbie callers.
+    pub newbie_per_day: u32,
+    /// Requests a day for trusted callers.
+    pub trusted_per_day: u32,
+    /// CometBFT RPC to read trust levels from (`None`: everyone is a newbie).
+    pub chain_rpc: Option<String>,
+    /// How long a trust level read from the chain is reused.
+    pub trust_ttl: Duration,
+    /// Newbie callers (anonymous or not) must send a solved hashcash challenge.
+    pub hashcash: bool,
+}
+
+impl Default for FreeTierConfig {
+    fn default() -> Self {
+        Self {
+            newbie_per_day: 5,
+            trusted_per_day: 500,
+            chain_rpc: None,
+            trust_ttl: Duration::from_secs(60),
+            hashcash: true,
+        }
+    }
+}
+
+/// The default [`Billing`]: a daily free quota by trust level, hashcash for anonymous callers.
+pub struct FreeTier {
+    cfg: FreeTierConfig,
+    signer: std::sync::Arc<Signer>,
+    used: Mutex<BTreeMap<String, (u64, u32)>>,
+    trust: Mutex<BTreeMap<Address, (Instant, TrustLevel)>>,
+    /// Tokens settled per caller (what a paid tier would have charged), for inspection.
+    settled: Mutex<BTreeMap<String, u64>>,
+}
+
+impl FreeTier {
+    /// A free tier using `signer` to check hashcash stamps.
+    pub fn new(cfg: FreeTierConfig, signer: std::sync::Arc<Signer>) -> Self {
+        Self {
+            cfg,
+            signer,
+            used: Mutex::new(BTreeMap::new()),
+            trust: Mutex::new(BTreeMap::new()),
+            settled: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Total tokens settled for `caller` so far.
+    pub fn settled_tokens(&self, caller: &str) -> u64 {
+        lock(&self.settled).get(caller).copied().unwrap_or(0)
+    }
+
+    fn trust_level(&self, addr: &Address) -> TrustLevel {
+        let Some(rpc) = &self.cfg.chain_rpc else {
+            return TrustLevel::Newbie;
+        };
+        if let Some((at, level)) = lock(&self.trust).get(addr) {
+            if at.elapsed() < self.cfg.trust_ttl {
+                return *level;
+            }
+        }
+        let path = QueryPath::Trust(*addr).to_string();
+        let level = match RpcClient::new(rpc).abci_query(&path) {
+            Ok((0, _, v)) if v.is_empty() => TrustLevel::Newbie,
+            Ok((0, _, v)) => TrustInfo::decode(&mut v.as_slice())
+                .map(|t| t.level)
+                .unwrap_or_default(),
+            Ok((code, log, _)) => {
+                tracing::warn!(%path, code, %log, "trust query refused; treating as newbie");
+                TrustLevel::Newbie
+            }
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "trust query failed; treating as newbie");
+                return TrustLevel::Newbie;
+            }
+        };
+        lock(&self.trust).insert(*addr, (Instant::now(), level));
+        level
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The address in `Authorization: Bearer 0x…`, if it is one.
+pub fn bearer_address(headers: &HeaderMap) -> Option<Address> {
+    let v = headers.get("authorization")?.to_str().ok()?;
+    let token = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
+    token.trim().parse().ok()
+}
+
+impl Billing for FreeTier {
+    fn authorize(
+        &self,
+        req: &BillingRequest<'_>,
+        quote: &Quote,
+    ) -> Result<Authorization, BillingError> {
+        let (caller, level) = match bearer_address(req.headers) {
+            Some(a) => (a.to_string(), self.trust_level(&a)),
+            None => {
+                let ip = req.peer.map(|p| p.ip().to_string()).unwrap_or_default();
+                (format!("ip:{ip}"), TrustLevel::Newbie)
+            }
+        };
+        if level == TrustLevel::Newbie && self.cfg.hashcash {
+            let stamp = req
+                .headers
+                .get("x-blyan-hashcash")
+                .and_then(|v| v.to_str().ok())
+                .ok_or(BillingError::HashcashRequired)?;
+            self.signer
+                .check_stamp(stamp)
+                .map_err(|e| BillingError::BadHashcash(e.to_string()))?;
+        }
+        let (limit, level_name) = match level {
+            TrustLevel::Newbie => (self.cfg.newbie_per_day, "newbie"),
+            TrustLevel::Trusted => (self.cfg.trusted_per_day, "trusted"),
+        };
+        let now = now_secs();
+        let day = now / 86_400;
+        let mut used = lock(&self.used);
+        used.retain(|_, (d, _)| *d == day);
+        let n = used.entry(caller.clone()).or_insert((day, 0));
+        if n.1 >= limit {
+            return Err(BillingError::QuotaExceeded {
+                caller,
+                level: level_name,
+                limit,
+                resets_in_secs: (day + 1) * 86_400 - now,
+            });
+        }
+        n.1 += 1;
+        Ok(Authorization {
+            caller,
+            payment: Payment::Free {
+                level,
+                remaining: limit - n.1,
+            },
+            quote: quote.clone(),
+        })
+    }
+
+    fn settle(&self, auth: &Authorization, usage: &Usage) {
+        *lock(&self.settled).entry(auth.caller.clone()).or_insert(0) += usage.total_tokens as u64;
+        tracing::debug!(caller = %auth.caller, tokens = usage.total_tokens, "settled (free tier)");
+    }
+}

@@ -1,0 +1,243 @@
+//! Generation for the gateway: the chat template, a seeded sampler with temperature and
+//! nucleus (top-p) filtering, and a token loop that reports every token as it is produced
+//! and stops when the caller says so (a client that went away).
+//!
+//! # Chat template
+//!
+//! The model is byte-level, so the template is plain text. Each message becomes
+//! `"{role}: {content}\n"` (role is `system`, `user`, `assistant` or `tool`), and the prompt
+//! ends with `"assistant: "`; the context is BOS followed by the prompt's UTF-8 bytes, so
+//! `prompt_tokens` = 1 + the prompt's byte length. The model sees the last `max_seq` tokens
+//! of the context at each step (no KV cache: the models are small).
+
+use super::version::ModelVersion;
+use crate::model::tokenizer::{self, BOS, EOS, PAD};
+use crate::model::Result as ModelResult;
+use crate::rng::SplitMix64;
+
+/// One chat message as the template sees it.
+#[derive(Debug, Clone)]
+pub struct TemplateMessage<'a> {
+    /// Role.
+    pub role: &'a str,
+    /// Text.
+    pub content: &'a str,
+}
+
+/// The prompt text of `messages` (see the module docs).
+pub fn chat_prompt(messages: &[TemplateMessage<'_>]) -> String {
+    let mut s = String::new();
+    for m in messages {
+        s.push_str(m.role);
+        s.push_str(": ");
+        s.push_str(m.content);
+        s.push('\n');
+    }
+    s.push_str("assistant: ");
+    s
+}
+
+/// The context ids of `prompt`: BOS then its bytes.
+pub fn prompt_ids(prompt: &str) -> Vec<u32> {
+    let mut ids = vec![BOS];
+    ids.extend(tokenizer::encode(prompt));
+    ids
+}
+
+/// How to sample.
+#[derive(Debug, Clone)]
+pub struct SampleOptions {
+    /// Most new tokens.
+    pub max_tokens: usize,
+    /// Temperature; 0 is greedy (argmax, ties to the lower id).
+    pub temperature: f64,
+    /// Nucleus mass in (0, 1]; 1 keeps every token.
+    pub top_p: f64,
+    /// Seed of the sampler.
+    pub seed: u64,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The model produced EOS.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The consumer stopped it (client disconnect).
+    Cancelled,
+}
+
+impl Finish {
+    /// The OpenAI `finish_reason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Finish::Stop => "stop",
+            Finish::Length => "length",
+            Finish::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Runs the token loop on `version` from `ctx`; `on_token(id)` is called after each token
+/// and returns false to stop. Returns the generated ids and why it stopped.
+pub fn run(
+    version: &ModelVersion,
+    mut ctx: Vec<u32>,
+    opts: &SampleOptions,
+    mut on_token: impl FnMut(u32) -> bool,
+) -> ModelResult<(Vec<u32>, Finish)> {
+    let mut rng = SplitMix64::for_label(opts.seed, "serve");
+    let max_seq = version.model().config().max_seq;
+    let mut out = Vec::new();
+    for _ in 0..opts.max_tokens {
+        let window = &ctx[ctx.len().saturating_sub(max_seq)..];
+        let logits = version.logits(window)?;
+        let next = sample(&logits, opts.temperature, opts.top_p, &mut rng);
+        if next == EOS {
+            return Ok((out, Finish::Stop));
+        }
+        ctx.push(next);
+        out.push(next);
+        if !on_token(next) {
+            return Ok((out, Finish::Cancelled));
+        }
+    }
+    Ok((out, Finish::Length))
+}
+
+/// Picks the next id (BOS and PAD never): argmax at `temperature <= 0`, else a draw from
+/// `softmax(logits / temperature)` (f64) restricted to the smallest set of most likely ids
+/// whose mass reaches `top_p` (ties ordered by id).
+pub fn sample(logits: &[f32], temperature: f64, top_p: f64, rng: &mut SplitMix64) -> u32 {
+    let allowed = |i: usize| i as u32 != BOS && i as u32 != PAD;
+    if temperature <= 0.0 {
+        let mut best = (0usize, f32::NEG_INFINITY);
+        for (i, &l) in logits.iter().enumerate().filter(|(i, _)| allowed(*i)) {
+            if l > best.1 {
+                best = (i, l);
+            }
+        }
+        return best.0 as u32;
+    }
+    let max = logits
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| allowed(*i))
+        .map(|(_, &l)| f64::from(l))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut probs: Vec<(usize, f64)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| allowed(*i))
+        .map(|(i, &l)| (i, ((f64::from(l) - max) / temperature).exp()))
+        .collect();
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    if top_p < 1.0 {
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut mass = 0.0;
+        let mut keep = 0;
+        for p in &probs {
+            keep += 1;
+            mass += p.1 / total;
+            if mass >= top_p {
+                break;
+            }
+        }
+        probs.truncate(keep.max(1));
+    }
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    let mut x = rng.unit_f64() * total;
+    for &(i, w) in &probs {
+        if x < w {
+            return i as u32;
+        }
+        x -= w;
+    }
+    probs.last().map_or(0, |p| p.0 as u32)
+}
+
+/// Turns byte tokens into text pieces that are always whole UTF-8: a multi-byte character
+/// split over tokens is held back until complete; invalid bytes become U+FFFD.
+#[derive(Debug, Default)]
+pub struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    /// Adds token `id` (specials ignored); returns the text that is now complete.
+    pub fn push(&mut self, id: u32) -> String {
+        if let Ok(b) = u8::try_from(id) {
+            self.pending.push(b);
+        }
+        let mut out = String::new();
+        loop {
+            match std::str::from_utf8(&self.pending) {
+                Ok(s) => {
+                    out.push_str(s);
+                    self.pending.clear();
+                    return out;
+                }
+                Err(e) => {
+                    let good = e.valid_up_to();
+                    out.push_str(&String::from_utf8_lossy(&self.pending[..good]));
+                    match e.error_len() {
+                        None => {
+                            self.pending.drain(..good);
+                            return out;
+                        }
+                        Some(bad) => {
+                            out.push('\u{FFFD}');
+                            self.pending.drain(..good + bad);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whatever is held back, flushed lossily.
+    pub fn finish(&mut self) -> String {
+        let s = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_pieces_stay_whole() {
+        let mut u = Utf8Stream::default();
+        let text = "aé✓";
+        let mut got = String::new();
+        for b in text.bytes() {
+            got.push_str(&u.push(u32::from(b)));
+        }
+        assert_eq!(got, text);
+        assert_eq!(u.push(0xff), "\u{FFFD}");
+        assert_eq!(u.push(0xe2), "");
+        assert_eq!(u.finish(), "\u{FFFD}");
+    }
+
+    #[test]
+    fn top_p_keeps_only_the_nucleus() {
+        let mut l = vec![-100f32; 259];
+        l[65] = 10.0;
+        l[66] = 9.0;
+        let mut r = SplitMix64::new(5);
+        for _ in 0..50 {
+            assert_eq!(sample(&l, 1.0, 0.5, &mut r), 65);
+        }
+        assert_eq!(sample(&l, 0.0, 1.0, &mut r), 65);
+        assert_eq!(
+            chat_prompt(&[TemplateMessage {
+                role: "user",
+                content: "hi"
+            }]),
+            "user: hi\nassistant: "
+        );
+    }
+}
