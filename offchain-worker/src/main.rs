@@ -47,6 +47,10 @@ enum Command {
     /// Fetch and check Proof-of-Learning submissions as a validator would.
     #[command(subcommand)]
     Pol(cli::pol::PolCmd),
+    /// Serve the model over an OpenAI-compatible HTTP API with a chat page.
+    Serve(Box<cli::serve::ServeArgs>),
+    /// Stream a reply from a gateway to the terminal.
+    Chat(cli::chat::ChatArgs),
 }
 
 fn main() -> Result<()> {
@@ -71,5 +75,7 @@ fn main() -> Result<()> {
         Command::Decompress(a) => cli::compress::decompress(a),
         Command::Miner(a) => cli::miner::run(*a, &device),
         Command::Pol(c) => cli::pol::run(c),
+        Command::Serve(a) => cli::serve::serve(*a, &device),
+        Command::Chat(a) => cli::chat::chat(a),
     }
 }

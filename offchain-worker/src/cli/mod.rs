@@ -1,5 +1,6 @@
 //! The subcommands of `blyan-worker`.
 
+pub mod chat;
 pub mod compress;
 pub mod data;
 pub mod ipfs;
@@ -7,6 +8,7 @@ pub mod miner;
 pub mod model;
 pub mod pol;
 pub mod run;
+pub mod serve;
 pub mod train;
 
 use anyhow::{bail, Context, Result};

@@ -76,12 +76,16 @@ impl Job {
         } else {
             json!([{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}])
         };
-        json!({
+        let mut c = json!({
             "id": self.id, "object": "chat.completion.chunk", "created": self.created,
             "model": self.gw.cfg.model_name, "system_fingerprint": self.version.fingerprint,
-            "choices": choices, "usage": usage, "blyan": self.blyan(usage),
-        })
-        .to_string()
+            "choices": choices, "usage": usage,
+        });
+        // the first and the last chunks carry the heads; the others only the fingerprint
+        if usage.is_some() || delta.get("role").is_some() {
+            c["blyan"] = self.blyan(usage);
+        }
+        c.to_string()
     }
 
     /// Runs generation (blocking), calling `emit(text)` with each complete UTF-8 piece until

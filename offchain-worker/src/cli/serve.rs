@@ -1,0 +1,156 @@
+//! `blyan-worker serve`: the OpenAI-compatible inference gateway (see
+//! [`blyan_worker::serve`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use blyan_worker::ipfs::KuboClient;
+use blyan_worker::serve::{self, FreeTierConfig, Gateway, GatewayConfig, ModelOrigin};
+use candle_core::Device;
+use clap::Args;
+
+/// Arguments of `serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Model directory (with `meta.json`); a changed `meta.json` is picked up as a new version.
+    #[arg(long, conflicts_with_all = ["chain", "model_id"], required_unless_present = "chain")]
+    model_dir: Option<PathBuf>,
+    /// CometBFT RPC of a node (`http://127.0.0.1:26657`): serve the chain's heads.
+    #[arg(long, requires_all = ["model_id", "ipfs"])]
+    chain: Option<String>,
+    /// Model id on chain.
+    #[arg(long)]
+    model_id: Option<String>,
+    /// Kubo RPC API the blocks are fetched from.
+    #[arg(long, env = "BLYAN_IPFS_API")]
+    ipfs: Option<String>,
+    /// Cache directory for fetched blocks (default: `$TMPDIR/blyan-worker-cache/{model id}`).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Byte budget of the expert cache (default: unbounded).
+    #[arg(long)]
+    cache_bytes: Option<u64>,
+    /// Re-read the heads every this many seconds (0: never).
+    #[arg(long, default_value_t = 10)]
+    poll_secs: u64,
+    /// The model id clients name (default: the chain model id, or `blyan-{preset}`).
+    #[arg(long)]
+    model_name: Option<String>,
+    /// Largest `max_tokens` accepted.
+    #[arg(long, default_value_t = 1024)]
+    max_tokens_limit: usize,
+    /// `max_tokens` when a request gives none.
+    #[arg(long, default_value_t = 64)]
+    default_max_tokens: usize,
+    /// Price per 1,000 tokens in base units (1 BLY = 10^18).
+    #[arg(long, default_value = "1000000000000000")]
+    price_per_1k: u128,
+    /// How long a quote stays valid, seconds.
+    #[arg(long, default_value_t = 300)]
+    quote_ttl_secs: u64,
+    /// Leading zero bits of the hashcash stamp free newbie requests need (0: none).
+    #[arg(long, default_value_t = 16)]
+    hashcash_bits: u32,
+    /// Free requests a day for anonymous and newbie callers.
+    #[arg(long, default_value_t = 5)]
+    free_newbie: u32,
+    /// Free requests a day for trusted callers.
+    #[arg(long, default_value_t = 500)]
+    free_trusted: u32,
+    /// Generations running at once.
+    #[arg(long, default_value_t = 64)]
+    max_concurrency: usize,
+    /// MAC key of quotes and challenges, 64 hex digits (default: random at start, so quotes
+    /// do not survive a restart).
+    #[arg(long, env = "BLYAN_GATEWAY_KEY")]
+    quote_key: Option<String>,
+    /// Time limit of one Kubo call, in seconds.
+    #[arg(long, default_value_t = 60)]
+    ipfs_timeout: u64,
+}
+
+/// Runs `serve` until interrupted.
+pub fn serve(a: ServeArgs, device: &Device) -> Result<()> {
+    let (origin, default_name) = if let Some(dir) = &a.model_dir {
+        let preset = ModelOrigin::Dir(dir.clone())
+            .snapshot()
+            .map(|s| s.manifest.meta.preset)
+            .unwrap_or_else(|_| "model".into());
+        (ModelOrigin::Dir(dir.clone()), format!("blyan-{preset}"))
+    } else {
+        let (Some(rpc), Some(id), Some(api)) = (&a.chain, &a.model_id, &a.ipfs) else {
+            bail!("give --model-dir DIR, or --chain URL --model-id ID --ipfs URL");
+        };
+        let cache_dir = a.cache.clone().unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("blyan-worker-cache")
+                .join(id.as_str())
+        });
+        let kubo = KuboClient::new(api)?.with_timeout(Duration::from_secs(a.ipfs_timeout));
+        (
+            ModelOrigin::Chain {
+                rpc: rpc.clone(),
+                model_id: id.clone(),
+                kubo,
+                cache_dir,
+            },
+            id.clone(),
+        )
+    };
+    let signer_key = match &a.quote_key {
+        None => None,
+        Some(h) => {
+            let v = hex::decode(h.trim_start_matches("0x")).context("--quote-key is not hex")?;
+            Some(
+                <[u8; 32]>::try_from(v.as_slice())
+                    .map_err(|_| anyhow::anyhow!("--quote-key must be 32 bytes"))?,
+            )
+        }
+    };
+    let cfg = GatewayConfig {
+        model_name: a.model_name.clone().unwrap_or(default_name),
+        cache_bytes: a
+            .cache_bytes
+            .map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX)),
+        max_tokens_limit: a.max_tokens_limit,
+        default_max_tokens: a.default_max_tokens,
+        price_per_1k: a.price_per_1k,
+        quote_ttl_secs: a.quote_ttl_secs,
+        hashcash_bits: a.hashcash_bits,
+        max_concurrency: a.max_concurrency,
+        poll: (a.poll_secs > 0).then(|| Duration::from_secs(a.poll_secs)),
+        free_tier: FreeTierConfig {
+            newbie_per_day: a.free_newbie,
+            trusted_per_day: a.free_trusted,
+            chain_rpc: a.chain.clone(),
+            ..FreeTierConfig::default()
+        },
+        signer_key,
+        ..GatewayConfig::default()
+    };
+    let gw: Arc<Gateway> = Gateway::load(origin, cfg, device, None)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .with_context(|| format!("listen on {}", a.listen))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "serving {} version {} on http://{addr}",
+            gw.cfg.model_name,
+            gw.handle.current().fingerprint
+        );
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        serve::serve(gw, listener).await?;
+        Ok(())
+    })
+}
