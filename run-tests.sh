@@ -2,7 +2,8 @@
 # Runs Blyan's whole test suite on a fresh machine, installing what it needs:
 # the pinned cometbft and Kubo (built from the Go module proxy into .bin/; Kubo's first build
 # takes several minutes), a Python venv with eth-account (for the
-# foreign-signer test), then formatting and lint checks, a build of every binary, and
+# foreign-signer test) and openai (the gateway's client test), Debian's chromium (the chat
+# page test), then formatting and lint checks, a build of every binary, and
 # every unit, property, in-process and end-to-end test.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -10,9 +11,14 @@ cd "$root"
 
 echo "==> installing pinned tools"
 bash localnet/install.sh
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import eth_account" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import eth_account, openai" 2>/dev/null; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet "eth-account==0.14.0"
+  .venv/bin/pip install --quiet "eth-account==0.14.0" "openai==3.54.0"
+fi
+# Debian's chromium drives the gateway's chat page in a headless test.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update && $apt_get install -y chromium
 fi
 export BLYAN_PYTHON="$root/.venv/bin/python"
 export COMETBFT_BIN="$root/.bin/cometbft"

@@ -200,3 +200,61 @@ pub fn write_new_version(dir: &Path, tag: u64) -> String {
     let snap = ModelOrigin::Dir(dir.to_path_buf()).snapshot().unwrap();
     serve::version::fingerprint(&snap.heads)
 }
+
+/// `blyan-worker serve` as a child process on a free loopback port.
+pub struct Server {
+    pub url: String,
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    _logdir: TempDir,
+}
+
+impl Server {
+    /// Starts the binary over `model_dir` with `extra` arguments; waits for its address.
+    pub fn start(model_dir: &Path, extra: &[&str]) -> Self {
+        let logdir = tempfile::tempdir().unwrap();
+        let log = logdir.path().join("serve.log");
+        let out = logdir.path().join("serve.out");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_blyan-worker"))
+            .arg("serve")
+            .arg("--model-dir")
+            .arg(model_dir)
+            .args(["--listen", "127.0.0.1:0", "--poll-secs", "0"])
+            .args(extra)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let s = std::fs::read_to_string(&out).unwrap_or_default();
+            if let Some(i) = s.find("http://") {
+                let url = s[i..].split_whitespace().next().unwrap().to_string();
+                return Self {
+                    url,
+                    child,
+                    log,
+                    _logdir: logdir,
+                };
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The server's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
