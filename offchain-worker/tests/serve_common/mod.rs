@@ -211,11 +211,13 @@ pub struct Server {
 
 impl Server {
     /// Starts the binary over `model_dir` with `extra` arguments; waits for its address.
+    // The child is killed and reaped by `Drop` (or before the timeout panic).
+    #[allow(clippy::zombie_processes)]
     pub fn start(model_dir: &Path, extra: &[&str]) -> Self {
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("serve.log");
         let out = logdir.path().join("serve.out");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_blyan-worker"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blyan-worker"))
             .arg("serve")
             .arg("--model-dir")
             .arg(model_dir)
@@ -237,11 +239,14 @@ impl Server {
                     _logdir: logdir,
                 };
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "serve did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "serve did not start: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
