@@ -4,6 +4,7 @@
 //! plus scaled updates and NaN/Inf). Seeded with [`SplitMix64`]; arithmetic only (no
 //! transcendental functions), so a seed gives the same values everywhere.
 
+use super::Update;
 use crate::compress::{Decoded, DeltaTensor};
 use crate::model::{tensor_shapes, BlockName, MetaConfig};
 use crate::rng::SplitMix64;
@@ -135,6 +136,45 @@ pub fn attack(a: Attack, honest: &[Decoded], seed: u64) -> Vec<Decoded> {
             out
         }
     }
+}
+
+/// A round of `n_honest` honest updates around a shared `N(0, 10⁻⁶)` direction (scales in
+/// [0.6, 1.8], samples in 100..300) and one attacker per entry of
+/// `attacks` (each on top of its own honest update of scale 1), in a seeded shuffled order with
+/// submission ids `1000 + k` (attackers after the honest ones in id order).
+pub fn round(
+    layout: &Layout,
+    n_honest: usize,
+    attacks: &[Attack],
+    noise_rel: f64,
+    seed: u64,
+) -> (Vec<Update>, Vec<Option<Attack>>) {
+    let dir = gaussian(layout, 1e-3, seed);
+    let mut rng = SplitMix64::for_label(seed, "round");
+    let mut out = Vec::new();
+    for k in 0..n_honest + attacks.len() {
+        let a = attacks.get(k.wrapping_sub(n_honest)).copied();
+        let scale = 0.6 + 1.2 * rng.unit_f64();
+        let scale = if a.is_some() { 1.0 } else { scale };
+        let h = honest(
+            &dir,
+            noise_rel,
+            scale,
+            seed.wrapping_mul(1000).wrapping_add(k as u64),
+        );
+        let blocks = match a {
+            Some(a) => attack(a, &h, seed.wrapping_mul(1000).wrapping_add(k as u64)),
+            None => h,
+        };
+        let u = Update {
+            submission: 1000 + k as u64,
+            samples: 100 + rng.below(200),
+            blocks,
+        };
+        out.push((u, a));
+    }
+    rng.shuffle(&mut out);
+    out.into_iter().unzip()
 }
 
 fn map_layout(layout: &Layout, mut f: impl FnMut(usize) -> f32) -> Vec<Decoded> {

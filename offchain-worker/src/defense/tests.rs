@@ -29,38 +29,7 @@ pub(super) fn base_norms(layout: &Layout, delta_std: f64) -> BTreeMap<String, f6
         .collect()
 }
 
-/// A round of `n_honest` honest updates (scales in [0.6, 1.8]) and one attacker per entry of
-/// `attacks` (each on top of its own honest update of scale 1), in a seeded shuffled order with
-/// submission ids `1000 + k` (attackers after the honest ones in id order).
-pub(super) fn round(
-    layout: &Layout,
-    n_honest: usize,
-    attacks: &[Attack],
-    noise_rel: f64,
-    seed: u64,
-) -> (Vec<Update>, Vec<Option<Attack>>) {
-    let dir = synthetic::gaussian(layout, 1e-3, seed);
-    let mut rng = SplitMix64::for_label(seed, "round");
-    let mut out = Vec::new();
-    for k in 0..n_honest + attacks.len() {
-        let a = attacks.get(k.wrapping_sub(n_honest)).copied();
-        let scale = 0.6 + 1.2 * rng.unit_f64();
-        let scale = if a.is_some() { 1.0 } else { scale };
-        let h = synthetic::honest(&dir, noise_rel, scale, seed * 1000 + k as u64);
-        let blocks = match a {
-            Some(a) => synthetic::attack(a, &h, seed * 1000 + k as u64),
-            None => h,
-        };
-        let u = Update {
-            submission: 1000 + k as u64,
-            samples: 100 + rng.below(200),
-            blocks,
-        };
-        out.push((u, a));
-    }
-    rng.shuffle(&mut out);
-    out.into_iter().unzip()
-}
+pub(super) use synthetic::round;
 
 #[test]
 fn honest_rounds_are_not_flagged() {

@@ -225,7 +225,7 @@ fn aggregate_hash_covers_names_shapes_and_bits() {
     reshaped.get_mut("b").unwrap()[0].shape = vec![1, 2];
     assert_ne!(h, aggregate_hash(&reshaped));
     let moved: BTreeMap<String, Vec<DeltaTensor>> =
-        agg.into_iter().map(|(_, t)| ("c".to_string(), t)).collect();
+        agg.into_values().map(|t| ("c".to_string(), t)).collect();
     assert_ne!(h, aggregate_hash(&moved));
 }
 
