@@ -51,7 +51,9 @@ impl FromStr for Attack {
             Some(("gaussian", v)) => Ok(Attack::Gaussian {
                 sigma: num(v, "gaussian")?,
             }),
-            Some(("scale", v)) => Ok(Attack::Scale { k: num(v, "scale")? }),
+            Some(("scale", v)) => Ok(Attack::Scale {
+                k: num(v, "scale")?,
+            }),
             _ => Err(format!(
                 "unknown attack {s:?}: use gaussian[:S], sign-flip, label-flip or scale:K"
             )),
@@ -91,8 +93,8 @@ impl Attack {
             Attack::Gaussian { sigma } => {
                 for t in tensors.iter_mut() {
                     let n = t.values.len().max(1) as f64;
-                    let rms = (t.values.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / n)
-                        .sqrt();
+                    let rms =
+                        (t.values.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / n).sqrt();
                     let std = f64::from(sigma) * rms;
                     let mut rng =
                         SplitMix64::for_label(seed, &format!("attack/gaussian/{block}/{}", t.name));
@@ -137,7 +139,10 @@ mod tests {
         for s in ["gaussian:5", "sign-flip", "label-flip", "scale:10"] {
             assert_eq!(s.parse::<Attack>().unwrap().to_string(), s);
         }
-        assert_eq!("gaussian".parse::<Attack>().unwrap(), Attack::Gaussian { sigma: 5.0 });
+        assert_eq!(
+            "gaussian".parse::<Attack>().unwrap(),
+            Attack::Gaussian { sigma: 5.0 }
+        );
         assert!("scale:x".parse::<Attack>().is_err());
         assert!("nope".parse::<Attack>().is_err());
 

@@ -50,6 +50,8 @@ pub struct LocalnetOptions {
     pub snapshot_interval: u64,
     /// Models published at genesis (owned by dev account 0).
     pub models: Vec<blyan_genesis::GenesisModel>,
+    /// Proof-of-Learning parameters (default: the localnet's).
+    pub pol: blyan_proto::pol::PolParams,
 }
 
 impl LocalnetOptions {
@@ -64,6 +66,7 @@ impl LocalnetOptions {
             ready_timeout: DEFAULT_TIMEOUT,
             snapshot_interval: LOCALNET_SNAPSHOT_INTERVAL,
             models: Vec::new(),
+            pol: blyan_genesis::localnet::localnet_pol_params(),
         }
     }
 }
@@ -129,6 +132,7 @@ impl Localnet {
         spec.blyand_bin_hint = Some(bins.blyand.clone());
         spec.snapshot_interval = opts.snapshot_interval;
         spec.models = opts.models.clone();
+        spec.pol = opts.pol.clone();
         let layout = blyan_genesis::generate(&spec).context("generating the localnet")?;
         let rpcs = layout
             .nodes

@@ -44,3 +44,57 @@ pub fn run_worker(args: &[&str]) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
+
+/// Builds the seeded `tiny` genesis model under `dir` (blocks and validation set added to
+/// the Kubo node at `kubo_api`) with `blyan-worker model init`, `data generate` and
+/// `model publish-genesis`; returns the genesis model JSON.
+pub fn tiny_genesis_model(
+    dir: &std::path::Path,
+    kubo_api: &str,
+    model_id: &str,
+    seed: u64,
+) -> anyhow::Result<blyan_genesis::GenesisModel> {
+    let path = |p: &str| dir.join(p).to_string_lossy().to_string();
+    let seed = seed.to_string();
+    run_worker(&[
+        "model",
+        "init",
+        "--preset",
+        "tiny",
+        "--seed",
+        &seed,
+        "--out",
+        &path("model"),
+    ])?;
+    run_worker(&[
+        "data",
+        "generate",
+        "--seed",
+        &seed,
+        "--out",
+        &path("data"),
+        "--train-lines",
+        "200",
+        "--val-lines",
+        "120",
+    ])?;
+    run_worker(&[
+        "model",
+        "publish-genesis",
+        "--model",
+        &path("model"),
+        "--data",
+        &path("data"),
+        "--ipfs",
+        kubo_api,
+        "--owner",
+        "0x0000000000000000000000000000000000000000",
+        "--model-id",
+        model_id,
+        "--out",
+        &path("genesis-model.json"),
+    ])?;
+    Ok(serde_json::from_str(&std::fs::read_to_string(path(
+        "genesis-model.json",
+    ))?)?)
+}

@@ -94,11 +94,19 @@ impl BlyanApp {
     /// A fresh check state over the committed state.
     fn new_check_state(&self) -> Option<BlockExecutor<LatestView>> {
         let latest = self.inner.store.last_version().ok().flatten()?;
+        let view = self.inner.store.latest();
+        // The next block's time is unknown; the last block's is the best deterministic guess
+        // (it decides day-based quotas the same way the block will, except across midnight).
+        let time_unix_ms = blyan_chain::consensus::last_block(&view)
+            .ok()
+            .flatten()
+            .map_or(0, |(_, t)| t);
         let ctx = BlockContext {
             height: latest.saturating_add(1),
+            time_unix_ms,
             ..Default::default()
         };
-        BlockExecutor::begin_unmetered(self.inner.store.latest(), ctx).ok()
+        BlockExecutor::begin_unmetered(view, ctx).ok()
     }
 }
 

@@ -63,6 +63,10 @@ pub fn generate(spec: &LocalnetSpec) -> Result<LocalnetLayout, LocalnetError> {
         .collect();
     let dev_addresses: Vec<_> = dev_keys.iter().map(|k| k.address()).collect();
     let mut state = localnet_app_state(chain_id, validators, &dev_addresses)?;
+    spec.pol
+        .validate()
+        .map_err(|e| LocalnetError::InvalidSpec(e.to_string()))?;
+    state.pol = spec.pol.clone();
     if let Some(owner) = dev_addresses.first() {
         state.models = spec
             .models

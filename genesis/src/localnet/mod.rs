@@ -55,6 +55,8 @@ pub struct LocalnetSpec {
     /// Models published at genesis; each is owned by dev account 0 (whatever `owner` the
     /// file names), so a dev key can publish new versions.
     pub models: Vec<crate::GenesisModel>,
+    /// Proof-of-Learning parameters (default: [`localnet_pol_params`]).
+    pub pol: blyan_proto::pol::PolParams,
 }
 
 /// Default [`LocalnetSpec::snapshot_interval`]: small, so that a node can join a young
@@ -80,6 +82,7 @@ impl LocalnetSpec {
             snapshot_interval: LOCALNET_SNAPSHOT_INTERVAL,
             snapshot_keep_recent: LOCALNET_SNAPSHOT_KEEP_RECENT,
             models: Vec::new(),
+            pol: localnet_pol_params(),
         }
     }
 }

@@ -55,15 +55,17 @@ impl BlockFollower {
                 .replacen("http://", "ws://", 1)
                 .replacen("https://", "wss://", 1)
         );
-        let sock = tungstenite::connect(url.as_str()).ok().and_then(|(mut s, _)| {
-            let req = json!({"jsonrpc": "2.0", "method": "subscribe", "id": 1,
+        let sock = tungstenite::connect(url.as_str())
+            .ok()
+            .and_then(|(mut s, _)| {
+                let req = json!({"jsonrpc": "2.0", "method": "subscribe", "id": 1,
                 "params": {"query": "tm.event='NewBlock'"}});
-            s.send(Message::text(req.to_string())).ok()?;
-            if let MaybeTlsStream::Plain(t) = s.get_ref() {
-                t.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-            }
-            Some(s)
-        });
+                s.send(Message::text(req.to_string())).ok()?;
+                if let MaybeTlsStream::Plain(t) = s.get_ref() {
+                    t.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                }
+                Some(s)
+            });
         if sock.is_none() {
             self.retry_at = Instant::now() + Duration::from_secs(5);
         }

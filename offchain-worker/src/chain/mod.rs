@@ -11,8 +11,8 @@ mod rpc;
 pub mod submission;
 mod tx;
 
-pub use genesis::{block_type, genesis_model, validation_hash, GenesisModelJson};
 pub use follow::BlockFollower;
+pub use genesis::{block_type, genesis_model, validation_hash, GenesisModelJson};
 pub use rpc::RpcClient;
 pub use tx::{Committed, Sent, TxSender};
 

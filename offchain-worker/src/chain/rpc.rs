@@ -118,7 +118,10 @@ impl RpcClient {
                 Ok(Some((
                     num(&r["height"]).unwrap_or(0),
                     u32::try_from(code).unwrap_or(u32::MAX),
-                    r["tx_result"]["log"].as_str().unwrap_or_default().to_string(),
+                    r["tx_result"]["log"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                 )))
             }
             Err(ChainError::Rpc { message, .. }) if message.contains("not found") => Ok(None),

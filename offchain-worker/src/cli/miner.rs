@@ -117,7 +117,9 @@ pub fn parse_amount(s: &str) -> Result<u128> {
     let frac_units: u128 = if frac.is_empty() {
         0
     } else {
-        format!("{frac:0<18}").parse().with_context(|| format!("amount {s:?}"))?
+        format!("{frac:0<18}")
+            .parse()
+            .with_context(|| format!("amount {s:?}"))?
     };
     whole
         .checked_mul(blyan_proto::BLY)
@@ -173,7 +175,10 @@ mod tests {
     #[test]
     fn amounts_parse() {
         assert_eq!(super::parse_amount("10bly").unwrap(), 10 * blyan_proto::BLY);
-        assert_eq!(super::parse_amount("1.5bly").unwrap(), 15 * blyan_proto::BLY / 10);
+        assert_eq!(
+            super::parse_amount("1.5bly").unwrap(),
+            15 * blyan_proto::BLY / 10
+        );
         assert_eq!(super::parse_amount("42").unwrap(), 42);
         assert!(super::parse_amount("1.0000000000000000001bly").is_err());
         assert!(super::parse_amount("x").is_err());

@@ -102,7 +102,10 @@ pub fn run(cmd: PolCmd) -> Result<()> {
             let rpc = RpcClient::new(&from.chain);
             let kubo = KuboClient::new(&from.ipfs)?.with_timeout(Duration::from_secs(60));
             let sub = submission(&rpc, id)?;
-            println!("{}", serde_json::to_string_pretty(&fetch_manifest(&rpc, &kubo, &sub)?)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&fetch_manifest(&rpc, &kubo, &sub)?)?
+            );
             Ok(())
         }
     }

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use blyan_proto::pol::{
-    solve_stamp, BaseHead, PolMsg, PolParams, RoundInfo, RoundStatus, StampInput,
-    SubmissionInfo, SubmitDelta, TrustInfo, TrustLevel,
+    solve_stamp, BaseHead, PolMsg, PolParams, RoundInfo, RoundStatus, StampInput, SubmissionInfo,
+    SubmitDelta, TrustInfo, TrustLevel,
 };
 use blyan_proto::query::QueryPath;
 use blyan_proto::Msg;
@@ -112,6 +112,7 @@ impl Miner {
     /// Runs until `max_submissions` are made (forever without a limit).
     pub fn run(&mut self) -> anyhow::Result<()> {
         let mut follower = BlockFollower::new(self.rpc().clone(), self.state.last_height);
+        let mut last_idle = String::new();
         tracing::info!(miner = %self.sender.address(), model = %self.cfg.model_id,
             from_height = self.state.last_height, "miner started");
         loop {
@@ -128,7 +129,11 @@ impl Miner {
                 continue;
             };
             match self.step(height) {
-                Ok(Step::Idle(why)) => tracing::debug!(height, "{why}"),
+                Ok(Step::Idle(why)) if why != last_idle => {
+                    tracing::info!(height, "{why}");
+                    last_idle = why;
+                }
+                Ok(Step::Idle(_)) => {}
                 Ok(Step::Submitted(s)) => tracing::info!(
                     round = s.round, submission = s.submission, height = s.height,
                     tx = %s.tx_hash, "delta submitted"),
@@ -146,7 +151,9 @@ impl Miner {
             return Ok(Step::Submitted(done));
         }
         if self.state.pending.is_some() {
-            return Ok(Step::Idle("waiting for the submission to be committed".into()));
+            return Ok(Step::Idle(
+                "waiting for the submission to be committed".into(),
+            ));
         }
         if let Some(why) = self.round_blocks_submission()? {
             return Ok(Step::Idle(why));
@@ -204,10 +211,16 @@ impl Miner {
             .query(&QueryPath::CurrentRound(self.cfg.model_id.clone()))?;
         let Some(r) = cur else { return Ok(None) };
         if let Some(s) = self.state.in_round(r.id) {
-            return Ok(Some(format!("already submitted {} to round {}", s.submission, r.id)));
+            return Ok(Some(format!(
+                "already submitted {} to round {}",
+                s.submission, r.id
+            )));
         }
         if let Some(s) = self.find_own(r.id)? {
-            let why = format!("the chain has submission {} from us in round {}", s.id, r.id);
+            let why = format!(
+                "the chain has submission {} from us in round {}",
+                s.id, r.id
+            );
             self.record(Submitted {
                 round: r.id,
                 submission: s.id,
@@ -217,7 +230,10 @@ impl Miner {
             return Ok(Some(why));
         }
         if r.status != RoundStatus::Open {
-            return Ok(Some(format!("round {} is being judged ({:?})", r.id, r.status)));
+            return Ok(Some(format!(
+                "round {} is being judged ({:?})",
+                r.id, r.status
+            )));
         }
         Ok(None)
     }

@@ -47,7 +47,10 @@ impl DataSpec {
             DataSpec::File(p) => {
                 let bytes = std::fs::read(p).with_context(|| p.display().to_string())?;
                 let texts = data::load_texts(p)?;
-                Ok((texts, format!("sha3:{}", hex::encode(compress::sha3(&bytes)))))
+                Ok((
+                    texts,
+                    format!("sha3:{}", hex::encode(compress::sha3(&bytes))),
+                ))
             }
         }
     }
