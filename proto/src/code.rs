@@ -171,6 +171,19 @@ error_codes! {
     RoundFull = 411,
     /// The model has no validation set, so it cannot be improved by Proof-of-Learning.
     NoValidationSet = 412,
+    /// No round with that id.
+    UnknownRound = 413,
+    /// An attestation names a submission that is not in the round.
+    UnknownSubmission = 414,
+    /// The signer does not operate an active validator.
+    NotValidator = 415,
+    /// The round is not in the phase the attestation is for, or its deadline passed.
+    PhaseClosed = 416,
+    /// The validator already attested this phase of the round.
+    DuplicateAttestation = 417,
+    /// An attestation's judgements or blocks do not fit the round: wrong count or order,
+    /// unknown flag bits, a loss out of range, or blocks other than the admitted ones.
+    MalformedAttestation = 418,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }

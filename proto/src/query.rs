@@ -82,6 +82,9 @@ pub enum QueryPath {
     Submissions(u64),
     /// `/pol/trust/{address}` → [`crate::pol::TrustInfo`] (provable; default when absent).
     Trust(Address),
+    /// `/pol/attestations/{round}` → `Vec<Attestation>`: phase 1, then phase 2, each by
+    /// validator address.
+    Attestations(u64),
 }
 
 impl QueryPath {
@@ -99,6 +102,7 @@ impl QueryPath {
                 | QueryPath::Topo(_)
                 | QueryPath::Rounds(_)
                 | QueryPath::Submissions(_)
+                | QueryPath::Attestations(_)
         )
     }
 }
@@ -146,6 +150,7 @@ impl QueryPath {
             ["pol", "submission", n] => QueryPath::Submission(num(n)?),
             ["pol", "submissions", n] => QueryPath::Submissions(num(n)?),
             ["pol", "trust", a] => QueryPath::Trust(addr(a)?),
+            ["pol", "attestations", n] => QueryPath::Attestations(num(n)?),
             _ => return Err(format!("unknown query path {path:?}")),
         })
     }
@@ -184,6 +189,7 @@ impl std::fmt::Display for QueryPath {
             QueryPath::Submission(n) => write!(f, "/pol/submission/{n}"),
             QueryPath::Submissions(n) => write!(f, "/pol/submissions/{n}"),
             QueryPath::Trust(a) => write!(f, "/pol/trust/{a}"),
+            QueryPath::Attestations(n) => write!(f, "/pol/attestations/{n}"),
         }
     }
 }
@@ -331,6 +337,7 @@ mod tests {
             QueryPath::Submission(9),
             QueryPath::Submissions(7),
             QueryPath::Trust(a),
+            QueryPath::Attestations(3),
         ] {
             assert_eq!(QueryPath::parse(&p.to_string()).unwrap(), p);
         }

@@ -2,8 +2,8 @@
 //! trust records.
 
 use blyan_proto::pol::{
-    solve_stamp, PolParams, RoundInfo, StampInput, SubmissionInfo, SubmitDelta, TrustInfo,
-    TrustLevel,
+    solve_stamp, Attestation, PolParams, RoundInfo, StampInput, SubmissionInfo, SubmitDelta,
+    TrustInfo, TrustLevel,
 };
 use blyan_proto::query::QueryPath;
 use blyan_proto::{Address, Msg};
@@ -56,6 +56,14 @@ pub enum PolQuery {
         #[command(flatten)]
         opts: QueryOpts,
     },
+    /// A round's attestations: each validator's flags and losses per submission (phase 1)
+    /// and its aggregate (phase 2).
+    Attestations {
+        /// Round id.
+        round: u64,
+        #[command(flatten)]
+        opts: QueryOpts,
+    },
     /// A contributor's trust level, streaks and today's submissions.
     Trust {
         /// Account.
@@ -81,6 +89,9 @@ pub fn run_query(cmd: PolQuery, out: Output) -> anyhow::Result<()> {
         }
         PolQuery::Submissions { round, opts } => {
             fetch::<Vec<SubmissionInfo>>(&opts, &QueryPath::Submissions(round))?
+        }
+        PolQuery::Attestations { round, opts } => {
+            fetch::<Vec<Attestation>>(&opts, &QueryPath::Attestations(round))?
         }
         PolQuery::Trust { address, opts } => fetch::<TrustInfo>(&opts, &QueryPath::Trust(address))?,
     };

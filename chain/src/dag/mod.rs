@@ -8,11 +8,13 @@
 //! acyclic by construction and insertion order is a topological order. A ParamIndex maps
 //! each name to its head.
 
+mod learned;
 mod names;
 mod publish;
 mod query;
 mod state;
 
+pub use learned::record_learned_version;
 pub use names::{block_names, check_name};
 pub use publish::{publish_model, DagParams, PublishOptions};
 pub use query::answer as answer_query;

@@ -106,7 +106,7 @@ fn check_fields(spec: &BlockSpec) -> TxResult<()> {
     Ok(())
 }
 
-fn block_id(b: &ParamBlock) -> BlockId {
+pub(super) fn block_id(b: &ParamBlock) -> BlockId {
     let header = (
         &b.model,
         b.block_type,

@@ -164,7 +164,10 @@ pub fn topological<S: StateRead + ?Sized>(state: &S, model: &str) -> TxResult<Ve
 /// Records a block: the block itself, the head, history, reverse edges and order.
 pub(super) fn record<S: StateWrite + ?Sized>(state: &mut S, rec: &mut ModelRecord, b: &ParamBlock) {
     state.put_scale(state_key::block(&b.id), b);
-    if b.block_type != blyan_proto::dag::BlockType::Meta {
+    if !matches!(
+        b.block_type,
+        blyan_proto::dag::BlockType::Meta | blyan_proto::dag::BlockType::Delta
+    ) {
         let seq = history_len(state, &b.model, &b.name);
         state.put_scale(state_key::history(&b.model, &b.name, seq), &b.id);
         state.put_scale(state_key::head(&b.model, &b.name), &b.id);

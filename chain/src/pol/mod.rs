@@ -8,16 +8,21 @@
 //! submissions, demoted after consecutive failures) set each miner's quota, minimum bond
 //! and whether a hashcash stamp is needed.
 
+mod attest;
+mod payout;
 mod query;
 mod rounds;
 mod state;
 mod submit;
+mod tally;
 mod trust;
 
+pub use attest::{admitted_blocks, attest_aggregate, attest_submissions};
 pub use query::answer as answer_query;
 pub use rounds::end_block;
 pub use state::*;
 pub use submit::submit_delta;
+pub use tally::{above, carried_flags, weighted_median};
 pub use trust::{day_of, record_failure, record_success};
 
 use blyan_proto::event::Event;
@@ -35,5 +40,7 @@ pub fn execute<S: StateWrite + ?Sized>(
 ) -> TxResult<Vec<Event>> {
     match msg {
         PolMsg::SubmitDelta(m) => submit_delta(state, ctx, m),
+        PolMsg::AttestSubmissions(m) => attest_submissions(state, ctx, m),
+        PolMsg::AttestAggregate(m) => attest_aggregate(state, ctx, m),
     }
 }

@@ -54,6 +54,11 @@ pub fn answer<S: StateRead + ?Sized>(
             value: trust(state, a).map_err(e)?.encode(),
             proof_key: Some(state_key::trust(a)),
         }),
+        QueryPath::Attestations(id) => {
+            let mut all = attestations(state, *id, 1).map_err(e)?;
+            all.extend(attestations(state, *id, 2).map_err(e)?);
+            plain(all.encode())
+        }
         _ => None,
     })
 }

@@ -1,6 +1,8 @@
 //! `pol` state: keys and typed accessors.
 
-use blyan_proto::pol::{PolParams, RoundId, RoundInfo, SubmissionId, SubmissionInfo, TrustInfo};
+use blyan_proto::pol::{
+    Attestation, PolParams, RoundId, RoundInfo, SubmissionId, SubmissionInfo, TrustInfo,
+};
 use blyan_proto::{Address, ErrorCode};
 use parity_scale_codec::Decode;
 
@@ -9,6 +11,13 @@ use crate::state::{StateRead, StateReadExt, StateWrite, StateWriteExt};
 
 /// Holds the bonds of submissions in rounds that have not ended.
 pub const BOND_POOL: Address = Address(*b"module/pol_bonds____");
+/// Receives slashed bonds and fees when `slash_to_reward_pool` is set; rewards are paid
+/// from it before anything is minted.
+pub const REWARD_POOL: Address = Address(*b"module/pol_rewards__");
+/// The author recorded on block versions that Proof-of-Learning rounds create.
+pub const POL_MODULE: Address = Address(*b"module/pol__________");
+/// Largest loss an attestation may carry, micro-nats (1,000 nats: far above any real loss).
+pub const MAX_LOSS_MICRO: u64 = 1_000_000_000;
 
 /// State keys owned by `pol`.
 pub mod state_key {
@@ -32,6 +41,20 @@ pub mod state_key {
     pub const ROUND_MINER_PREFIX: &[u8] = b"pol/round_miner/";
     /// Prefix of trust records by account.
     pub const TRUST_PREFIX: &[u8] = b"pol/trust/";
+    /// Prefix of attestations (`{round}{phase}{validator}`).
+    pub const ATTEST_PREFIX: &[u8] = b"pol/attest/";
+
+    /// Prefix of a round's attestations of one phase.
+    pub fn attestations_of(round: u64, phase: u8) -> Vec<u8> {
+        let mut k = key(ATTEST_PREFIX, &round.to_be_bytes());
+        k.push(phase);
+        k
+    }
+
+    /// One validator's attestation.
+    pub fn attestation(round: u64, phase: u8, validator: &blyan_proto::Address) -> Vec<u8> {
+        key(&attestations_of(round, phase), &validator.0)
+    }
 
     /// A round.
     pub fn round(id: u64) -> Vec<u8> {
@@ -192,6 +215,42 @@ pub fn trust<S: StateRead + ?Sized>(state: &S, addr: &Address) -> TxResult<Trust
 /// Stores a trust record.
 pub fn set_trust<S: StateWrite + ?Sized>(state: &mut S, addr: &Address, t: &TrustInfo) {
     state.put_scale(state_key::trust(addr), t);
+}
+
+/// A validator's attestation of one phase, if any.
+pub fn attestation<S: StateRead + ?Sized>(
+    state: &S,
+    round: RoundId,
+    phase: u8,
+    validator: &Address,
+) -> TxResult<Option<Attestation>> {
+    state.get_scale(&state_key::attestation(round, phase, validator))
+}
+
+/// Stores an attestation.
+pub fn set_attestation<S: StateWrite + ?Sized>(
+    state: &mut S,
+    round: RoundId,
+    phase: u8,
+    a: &Attestation,
+) {
+    state.put_scale(state_key::attestation(round, phase, &a.validator), a);
+}
+
+/// A round's attestations of one phase, ordered by validator address.
+pub fn attestations<S: StateRead + ?Sized>(
+    state: &S,
+    round: RoundId,
+    phase: u8,
+) -> TxResult<Vec<Attestation>> {
+    state
+        .prefix_raw(&state_key::attestations_of(round, phase))
+        .into_iter()
+        .map(|(_, v)| {
+            Attestation::decode(&mut v.as_slice())
+                .map_err(|_| TxError::new(ErrorCode::CorruptState, "malformed attestation"))
+        })
+        .collect()
 }
 
 /// Records the round in the model's index and as its round in progress.

@@ -231,6 +231,16 @@ pub fn submit_delta<S: StateWrite + ?Sized>(
                 bonds: 0,
                 base_loss_micro: base_loss,
                 ended_at: 0,
+                total_power: 0,
+                phase1_power: 0,
+                phase2_power: 0,
+                phase2_agreeing_power: 0,
+                aggregate_hash: None,
+                new_loss_micro: None,
+                new_blocks: Vec::new(),
+                learning_rewards: 0,
+                validation_rewards: 0,
+                slashed: 0,
             };
             open_round(state, &r);
             events.push(Event::Pol(PolEvent::RoundOpened {
@@ -283,6 +293,10 @@ pub fn submit_delta<S: StateWrite + ?Sized>(
             trust: t.level,
             height: ctx.height,
             status: SubmissionStatus::Pending,
+            median_loss_micro: None,
+            flags: 0,
+            reward: 0,
+            penalty: 0,
         },
     );
     state.put_scale(state_key::round_miner(round.id, &signer), &id);

@@ -66,6 +66,29 @@ pub struct RoundInfo {
     pub base_loss_micro: Option<u64>,
     /// Height the round ended at (0 while running).
     pub ended_at: u64,
+    /// Voting power of the active set when submissions closed (the quorum's base).
+    pub total_power: u64,
+    /// Power that attested phase 1.
+    pub phase1_power: u64,
+    /// Power that attested phase 2.
+    pub phase2_power: u64,
+    /// Power behind the winning aggregate.
+    pub phase2_agreeing_power: u64,
+    /// The winning aggregate's hash.
+    pub aggregate_hash: Option<[u8; 32]>,
+    /// Its stake-weighted median loss, micro-nats.
+    pub new_loss_micro: Option<u64>,
+    /// Block versions it created.
+    pub new_blocks: Vec<crate::dag::BlockId>,
+    /// Learning rewards paid, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub learning_rewards: u128,
+    /// Validation rewards paid, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub validation_rewards: u128,
+    /// Bonds slashed, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub slashed: u128,
 }
 
 /// What became of a submission.
@@ -124,6 +147,31 @@ pub struct SubmissionInfo {
     pub height: u64,
     /// Status.
     pub status: SubmissionStatus,
+    /// Stake-weighted median of the validators' losses, micro-nats.
+    pub median_loss_micro: Option<u64>,
+    /// Flag bits carried by enough attesting power.
+    pub flags: u32,
+    /// Learning reward paid, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub reward: u128,
+    /// Bond slashed or fee taken, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub penalty: u128,
+}
+
+/// A validator's attestation of one phase, as stored and queried.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Attestation {
+    /// Validator operator.
+    pub validator: Address,
+    /// Its voting power when it attested.
+    pub power: u64,
+    /// Height.
+    pub height: u64,
+    /// Phase 1: one judgement per submission.
+    pub judgements: Vec<super::Judgement>,
+    /// Phase 2: the aggregate.
+    pub aggregate: Option<super::AttestAggregate>,
 }
 
 /// A contributor's trust level (seeds: Progressive Trust).

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::dag::BlockId;
 
-pub use info::{RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo, TrustLevel};
-pub use params::PolParams;
+pub use info::{
+    Attestation, RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo, TrustLevel,
+};
+pub use params::{AggregationRule, PolParams};
 pub use stamp::{leading_zero_bits, solve_stamp, stamp_digest, StampInput};
 
 /// A round id (one counter for all models, starting at 1).
@@ -75,6 +77,83 @@ pub struct SubmitDelta {
     pub stamp: Option<u64>,
 }
 
+/// Flag bits a validator sets on a submission in phase 1 (DESIGN.md step 3).
+pub mod flags {
+    /// A delta failed to decode.
+    pub const DECODE: u32 = 1;
+    /// A NaN or infinity in the delta or in the loss.
+    pub const NON_FINITE: u32 = 2;
+    /// L2 norm out of bounds.
+    pub const NORM: u32 = 4;
+    /// L2 distance to the current weights out of bounds.
+    pub const DISTANCE: u32 = 8;
+    /// Direction against the round's other updates (cosine).
+    pub const COSINE: u32 = 16;
+    /// Krum score an outlier.
+    pub const KRUM: u32 = 32;
+    /// Tensor names or shapes do not fit the block.
+    pub const SHAPE: u32 = 64;
+    /// The content's hash is not the one on chain, or it could not be fetched.
+    pub const HASH: u32 = 128;
+    /// Every defined bit.
+    pub const ALL: u32 = 255;
+}
+
+/// One validator's phase-1 result for one submission.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Judgement {
+    /// Submission.
+    pub submission: SubmissionId,
+    /// [`flags`] bits.
+    pub flags: u32,
+    /// Validation loss of base + this submission alone, micro-nats.
+    pub loss_micro: u64,
+}
+
+/// `MsgAttestSubmissions`: phase 1, one judgement per submission of the round, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct AttestSubmissions {
+    /// Round.
+    pub round: RoundId,
+    /// Judgements in the round's submission order.
+    pub judgements: Vec<Judgement>,
+}
+
+/// A block's new version proposed by an aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct NewBlockVersion {
+    /// Block name.
+    pub block: String,
+    /// CID of the aggregate delta container (lossless) for this block.
+    pub delta_cid: String,
+    /// sha3-256 of that container.
+    #[serde(with = "crate::msg::hex32")]
+    pub delta_hash: [u8; 32],
+    /// Its size, bytes.
+    pub delta_size: u64,
+    /// CID of the new TensorBlock.
+    pub cid: String,
+    /// Its payload hash (Merkle root).
+    #[serde(with = "crate::msg::hex32")]
+    pub payload_hash: [u8; 32],
+    /// Its size, bytes.
+    pub size: u64,
+}
+
+/// `MsgAttestAggregate`: phase 2, the aggregate of the admitted submissions.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct AttestAggregate {
+    /// Round.
+    pub round: RoundId,
+    /// Hash of the aggregate delta (block names, tensor names, shapes, f32 bytes in order).
+    #[serde(with = "crate::msg::hex32")]
+    pub aggregate_hash: [u8; 32],
+    /// New versions, sorted by block name: exactly the blocks the admitted submissions change.
+    pub blocks: Vec<NewBlockVersion>,
+    /// Validation loss of the model with these versions, micro-nats.
+    pub loss_micro: u64,
+}
+
 /// Messages of the `pol` module.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -82,6 +161,12 @@ pub enum PolMsg {
     /// A miner's delta submission.
     #[codec(index = 0)]
     SubmitDelta(SubmitDelta),
+    /// A validator's phase-1 judgements.
+    #[codec(index = 1)]
+    AttestSubmissions(AttestSubmissions),
+    /// A validator's phase-2 aggregate.
+    #[codec(index = 2)]
+    AttestAggregate(AttestAggregate),
 }
 
 impl PolMsg {
@@ -89,6 +174,7 @@ impl PolMsg {
     pub fn outflow(&self) -> u128 {
         match self {
             PolMsg::SubmitDelta(s) => s.bond,
+            PolMsg::AttestSubmissions(_) | PolMsg::AttestAggregate(_) => 0,
         }
     }
 
@@ -96,6 +182,8 @@ impl PolMsg {
     pub fn kind(&self) -> &'static str {
         match self {
             PolMsg::SubmitDelta(_) => "pol.submit_delta",
+            PolMsg::AttestSubmissions(_) => "pol.attest_submissions",
+            PolMsg::AttestAggregate(_) => "pol.attest_aggregate",
         }
     }
 }
@@ -136,6 +224,52 @@ pub enum PolEvent {
         /// Submissions it holds.
         submissions: u32,
     },
+    /// A validator attested a phase.
+    Attested {
+        /// Round.
+        round: RoundId,
+        /// Validator operator.
+        validator: crate::Address,
+        /// 1 or 2.
+        phase: u8,
+        /// Its voting power.
+        power: u64,
+    },
+    /// Phase 1 judged a submission.
+    SubmissionJudged {
+        /// Round.
+        round: RoundId,
+        /// Submission.
+        submission: SubmissionId,
+        /// `admitted`, `harmful` or `byzantine`.
+        verdict: String,
+        /// Stake-weighted median loss, micro-nats.
+        median_loss_micro: u64,
+        /// Flags carried by enough attesting power.
+        flags: u32,
+        /// Bond slashed or fee taken, base units.
+        penalty: u128,
+    },
+    /// A reward was paid.
+    Rewarded {
+        /// Round.
+        round: RoundId,
+        /// Recipient.
+        account: crate::Address,
+        /// `learning` or `validation`.
+        kind: String,
+        /// Base units.
+        amount: u128,
+    },
+    /// A round ended with a verdict.
+    RoundEnded {
+        /// Round.
+        round: RoundId,
+        /// `accepted` or `rejected`.
+        status: String,
+        /// Why.
+        reason: String,
+    },
     /// A round ended without a quorum of attestations: bonds returned, heads unchanged.
     RoundNoQuorum {
         /// Round.
@@ -153,6 +287,10 @@ impl PolEvent {
             PolEvent::DeltaSubmitted { .. } => "pol_delta_submitted",
             PolEvent::RoundClosed { .. } => "pol_round_closed",
             PolEvent::RoundNoQuorum { .. } => "pol_round_no_quorum",
+            PolEvent::Attested { .. } => "pol_attested",
+            PolEvent::SubmissionJudged { .. } => "pol_submission_judged",
+            PolEvent::Rewarded { .. } => "pol_rewarded",
+            PolEvent::RoundEnded { .. } => "pol_round_ended",
         }
     }
 
@@ -192,6 +330,52 @@ impl PolEvent {
             PolEvent::RoundNoQuorum { round, returned } => vec![
                 ("round", round.to_string()),
                 ("returned", returned.to_string()),
+            ],
+            PolEvent::Attested {
+                round,
+                validator,
+                phase,
+                power,
+            } => vec![
+                ("round", round.to_string()),
+                ("validator", validator.to_string()),
+                ("phase", phase.to_string()),
+                ("power", power.to_string()),
+            ],
+            PolEvent::SubmissionJudged {
+                round,
+                submission,
+                verdict,
+                median_loss_micro,
+                flags,
+                penalty,
+            } => vec![
+                ("round", round.to_string()),
+                ("submission", submission.to_string()),
+                ("verdict", verdict.clone()),
+                ("median_loss_micro", median_loss_micro.to_string()),
+                ("flags", flags.to_string()),
+                ("penalty", penalty.to_string()),
+            ],
+            PolEvent::Rewarded {
+                round,
+                account,
+                kind,
+                amount,
+            } => vec![
+                ("round", round.to_string()),
+                ("account", account.to_string()),
+                ("kind", kind.clone()),
+                ("amount", amount.to_string()),
+            ],
+            PolEvent::RoundEnded {
+                round,
+                status,
+                reason,
+            } => vec![
+                ("round", round.to_string()),
+                ("status", status.clone()),
+                ("reason", reason.clone()),
             ],
         }
     }

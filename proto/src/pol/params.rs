@@ -43,6 +43,62 @@ pub struct PolParams {
     pub max_submissions_per_round: u32,
     /// Smallest improvement of the recorded loss a round needs to be accepted, basis points.
     pub min_improvement_bps: u32,
+    /// Attesting power a phase needs, basis points of the round's total power (strictly
+    /// more: 6,666 means more than 2/3).
+    pub quorum_bps: u32,
+    /// A flag counts when validators holding at least this share of the attesting power
+    /// set it, basis points (3,334: at least 1/3).
+    pub flag_bps: u32,
+    /// A submission whose median loss is above the base loss by more than this is harmful,
+    /// basis points of the base loss.
+    pub harmful_tolerance_bps: u32,
+    /// Fee a harmful submission pays out of its bond, basis points.
+    pub harmful_fee_bps: u32,
+    /// Slashed bonds and fees go to the PoL reward pool (true) or are burned (false).
+    pub slash_to_reward_pool: bool,
+    /// Learning reward of an accepted round, shared by its admitted miners, base units.
+    #[serde(with = "u128_string")]
+    pub learning_reward_per_round: u128,
+    /// Validation reward of an accepted round, shared by the validators that agreed on its
+    /// aggregate, base units.
+    #[serde(with = "u128_string")]
+    pub validation_reward_per_round: u128,
+    /// Aggregation rule of models without their own.
+    pub aggregation: AggregationRule,
+    /// Per-model aggregation rules.
+    pub model_aggregation: Vec<(String, AggregationRule)>,
+}
+
+/// How validators combine the admitted deltas of a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "rule")]
+pub enum AggregationRule {
+    /// Average weighted by samples.
+    #[codec(index = 0)]
+    FedAvg,
+    /// Coordinate-wise median.
+    #[codec(index = 1)]
+    Median,
+    /// Coordinate-wise mean without the `trim_bps` highest and lowest values.
+    #[codec(index = 2)]
+    TrimmedMean {
+        /// Share trimmed at each end, basis points.
+        trim_bps: u32,
+    },
+    /// The single update with the best Krum score, assuming `f` Byzantine.
+    #[codec(index = 3)]
+    Krum {
+        /// Byzantine updates tolerated.
+        f: u32,
+    },
+    /// The mean of the `m` best Krum scores.
+    #[codec(index = 4)]
+    MultiKrum {
+        /// Byzantine updates tolerated.
+        f: u32,
+        /// Updates averaged.
+        m: u32,
+    },
 }
 
 impl Default for PolParams {
@@ -64,6 +120,17 @@ impl Default for PolParams {
             max_dataset_refs: 16,
             max_submissions_per_round: 64,
             min_improvement_bps: 100,
+            quorum_bps: 6_666,
+            flag_bps: 3_334,
+            harmful_tolerance_bps: 0,
+            harmful_fee_bps: 1_000,
+            slash_to_reward_pool: false,
+            // 35% of at most 273,972 BLY a day is 95,890 BLY for learning; at one round per
+            // 120 blocks of 5 s (144 a day) that is 666 BLY a round, validation included.
+            learning_reward_per_round: 600 * crate::BLY,
+            validation_reward_per_round: 60 * crate::BLY,
+            aggregation: AggregationRule::FedAvg,
+            model_aggregation: Vec::new(),
         }
     }
 }
@@ -83,10 +150,30 @@ impl PolParams {
         if self.promote_after == 0 || self.demote_after == 0 {
             return Err("pol: promote_after and demote_after must be positive".into());
         }
-        if self.min_improvement_bps > 10_000 {
-            return Err("pol: min_improvement_bps above 10000".into());
+        for (name, v) in [
+            ("min_improvement_bps", self.min_improvement_bps),
+            ("quorum_bps", self.quorum_bps),
+            ("flag_bps", self.flag_bps),
+            ("harmful_fee_bps", self.harmful_fee_bps),
+        ] {
+            if v > 10_000 {
+                return Err(format!("pol: {name} above 10000"));
+            }
+        }
+        if self.quorum_bps < 5_000 || self.flag_bps == 0 {
+            return Err(
+                "pol: quorum_bps below 5000 or flag_bps 0 would let a minority decide".into(),
+            );
         }
         Ok(())
+    }
+
+    /// The aggregation rule of `model`.
+    pub fn rule_for(&self, model: &str) -> AggregationRule {
+        self.model_aggregation
+            .iter()
+            .find(|(m, _)| m == model)
+            .map_or(self.aggregation, |(_, r)| *r)
     }
 
     /// The smallest bond for a trust level.

@@ -1,0 +1,132 @@
+//! Where a judged round's tokens go: slashed bonds and harmful-submission fees (burned or
+//! to the PoL reward pool, a param), learning rewards to admitted miners in proportion to
+//! samples × their own improvement, validation rewards to the validators that agreed on
+//! the accepted aggregate in proportion to their power. Rewards are paid from the reward
+//! pool first, then minted from the emission reserve (never beyond it).
+
+use blyan_proto::event::Event;
+use blyan_proto::pol::{PolEvent, PolParams, RoundInfo, SubmissionInfo, SubmissionStatus};
+use blyan_proto::Address;
+
+use super::state::*;
+use crate::error::TxResult;
+use crate::staking::mul_div;
+use crate::state::StateWrite;
+
+/// `amount × bps / 10,000`, floor.
+pub fn bps_of(amount: u128, bps: u32) -> u128 {
+    mul_div(amount, u128::from(bps), 10_000)
+}
+
+/// Takes `amount` out of the bond pool: burned, or moved to the reward pool.
+pub fn take_from_bond<S: StateWrite + ?Sized>(
+    state: &mut S,
+    p: &PolParams,
+    amount: u128,
+) -> TxResult<()> {
+    if amount == 0 {
+        return Ok(());
+    }
+    if p.slash_to_reward_pool {
+        crate::bank::transfer(state, &BOND_POOL, &REWARD_POOL, amount)?;
+        Ok(())
+    } else {
+        crate::bank::burn(state, &BOND_POOL, amount)
+    }
+}
+
+/// Pays `amount` to `to` from the reward pool, then from the emission reserve; returns
+/// what was paid (less when both run dry).
+fn pay<S: StateWrite + ?Sized>(state: &mut S, to: &Address, amount: u128) -> TxResult<u128> {
+    let from_pool = crate::bank::balance(state, &REWARD_POOL)?.min(amount);
+    if from_pool > 0 {
+        crate::bank::transfer(state, &REWARD_POOL, to, from_pool)?;
+    }
+    let rest = amount.saturating_sub(from_pool);
+    let minted = rest.min(crate::bank::emission_reserve(state)?);
+    crate::bank::mint_from_reserve(state, to, minted)?;
+    Ok(from_pool.saturating_add(minted))
+}
+
+/// Splits `budget` over `weights` (floor); dust stays unpaid.
+fn split(budget: u128, weights: &[u128]) -> Vec<u128> {
+    let total: u128 = weights.iter().fold(0u128, |a, w| a.saturating_add(*w));
+    weights.iter().map(|w| mul_div(budget, *w, total)).collect()
+}
+
+/// Pays the learning and validation rewards of an accepted round.
+pub fn pay_round<S: StateWrite + ?Sized>(
+    state: &mut S,
+    p: &PolParams,
+    r: &mut RoundInfo,
+    subs: &[SubmissionInfo],
+    validators: &[(Address, u64)],
+    base_loss: u64,
+) -> TxResult<Vec<Event>> {
+    let mut events = Vec::new();
+    let admitted: Vec<&SubmissionInfo> = subs
+        .iter()
+        .filter(|s| s.status == SubmissionStatus::Admitted)
+        .collect();
+    let mut weights: Vec<u128> = admitted
+        .iter()
+        .map(|s| {
+            let gain = base_loss.saturating_sub(s.median_loss_micro.unwrap_or(base_loss));
+            u128::from(s.samples).saturating_mul(u128::from(gain))
+        })
+        .collect();
+    if weights.iter().all(|w| *w == 0) {
+        // nobody improved alone (the aggregate did): share by samples
+        weights = admitted.iter().map(|s| u128::from(s.samples)).collect();
+    }
+    for (s, amount) in admitted
+        .iter()
+        .zip(split(p.learning_reward_per_round, &weights))
+    {
+        let paid = pay(state, &s.miner, amount)?;
+        if paid > 0 {
+            let mut rec = s.to_owned().clone();
+            rec.reward = paid;
+            set_submission(state, &rec);
+            r.learning_rewards = r.learning_rewards.saturating_add(paid);
+            events.push(Event::Pol(PolEvent::Rewarded {
+                round: r.id,
+                account: s.miner,
+                kind: "learning".into(),
+                amount: paid,
+            }));
+        }
+    }
+    let vw: Vec<u128> = validators.iter().map(|(_, pw)| u128::from(*pw)).collect();
+    for ((v, _), amount) in validators
+        .iter()
+        .zip(split(p.validation_reward_per_round, &vw))
+    {
+        let paid = pay(state, v, amount)?;
+        if paid > 0 {
+            r.validation_rewards = r.validation_rewards.saturating_add(paid);
+            events.push(Event::Pol(PolEvent::Rewarded {
+                round: r.id,
+                account: *v,
+                kind: "validation".into(),
+                amount: paid,
+            }));
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_floor_and_never_exceed_the_budget() {
+        assert_eq!(split(100, &[1, 1, 1]), vec![33, 33, 33]);
+        assert_eq!(split(100, &[0, 0]), vec![0, 0]);
+        assert_eq!(split(u128::MAX, &[u128::MAX, 1]).len(), 2);
+        let s = split(1_000, &[3, 1]);
+        assert_eq!(s, vec![750, 250]);
+        assert_eq!(bps_of(10_000, 1_000), 1_000);
+    }
+}
