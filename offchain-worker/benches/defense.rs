@@ -5,7 +5,8 @@
 //! 2. detection and false-positive rates of the default [`DefenseParams`] over randomized
 //!    synthetic rounds (`small` expert block; 4–16 updates, 30% attackers of mixed modes,
 //!    honest updates with cosine 0.1–0.9 to each other and norms spread over 3×), per mode
-//!    and per flag;
+//!    and per flag; each false positive is printed (they come from 5-update rounds where
+//!    30% rounds to 2 attackers, beyond the cosine check's `h − 1 > a`, see `screen`);
 //! 3. the error of each rule's aggregate against the FedAvg of the honest updates alone,
 //!    over all updates and over the ones screening admits.
 //!
@@ -160,6 +161,9 @@ fn rates(layout: &Layout, norms: &BTreeMap<String, f64>, rounds: u64) {
             };
             t.total += 1;
             t.flagged += u64::from(!s.is_clean());
+            if k.is_none() && !s.is_clean() {
+                println!("false positive: round {r} (n {n}, noise {noise_rel:.2}): {s}");
+            }
             if k.is_some() {
                 for (bit, name) in flag::ALL {
                     if s.flags & bit != 0 {

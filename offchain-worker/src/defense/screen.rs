@@ -34,7 +34,12 @@ use crate::compress::Decoded;
 ///    updates' values there (leave-one-out; the mean of the two middle values for an even
 ///    count). Per update, over those blocks: `cos = Σ Δ·med / (‖Δ‖ ‖med‖)`, flagged
 ///    [`flag::COSINE`] when `cos < max(min_cosine, cosine_z / √D)` (`D` values compared).
-///    A zero update or a zero reference gives no cosine and no flag.
+///    A zero update or a zero reference gives no cosine and no flag. The reference is
+///    honest when honest updates are a strict majority of each honest update's peers
+///    (`h − 1 > a`: at most 1 attacker among 5 updates, 2 among 6–8, 3 among 9–10); with
+///    more (2 sign-flippers among 5) honest updates can be flagged, which is the price of
+///    excluding the update itself (a self-inclusive median lets random noise of honest
+///    size vote for itself and pass).
 ///
 /// Per-update sums over blocks run in block-name order; per-block figures are computed over
 /// members in submission order.
