@@ -1,6 +1,8 @@
 //! Shared helpers for runtime tests.
 #![allow(dead_code)]
 
+pub mod pol;
+
 use blyan_chain::genesis::{init_chain, ChainGenesis, GenesisValidatorSpec};
 use blyan_chain::runtime::Mode;
 use blyan_chain::state::apply_writes;

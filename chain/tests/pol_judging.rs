@@ -1,0 +1,458 @@
+//! Proof-of-Learning judging (second half of `pol`): phase-1 attestations give per
+//! submission a stake-weighted median loss and flags carried by 1/3 of the attesting
+//! power; Byzantine bonds are burned, harmful submissions pay a fee; an aggregate that more
+//! than 2/3 of the power agrees on and that lowers the loss becomes new block versions and
+//! pays learning and validation rewards. Quorum misses return bonds; every bad attestation
+//! gets its own code and changes nothing but its fee and nonce.
+
+mod common;
+
+use blyan_chain::pol::{self, BOND_POOL};
+use blyan_chain::{bank, dag, MemState, TxOutcome, VerifiedTx};
+use blyan_proto::dag::BlockType;
+use blyan_proto::pol::{
+    flags, AttestAggregate, AttestSubmissions, Judgement, NewBlockVersion, PolMsg, PolParams,
+    RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustLevel,
+};
+use blyan_proto::query::QueryPath;
+use blyan_proto::{ErrorCode, BLY};
+use common::pol::*;
+use common::*;
+
+const VALIDATORS: [&str; 4] = ["v1", "v2", "v3", "v4"];
+const BASE: u64 = 5_000_000;
+
+fn judging_params() -> PolParams {
+    PolParams {
+        round_blocks: 3,
+        phase1_blocks: 3,
+        phase2_blocks: 3,
+        hashcash_bits: 4,
+        ..Default::default()
+    }
+}
+
+fn net() -> MemState {
+    genesis_with_validators(judging_params(), true, &VALIDATORS)
+}
+
+fn signed(s: &MemState, who: &str, m: PolMsg) -> VerifiedTx {
+    verify(pol_tx(s, who, m), &key(who))
+}
+
+/// m1..m4 submit to layer0.expert1 at height 1 (samples 800, 400, 100, 100).
+fn submit_all(s: &mut MemState) {
+    let txs: Vec<VerifiedTx> = [("m1", 800), ("m2", 400), ("m3", 100), ("m4", 100)]
+        .iter()
+        .map(|(m, samples)| {
+            let mut msg = submission(s, 10 * BLY);
+            msg.samples = *samples;
+            let msg = stamped(s, m, msg);
+            signed(s, m, PolMsg::SubmitDelta(msg))
+        })
+        .collect();
+    for o in run_block(s, 1, &txs) {
+        assert_eq!(o.code, 0, "{}", o.log);
+    }
+    run_block(s, 2, &[]);
+    run_block(s, 3, &[]);
+    let r: RoundInfo = query(s, QueryPath::Round(1));
+    assert_eq!((r.status, r.total_power), (RoundStatus::Phase1, 40));
+}
+
+fn judgement(sub: u64, flags: u32, loss_micro: u64) -> Judgement {
+    Judgement {
+        submission: sub,
+        flags,
+        loss_micro,
+    }
+}
+
+/// What validator `i` says in phase 1: m1 and m2 improve, m3 is flagged by v1 and v2,
+/// m4 makes things worse.
+fn phase1(i: usize) -> AttestSubmissions {
+    let flag = if i < 2 { flags::NORM } else { 0 };
+    AttestSubmissions {
+        round: 1,
+        judgements: vec![
+            judgement(1, 0, 4_600_000 + i as u64),
+            judgement(2, 0, 4_800_000),
+            judgement(3, flag, 9_000_000),
+            judgement(4, 0, 5_200_000),
+        ],
+    }
+}
+
+fn aggregate(hash: u8, loss_micro: u64) -> AttestAggregate {
+    AttestAggregate {
+        round: 1,
+        aggregate_hash: [hash; 32],
+        blocks: vec![NewBlockVersion {
+            block: "layer0.expert1".into(),
+            delta_cid: "bafkaggdelta".into(),
+            delta_hash: [hash; 32],
+            delta_size: 1_000,
+            cid: format!("bafknew{hash}"),
+            payload_hash: [hash.wrapping_add(1); 32],
+            size: 4_096,
+        }],
+        loss_micro,
+    }
+}
+
+fn attest_block(s: &mut MemState, height: u64, msgs: Vec<(&str, PolMsg)>) -> Vec<TxOutcome> {
+    let txs: Vec<VerifiedTx> = msgs.into_iter().map(|(v, m)| signed(s, v, m)).collect();
+    run_block(s, height, &txs)
+}
+
+#[test]
+fn an_honest_round_is_accepted_attackers_pay_and_rewards_follow_improvement() {
+    let mut s = net();
+    let supply0 = bank::supply(&s).unwrap();
+    let old_head = dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap();
+    submit_all(&mut s);
+    let before: Vec<u128> = ["m1", "m2", "m3", "m4"]
+        .iter()
+        .map(|m| balance(&s, m))
+        .collect();
+
+    let outs = attest_block(
+        &mut s,
+        4,
+        (0..4)
+            .map(|i| (VALIDATORS[i], PolMsg::AttestSubmissions(phase1(i))))
+            .collect(),
+    );
+    assert!(outs.iter().all(|o| o.code == 0), "{outs:?}");
+    // everyone attested: phase 1 closed early
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!((r.status, r.phase1_power), (RoundStatus::Phase2, 40));
+    let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
+    let status: Vec<SubmissionStatus> = subs.iter().map(|x| x.status).collect();
+    assert_eq!(
+        status,
+        vec![
+            SubmissionStatus::Admitted,
+            SubmissionStatus::Admitted,
+            SubmissionStatus::Byzantine,
+            SubmissionStatus::Harmful
+        ]
+    );
+    // stake-weighted (lower) median of 4.6M + {0,1,2,3}
+    assert_eq!(subs[0].median_loss_micro, Some(4_600_001));
+    assert_eq!(subs[2].flags, flags::NORM);
+    assert_eq!(subs[2].penalty, 10 * BLY);
+    assert_eq!(subs[3].penalty, BLY, "10% fee of the harmful bond");
+    assert_eq!(balance(&s, "m3"), before[2], "the Byzantine bond is gone");
+    assert_eq!(balance(&s, "m4"), before[3] + 9 * BLY);
+    assert_eq!(
+        bank::supply(&s).unwrap(),
+        supply0 - 11 * BLY - burned_fees(&s, supply0)
+    );
+
+    // phase 2: v1..v3 agree on aggregate A, v4 says B; A has 30 of 40 power
+    let outs = attest_block(
+        &mut s,
+        5,
+        vec![
+            ("v1", PolMsg::AttestAggregate(aggregate(1, 4_500_000))),
+            ("v2", PolMsg::AttestAggregate(aggregate(1, 4_400_000))),
+            ("v3", PolMsg::AttestAggregate(aggregate(1, 4_450_000))),
+            ("v4", PolMsg::AttestAggregate(aggregate(2, 4_000_000))),
+        ],
+    );
+    assert!(outs.iter().all(|o| o.code == 0), "{outs:?}");
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!(r.status, RoundStatus::Accepted, "{r:?}");
+    assert_eq!(
+        r.new_loss_micro,
+        Some(4_450_000),
+        "median of the agreeing three"
+    );
+    assert_eq!(r.phase2_agreeing_power, 30);
+    assert_eq!(r.aggregate_hash, Some([1; 32]));
+    assert_eq!(r.slashed, 10 * BLY);
+    assert_eq!((r.bonds, bank::balance(&s, &BOND_POOL).unwrap()), (0, 0));
+
+    // the model moved: a delta block, then the new version depending on it
+    let rec = dag::must_model(&s, MODEL).unwrap();
+    assert_eq!(rec.loss_micro, Some(4_450_000));
+    let head = dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap();
+    assert_eq!(r.new_blocks, vec![head.id]);
+    assert_eq!(head.version.patch, old_head.version.patch + 1);
+    assert_eq!(
+        (head.cid.as_str(), head.payload_hash),
+        ("bafknew1", [2; 32])
+    );
+    assert!(head.depends_on.contains(&old_head.id));
+    let delta = head
+        .depends_on
+        .iter()
+        .filter_map(|id| dag::block(&s, id).unwrap())
+        .find(|b| b.block_type == BlockType::Delta)
+        .expect("a delta block");
+    assert_eq!(delta.cid, "bafkaggdelta");
+    let history = dag::history(&s, MODEL, "layer0.expert1").unwrap();
+    assert_eq!(history.len(), 2, "the delta block is not a version");
+
+    // rewards: 600 BLY by samples × own improvement (800×400,001 vs 400×200,000)
+    let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
+    let w1 = 800u128 * 399_999;
+    let w2 = 400u128 * 200_000;
+    let r1 = 600 * BLY * w1 / (w1 + w2);
+    assert_eq!(subs[0].reward, r1);
+    assert_eq!(subs[1].reward, 600 * BLY * w2 / (w1 + w2));
+    assert_eq!(
+        balance(&s, "m1"),
+        before[0] + 10 * BLY + r1,
+        "bond back plus reward"
+    );
+    assert_eq!(r.learning_rewards, subs[0].reward + subs[1].reward);
+    assert_eq!(
+        r.validation_rewards,
+        60 * BLY,
+        "20 BLY to each agreeing validator"
+    );
+    assert_eq!(
+        pol::trust(&s, &key("m1").address())
+            .unwrap()
+            .consecutive_successes,
+        1
+    );
+    let t3 = pol::trust(&s, &key("m3").address()).unwrap();
+    assert_eq!((t3.level, t3.failed), (TrustLevel::Newbie, 1));
+    blyan_chain::invariants::check_full_supply(&s).unwrap();
+    // every attestation is queryable
+    let atts: Vec<blyan_proto::pol::Attestation> = query(&s, QueryPath::Attestations(1));
+    assert_eq!(atts.len(), 8);
+}
+
+/// Fees burned since genesis (base fee part), so supply checks can ignore them.
+fn burned_fees(s: &MemState, _supply0: u128) -> u128 {
+    blyan_chain::fees::burned(s).unwrap()
+}
+
+#[test]
+fn quorum_misses_and_disagreement_return_bonds_and_no_improvement_rejects() {
+    // phase 1 with half the power: no quorum, all bonds back
+    let mut s = net();
+    submit_all(&mut s);
+    let m1 = balance(&s, "m1");
+    attest_block(
+        &mut s,
+        4,
+        (0..2)
+            .map(|i| (VALIDATORS[i], PolMsg::AttestSubmissions(phase1(i))))
+            .collect(),
+    );
+    run_block(&mut s, 5, &[]);
+    run_block(&mut s, 6, &[]);
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!(r.status, RoundStatus::NoQuorum);
+    assert_eq!(balance(&s, "m1"), m1 + 10 * BLY);
+    assert_eq!(bank::balance(&s, &BOND_POOL).unwrap(), 0);
+
+    // phase 2 split 2 vs 2: no aggregate has more than 2/3
+    let mut s = net();
+    submit_all(&mut s);
+    attest_block(
+        &mut s,
+        4,
+        (0..4)
+            .map(|i| (VALIDATORS[i], PolMsg::AttestSubmissions(phase1(i))))
+            .collect(),
+    );
+    let head0 = dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap();
+    attest_block(
+        &mut s,
+        5,
+        vec![
+            ("v1", PolMsg::AttestAggregate(aggregate(1, 4_500_000))),
+            ("v2", PolMsg::AttestAggregate(aggregate(1, 4_500_000))),
+            ("v3", PolMsg::AttestAggregate(aggregate(2, 4_500_000))),
+            ("v4", PolMsg::AttestAggregate(aggregate(2, 4_500_000))),
+        ],
+    );
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!(r.status, RoundStatus::NoQuorum);
+    assert_eq!(r.slashed, 10 * BLY, "the phase-1 slash stands");
+    assert_eq!(
+        dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap(),
+        head0
+    );
+    assert_eq!(bank::balance(&s, &BOND_POOL).unwrap(), 0);
+
+    // an aggregate that improves by less than 1%: rejected, heads stay, bonds back
+    let mut s = net();
+    submit_all(&mut s);
+    attest_block(
+        &mut s,
+        4,
+        (0..4)
+            .map(|i| (VALIDATORS[i], PolMsg::AttestSubmissions(phase1(i))))
+            .collect(),
+    );
+    let m2 = balance(&s, "m2");
+    attest_block(
+        &mut s,
+        5,
+        (0..4)
+            .map(|i| {
+                (
+                    VALIDATORS[i],
+                    PolMsg::AttestAggregate(aggregate(1, BASE - 10_000)),
+                )
+            })
+            .collect(),
+    );
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!((r.status, r.learning_rewards), (RoundStatus::Rejected, 0));
+    assert_eq!(balance(&s, "m2"), m2 + 10 * BLY);
+    assert_eq!(dag::must_model(&s, MODEL).unwrap().loss_micro, Some(BASE));
+    blyan_chain::invariants::check_full_supply(&s).unwrap();
+}
+
+fn expect(s: &mut MemState, height: u64, who: &str, m: PolMsg, code: ErrorCode) {
+    let (bal, round) = (balance(s, who), query::<RoundInfo>(s, QueryPath::Round(1)));
+    let o = attest_block(s, height, vec![(who, m)]).remove(0);
+    assert_eq!(o.code, code.as_u32(), "expected {code:?}: {}", o.log);
+    assert_eq!(
+        balance(s, who),
+        bal - fee_paid(&o),
+        "{code:?}: only the fee"
+    );
+    let after: RoundInfo = query(s, QueryPath::Round(1));
+    assert_eq!(after, round, "{code:?}: the round is unchanged");
+}
+
+#[test]
+fn bad_attestations_get_their_own_codes_and_change_nothing() {
+    let mut s = net();
+    let txs = vec![signed(
+        &s,
+        "m1",
+        PolMsg::SubmitDelta(stamped(&s, "m1", submission(&s, 10 * BLY))),
+    )];
+    run_block(&mut s, 1, &txs);
+    let one = |flags: u32, loss: u64| AttestSubmissions {
+        round: 1,
+        judgements: vec![judgement(1, flags, loss)],
+    };
+    // too early: the round still takes submissions
+    expect(
+        &mut s,
+        2,
+        "v1",
+        PolMsg::AttestSubmissions(one(0, 4_000_000)),
+        ErrorCode::PhaseClosed,
+    );
+    run_block(&mut s, 3, &[]);
+    expect(
+        &mut s,
+        4,
+        "outsider",
+        PolMsg::AttestSubmissions(one(0, 4_000_000)),
+        ErrorCode::NotValidator,
+    );
+    let mut unknown = one(0, 4_000_000);
+    unknown.round = 9;
+    expect(
+        &mut s,
+        4,
+        "v1",
+        PolMsg::AttestSubmissions(unknown),
+        ErrorCode::UnknownRound,
+    );
+    let wrong_sub = AttestSubmissions {
+        round: 1,
+        judgements: vec![judgement(7, 0, 4_000_000)],
+    };
+    expect(
+        &mut s,
+        4,
+        "v1",
+        PolMsg::AttestSubmissions(wrong_sub),
+        ErrorCode::UnknownSubmission,
+    );
+    for bad in [
+        AttestSubmissions {
+            round: 1,
+            judgements: vec![],
+        },
+        one(1 << 20, 4_000_000),
+        one(0, 0),
+        one(0, pol::MAX_LOSS_MICRO + 1),
+        AttestSubmissions {
+            round: 1,
+            judgements: vec![judgement(1, 0, 1), judgement(1, 0, 1)],
+        },
+    ] {
+        expect(
+            &mut s,
+            4,
+            "v1",
+            PolMsg::AttestSubmissions(bad),
+            ErrorCode::MalformedAttestation,
+        );
+    }
+    // an aggregate in phase 1
+    expect(
+        &mut s,
+        4,
+        "v1",
+        PolMsg::AttestAggregate(aggregate(1, 4_000_000)),
+        ErrorCode::PhaseClosed,
+    );
+    let o = attest_block(
+        &mut s,
+        4,
+        vec![("v1", PolMsg::AttestSubmissions(one(0, 4_000_000)))],
+    );
+    assert_eq!(o[0].code, 0, "{}", o[0].log);
+    expect(
+        &mut s,
+        5,
+        "v1",
+        PolMsg::AttestSubmissions(one(0, 4_000_000)),
+        ErrorCode::DuplicateAttestation,
+    );
+    // late: phase 1 ended at 6 (3 of 4 validators then attest nothing more)
+    let o = attest_block(
+        &mut s,
+        5,
+        ["v2", "v3"]
+            .iter()
+            .map(|v| (*v, PolMsg::AttestSubmissions(one(0, 4_000_000))))
+            .collect(),
+    );
+    assert!(o.iter().all(|o| o.code == 0));
+    run_block(&mut s, 6, &[]);
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!(r.status, RoundStatus::Phase2, "30 of 40 is a quorum");
+    expect(
+        &mut s,
+        7,
+        "v4",
+        PolMsg::AttestSubmissions(one(0, 4_000_000)),
+        ErrorCode::PhaseClosed,
+    );
+    // aggregates must name exactly the admitted blocks
+    let mut wrong = aggregate(1, 4_000_000);
+    wrong.blocks[0].block = "layer0.expert0".into();
+    expect(
+        &mut s,
+        7,
+        "v1",
+        PolMsg::AttestAggregate(wrong),
+        ErrorCode::MalformedAttestation,
+    );
+    let mut empty = aggregate(1, 4_000_000);
+    empty.blocks[0].cid = String::new();
+    expect(
+        &mut s,
+        7,
+        "v1",
+        PolMsg::AttestAggregate(empty),
+        ErrorCode::MalformedAttestation,
+    );
+}
