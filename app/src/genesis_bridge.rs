@@ -56,6 +56,7 @@ pub fn chain_genesis(
         emission_reserve: state.emission_reserve,
         staking_params: state.staking.clone(),
         pol_params: state.pol.clone(),
+        inference_params: state.inference.clone(),
         validators,
         models: state
             .models

@@ -54,6 +54,7 @@ fn state_with(delegations: usize) -> MemState {
             emission_reserve: 400_000_000 * BLY,
             staking_params: StakingParams::default(),
             pol_params: Default::default(),
+            inference_params: Default::default(),
             models: Vec::new(),
             validators: (0..VALIDATORS)
                 .map(|i| GenesisValidatorSpec {

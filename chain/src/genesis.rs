@@ -25,6 +25,8 @@ pub struct ChainGenesis {
     pub staking_params: StakingParams,
     /// Proof-of-Learning parameters.
     pub pol_params: PolParams,
+    /// Inference payment parameters.
+    pub inference_params: blyan_proto::inference::InferenceParams,
     /// The initial validators; each bonds `power × power_reduction` from its operator's
     /// genesis balance.
     pub validators: Vec<GenesisValidatorSpec>,
@@ -100,6 +102,10 @@ pub fn init_chain<S: StateWrite + ?Sized>(
         .validate()
         .map_err(|e| TxError::new(ErrorCode::CorruptState, e))?;
     crate::pol::set_params(state, &g.pol_params);
+    g.inference_params
+        .validate()
+        .map_err(|e| TxError::new(ErrorCode::CorruptState, e))?;
+    crate::inference::set_params(state, &g.inference_params);
     for m in &g.models {
         crate::dag::publish_model(
             state,

@@ -90,6 +90,19 @@ pub fn check_pol_bonds<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
     Ok(())
 }
 
+/// Payment-channel invariant, O(1): the channel pool holds exactly the running total of
+/// what open channels have not paid out (tests check that total against a full scan).
+pub fn check_channels<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
+    let held = crate::bank::balance(state, &crate::inference::CHANNEL_POOL).map_err(|e| e.log)?;
+    let owed = crate::inference::held(state).map_err(|e| e.log)?;
+    if held != owed {
+        return Err(format!(
+            "inference invariant broken: channel pool holds {held} but channels hold {owed}"
+        ));
+    }
+    Ok(())
+}
+
 /// Staking invariant, O(validators): the bonded pool holds exactly the validators' tokens.
 pub fn check_staking<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
     let validators = crate::staking::all_validators(state).map_err(|e| e.log)?;

@@ -27,6 +27,9 @@ pub fn answer<S: StateRead + ?Sized>(state: &S, path: &QueryPath) -> Result<Answ
     if let Some(a) = crate::pol::answer_query(state, path)? {
         return Ok(a);
     }
+    if let Some(a) = crate::inference::answer_query(state, path)? {
+        return Ok(a);
+    }
     let raw = |key: Vec<u8>, default: Vec<u8>| Answer {
         value: state.get_raw(&key).unwrap_or(default),
         proof_key: Some(key),

@@ -333,6 +333,7 @@ impl<S: StateRead> BlockExecutor<S> {
         events.push(crate::fees::end_block(st, self.gas_used).map_err(|e| e.log)?);
         crate::invariants::check_staking(st)?;
         crate::invariants::check_pol_bonds(st)?;
+        crate::invariants::check_channels(st)?;
         let (base, writes) = self.overlay.into_parts();
         crate::invariants::check_block_supply(&base, &writes)?;
         crate::invariants::check_block_delegations(&base, &writes)?;
@@ -387,6 +388,7 @@ fn run_msgs<W: StateWrite + ?Sized>(
                 },
             ),
             Msg::Pol(m) => crate::pol::execute(state, ctx, m),
+            Msg::Inference(m) => crate::inference::execute(state, ctx, m),
         }
         .map_err(|e| TxError::new(e.code, format!("message {i} ({}): {}", msg.kind(), e.log)))?;
         events.extend(ev);

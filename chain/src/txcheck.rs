@@ -64,7 +64,11 @@ pub fn check_envelope(signed: &SignedTx, params: &TxParams) -> TxResult<()> {
                     format!("message {i}: transfer of zero"),
                 ))
             }
-            Msg::Bank(BankMsg::Send { .. }) | Msg::Staking(_) | Msg::Dag(_) | Msg::Pol(_) => {}
+            Msg::Bank(BankMsg::Send { .. })
+            | Msg::Staking(_)
+            | Msg::Dag(_)
+            | Msg::Pol(_)
+            | Msg::Inference(_) => {}
         }
     }
     total_outflow(tx)?;

@@ -268,6 +268,7 @@ fn genesis_models_pass_the_same_checks_and_record_their_baseline_loss() {
         emission_reserve: 0,
         staking_params: StakingParams::default(),
         pol_params: Default::default(),
+        inference_params: Default::default(),
         validators: Vec::new(),
         models: vec![GenesisModelSpec {
             id: "genesis-tiny".into(),

@@ -29,6 +29,9 @@ pub struct GenesisAppState {
     /// Proof-of-Learning parameters (defaults when absent).
     #[serde(default)]
     pub pol: blyan_proto::pol::PolParams,
+    /// Inference payment parameters (defaults when absent).
+    #[serde(default)]
+    pub inference: blyan_proto::inference::InferenceParams,
     /// Models published at genesis (none when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<GenesisModel>,

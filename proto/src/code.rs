@@ -1,7 +1,7 @@
 //! Numbered result codes of transactions. The numbers are part of the wire protocol:
 //! they never change meaning once released. Ranges: 1–99 transaction envelope, signature,
-//! nonce and fees; 100–199 bank; 200–299 staking; 300–399 dag; 400–499 pol; 900–999
-//! node-internal.
+//! nonce and fees; 100–199 bank; 200–299 staking; 300–399 dag; 400–499 pol; 500–599
+//! inference; 900–999 node-internal.
 
 macro_rules! error_codes {
     ($( $(#[doc = $doc:literal])* $name:ident = $num:literal ),* $(,)?) => {
@@ -184,6 +184,34 @@ error_codes! {
     /// An attestation's judgements or blocks do not fit the round: wrong count or order,
     /// unknown flag bits, a loss out of range, or blocks other than the admitted ones.
     MalformedAttestation = 418,
+    /// A provider's endpoint, model list or price is malformed.
+    InvalidProvider = 500,
+    /// No provider registered at that address.
+    UnknownProvider = 501,
+    /// The channel deposit is below the minimum.
+    ChannelDepositTooLow = 502,
+    /// The channel duration is zero or above the maximum.
+    InvalidDuration = 503,
+    /// No channel with that id.
+    UnknownChannel = 504,
+    /// Only the channel's user may do this.
+    NotChannelUser = 505,
+    /// The channel is closed.
+    ChannelClosed = 506,
+    /// The channel expired: vouchers can no longer be redeemed.
+    ChannelExpired = 507,
+    /// The channel has not expired yet: it cannot be closed.
+    ChannelNotExpired = 508,
+    /// The voucher's signature is not the channel user's.
+    BadVoucherSignature = 509,
+    /// The voucher is for another provider or channel, or the signer is not its provider.
+    VoucherWrongProvider = 510,
+    /// The voucher's cumulative amount is not above what was already redeemed (a replay).
+    VoucherNotNewer = 511,
+    /// The voucher's cumulative amount is above the channel's deposit.
+    VoucherAboveDeposit = 512,
+    /// The usage report is malformed: too many entries, a block the model lacks, zero tokens.
+    InvalidUsage = 513,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }

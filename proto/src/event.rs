@@ -143,6 +143,8 @@ pub enum Event {
     },
     /// A Proof-of-Learning event.
     Pol(crate::pol::PolEvent),
+    /// An inference payment event.
+    Inference(crate::inference::InferenceEvent),
     /// The base fee for the next block changed.
     BaseFee {
         /// Gas used by the block just executed.
@@ -172,6 +174,7 @@ impl Event {
             Event::ModelPublished { .. } => "model_published",
             Event::BlockVersion { .. } => "block_version",
             Event::Pol(e) => e.kind(),
+            Event::Inference(e) => e.kind(),
         }
     }
 
@@ -179,6 +182,7 @@ impl Event {
     pub fn attributes(&self) -> Vec<(&'static str, String)> {
         match self {
             Event::Pol(e) => e.attributes(),
+            Event::Inference(e) => e.attributes(),
             Event::Transfer {
                 sender,
                 recipient,

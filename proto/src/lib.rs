@@ -10,6 +10,7 @@ pub mod code;
 pub mod dag;
 pub mod event;
 pub mod hash;
+pub mod inference;
 pub mod keys;
 pub mod msg;
 pub mod params;

@@ -21,6 +21,9 @@ pub enum Msg {
     /// Proof-of-Learning submissions and attestations.
     #[codec(index = 3)]
     Pol(crate::pol::PolMsg),
+    /// Inference providers and payment channels.
+    #[codec(index = 4)]
+    Inference(crate::inference::InferenceMsg),
 }
 
 /// Messages of the `bank` module.
@@ -48,6 +51,7 @@ impl Msg {
             Msg::Staking(_) => 0,
             Msg::Dag(crate::dag::DagMsg::PublishModel { deposit, .. }) => *deposit,
             Msg::Pol(m) => m.outflow(),
+            Msg::Inference(m) => m.outflow(),
         }
     }
 
@@ -66,6 +70,7 @@ impl Msg {
             },
             Msg::Dag(_) => "dag.publish_model",
             Msg::Pol(m) => m.kind(),
+            Msg::Inference(m) => m.kind(),
         }
     }
 }

@@ -72,7 +72,9 @@ impl FeeParams {
             crate::Msg::Bank(_) => self.gas_per_bank_send,
             crate::Msg::Staking(_) => self.gas_per_staking_msg,
             // Block records and submissions are priced mostly through the per-byte gas.
-            crate::Msg::Dag(_) | crate::Msg::Pol(_) => self.gas_per_staking_msg,
+            crate::Msg::Dag(_) | crate::Msg::Pol(_) | crate::Msg::Inference(_) => {
+                self.gas_per_staking_msg
+            }
         }
     }
 

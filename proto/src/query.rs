@@ -85,6 +85,16 @@ pub enum QueryPath {
     /// `/pol/attestations/{round}` → `Vec<Attestation>`: phase 1, then phase 2, each by
     /// validator address.
     Attestations(u64),
+    /// `/inference/params` → [`crate::inference::InferenceParams`] (provable).
+    InferenceParams,
+    /// `/inference/provider/{address}` → [`crate::inference::ProviderInfo`] (provable).
+    Provider(Address),
+    /// `/inference/providers` → `Vec<ProviderInfo>`.
+    Providers,
+    /// `/inference/channel/{id}` → [`crate::inference::ChannelInfo`] (provable).
+    Channel(u64),
+    /// `/inference/channels/{user}` → `Vec<ChannelInfo>` the account opened.
+    Channels(Address),
 }
 
 impl QueryPath {
@@ -103,6 +113,8 @@ impl QueryPath {
                 | QueryPath::Rounds(_)
                 | QueryPath::Submissions(_)
                 | QueryPath::Attestations(_)
+                | QueryPath::Providers
+                | QueryPath::Channels(_)
         )
     }
 }
@@ -151,6 +163,11 @@ impl QueryPath {
             ["pol", "submissions", n] => QueryPath::Submissions(num(n)?),
             ["pol", "trust", a] => QueryPath::Trust(addr(a)?),
             ["pol", "attestations", n] => QueryPath::Attestations(num(n)?),
+            ["inference", "params"] => QueryPath::InferenceParams,
+            ["inference", "provider", a] => QueryPath::Provider(addr(a)?),
+            ["inference", "providers"] => QueryPath::Providers,
+            ["inference", "channel", n] => QueryPath::Channel(num(n)?),
+            ["inference", "channels", a] => QueryPath::Channels(addr(a)?),
             _ => return Err(format!("unknown query path {path:?}")),
         })
     }
@@ -190,6 +207,11 @@ impl std::fmt::Display for QueryPath {
             QueryPath::Submissions(n) => write!(f, "/pol/submissions/{n}"),
             QueryPath::Trust(a) => write!(f, "/pol/trust/{a}"),
             QueryPath::Attestations(n) => write!(f, "/pol/attestations/{n}"),
+            QueryPath::InferenceParams => write!(f, "/inference/params"),
+            QueryPath::Provider(a) => write!(f, "/inference/provider/{a}"),
+            QueryPath::Providers => write!(f, "/inference/providers"),
+            QueryPath::Channel(n) => write!(f, "/inference/channel/{n}"),
+            QueryPath::Channels(a) => write!(f, "/inference/channels/{a}"),
         }
     }
 }
@@ -338,6 +360,11 @@ mod tests {
             QueryPath::Submissions(7),
             QueryPath::Trust(a),
             QueryPath::Attestations(3),
+            QueryPath::InferenceParams,
+            QueryPath::Provider(a),
+            QueryPath::Providers,
+            QueryPath::Channel(5),
+            QueryPath::Channels(a),
         ] {
             assert_eq!(QueryPath::parse(&p.to_string()).unwrap(), p);
         }

@@ -41,6 +41,14 @@ pub mod state_key {
     pub const ROUND_MINER_PREFIX: &[u8] = b"pol/round_miner/";
     /// Prefix of trust records by account.
     pub const TRUST_PREFIX: &[u8] = b"pol/trust/";
+    /// Prefix of contributors by block id (`{block id}` → `Vec<(Address, weight)>`).
+    pub const CONTRIBUTORS_PREFIX: &[u8] = b"pol/contributors/";
+
+    /// The contributors of a block version created by a round.
+    pub fn contributors(id: &[u8; 32]) -> Vec<u8> {
+        key(CONTRIBUTORS_PREFIX, id)
+    }
+
     /// Prefix of attestations (`{round}{phase}{validator}`).
     pub const ATTEST_PREFIX: &[u8] = b"pol/attest/";
 
@@ -251,6 +259,26 @@ pub fn attestations<S: StateRead + ?Sized>(
                 .map_err(|_| TxError::new(ErrorCode::CorruptState, "malformed attestation"))
         })
         .collect()
+}
+
+/// The miners whose updates made block version `id`, with their weights (samples ×
+/// improvement); empty for versions no round created.
+pub fn contributors<S: StateRead + ?Sized>(
+    state: &S,
+    id: &[u8; 32],
+) -> TxResult<Vec<(Address, u128)>> {
+    Ok(state
+        .get_scale(&state_key::contributors(id))?
+        .unwrap_or_default())
+}
+
+/// Records the contributors of block version `id`.
+pub fn set_contributors<S: StateWrite + ?Sized>(
+    state: &mut S,
+    id: &[u8; 32],
+    c: &[(Address, u128)],
+) {
+    state.put_scale(state_key::contributors(id), &c.to_vec());
 }
 
 /// Records the round in the model's index and as its round in progress.

@@ -1,0 +1,171 @@
+//! Redeeming a voucher: checks, then the split between provider, contributors and burn.
+
+use std::collections::BTreeMap;
+
+use blyan_proto::event::Event;
+use blyan_proto::inference::{BlockUsage, InferenceEvent, SignedVoucher};
+use blyan_proto::{Address, ErrorCode};
+
+use super::state::*;
+use crate::error::{TxError, TxResult};
+use crate::runtime::MsgContext;
+use crate::staking::mul_div;
+use crate::state::StateWrite;
+
+fn bad(code: ErrorCode, log: impl Into<String>) -> TxError {
+    TxError::new(code, log)
+}
+
+/// Who shares the contributors' part of `tokens` served by `block` of `model`: the
+/// contributors Proof-of-Learning recorded for its head, else the head's author (the
+/// model's publisher for genesis blocks).
+fn recipients<S: StateWrite + ?Sized>(
+    state: &S,
+    model: &str,
+    owner: &Address,
+    block: &str,
+) -> TxResult<Vec<(Address, u128)>> {
+    let head = crate::dag::head(state, model, block)?.ok_or_else(|| {
+        bad(
+            ErrorCode::InvalidUsage,
+            format!("model {model:?} has no block {block:?}"),
+        )
+    })?;
+    let recorded = crate::pol::contributors(state, &head.id)?;
+    if !recorded.is_empty() {
+        return Ok(recorded);
+    }
+    let author = if head.author == crate::pol::POL_MODULE {
+        *owner
+    } else {
+        head.author
+    };
+    Ok(vec![(author, 1)])
+}
+
+/// The provider redeems the user's latest voucher.
+pub fn redeem<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &MsgContext<'_>,
+    sv: &SignedVoucher,
+    model: &str,
+    usage: &[BlockUsage],
+) -> TxResult<Vec<Event>> {
+    let p = params(state)?;
+    let v = &sv.voucher;
+    let mut c = channel(state, v.channel)?;
+    if c.closed {
+        return Err(bad(
+            ErrorCode::ChannelClosed,
+            format!("channel {} is closed", c.id),
+        ));
+    }
+    if ctx.signer != c.provider || v.provider != c.provider {
+        return Err(bad(
+            ErrorCode::VoucherWrongProvider,
+            format!(
+                "channel {} pays {}; the voucher names {} and the signer is {}",
+                c.id, c.provider, v.provider, ctx.signer
+            ),
+        ));
+    }
+    if ctx.height > c.expires_at {
+        return Err(bad(
+            ErrorCode::ChannelExpired,
+            format!("channel {} expired at height {}", c.id, c.expires_at),
+        ));
+    }
+    match sv.signer(ctx.chain_id) {
+        Ok(a) if a == c.user => {}
+        Ok(a) => {
+            return Err(bad(
+                ErrorCode::BadVoucherSignature,
+                format!(
+                    "the voucher is signed by {a}, not the channel's user {}",
+                    c.user
+                ),
+            ))
+        }
+        Err(e) => return Err(bad(ErrorCode::BadVoucherSignature, e.to_string())),
+    }
+    if v.cumulative <= c.redeemed {
+        return Err(bad(
+            ErrorCode::VoucherNotNewer,
+            format!(
+                "voucher for {} is not above the {} already redeemed",
+                v.cumulative, c.redeemed
+            ),
+        ));
+    }
+    if v.cumulative > c.deposit {
+        return Err(bad(
+            ErrorCode::VoucherAboveDeposit,
+            format!(
+                "voucher for {} is above the deposit {}",
+                v.cumulative, c.deposit
+            ),
+        ));
+    }
+    let rec = crate::dag::must_model(state, model)?;
+    if usage.len() > usize::try_from(p.max_usage_entries).unwrap_or(usize::MAX) {
+        return Err(bad(ErrorCode::InvalidUsage, "too many usage entries"));
+    }
+    let mut by_block: BTreeMap<&str, u64> = BTreeMap::new();
+    for u in usage {
+        if u.tokens == 0 || by_block.insert(u.block.as_str(), u.tokens).is_some() {
+            return Err(bad(
+                ErrorCode::InvalidUsage,
+                format!("usage of {:?}: zero tokens or listed twice", u.block),
+            ));
+        }
+    }
+    let amount = v.cumulative.saturating_sub(c.redeemed);
+    let provider_share = mul_div(amount, u128::from(p.provider_bps), 10_000);
+    let contributors = mul_div(amount, u128::from(p.contributors_bps), 10_000);
+    let total_tokens: u128 = by_block.values().map(|t| u128::from(*t)).sum();
+    let mut owed: BTreeMap<Address, u128> = BTreeMap::new();
+    if total_tokens == 0 {
+        owed.insert(rec.owner, contributors);
+    } else {
+        for (block, tokens) in &by_block {
+            let share = mul_div(contributors, u128::from(*tokens), total_tokens);
+            let rs = recipients(state, model, &rec.owner, block)?;
+            let total_w: u128 = rs.iter().fold(0u128, |a, (_, w)| a.saturating_add(*w));
+            for (a, w) in rs {
+                let e = owed.entry(a).or_insert(0);
+                *e = e.saturating_add(mul_div(share, w, total_w));
+            }
+        }
+    }
+    let mut events = Vec::new();
+    if provider_share > 0 {
+        events.push(crate::bank::transfer(
+            state,
+            &CHANNEL_POOL,
+            &c.provider,
+            provider_share,
+        )?);
+    }
+    let mut paid_contrib = 0u128;
+    for (a, x) in owed.iter().filter(|(_, x)| **x > 0) {
+        events.push(crate::bank::transfer(state, &CHANNEL_POOL, a, *x)?);
+        paid_contrib = paid_contrib.saturating_add(*x);
+    }
+    let burned = amount
+        .saturating_sub(provider_share)
+        .saturating_sub(paid_contrib);
+    if burned > 0 {
+        crate::bank::burn(state, &CHANNEL_POOL, burned)?;
+    }
+    adjust_held(state, 0, amount)?;
+    c.redeemed = v.cumulative;
+    set_channel(state, &c);
+    events.push(Event::Inference(InferenceEvent::Redeemed {
+        channel: c.id,
+        amount,
+        provider_share,
+        contributors_share: paid_contrib,
+        burned,
+    }));
+    Ok(events)
+}
