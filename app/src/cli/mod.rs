@@ -2,6 +2,7 @@
 
 mod amount;
 mod dag;
+mod inference;
 mod init;
 mod keys;
 mod loadgen;

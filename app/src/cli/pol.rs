@@ -64,6 +64,14 @@ pub enum PolQuery {
         #[command(flatten)]
         opts: QueryOpts,
     },
+    /// The model's loss history: its baseline, then every round with its verdict, the loss
+    /// it started from and the loss it reached.
+    LossHistory {
+        /// Model id.
+        model: String,
+        #[command(flatten)]
+        opts: QueryOpts,
+    },
     /// A contributor's trust level, streaks and today's submissions.
     Trust {
         /// Account.
@@ -89,6 +97,32 @@ pub fn run_query(cmd: PolQuery, out: Output) -> anyhow::Result<()> {
         }
         PolQuery::Submissions { round, opts } => {
             fetch::<Vec<SubmissionInfo>>(&opts, &QueryPath::Submissions(round))?
+        }
+        PolQuery::LossHistory { model, opts } => {
+            let rounds = fetch::<Vec<RoundInfo>>(&opts, &QueryPath::Rounds(model.clone()))?;
+            let meta = fetch::<blyan_proto::dag::ModelInfo>(&opts, &QueryPath::ModelMeta(model))?;
+            let list: Vec<serde_json::Value> = rounds["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "round": r["id"], "status": r["status"], "ended_at": r["ended_at"],
+                        "base_loss_micro": r["base_loss_micro"],
+                        "new_loss_micro": r["new_loss_micro"],
+                        "accepted": r["status"] == "accepted",
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "height": rounds["height"],
+                "result": {
+                    "baseline_loss_micro": meta["result"]["validation"]["baseline_loss_micro"],
+                    "current_loss_micro": meta["result"]["loss_micro"],
+                    "rounds": list,
+                }
+            })
         }
         PolQuery::Attestations { round, opts } => {
             fetch::<Vec<Attestation>>(&opts, &QueryPath::Attestations(round))?

@@ -50,6 +50,9 @@ pub enum QueryCommand {
     /// Proof-of-Learning rounds, submissions and trust.
     #[command(subcommand)]
     Pol(super::pol::PolQuery),
+    /// Inference providers and payment channels.
+    #[command(subcommand)]
+    Inference(super::inference::InferenceQuery),
     /// A committed transaction by hash (from CometBFT's index).
     Tx {
         /// Transaction hash (hex).
@@ -167,6 +170,7 @@ pub fn run(cmd: QueryCommand, out: Output) -> anyhow::Result<()> {
         QueryCommand::Staking(c) => return super::staking::run_query(c, out),
         QueryCommand::Dag(c) => return super::dag::run_query(c, out),
         QueryCommand::Pol(c) => return super::pol::run_query(c, out),
+        QueryCommand::Inference(c) => return super::inference::run_query(c, out),
         QueryCommand::Bank(BankQuery::Balance { address, opts }) => {
             let (r, p) = fetch(&opts, &QueryPath::Balance(address))?;
             let b: u128 = decode(&r)?;

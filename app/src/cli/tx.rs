@@ -59,6 +59,9 @@ pub enum TxCommand {
     /// Proof-of-Learning.
     #[command(subcommand)]
     Pol(super::pol::PolTx),
+    /// Inference providers and payment channels.
+    #[command(subcommand)]
+    Inference(super::inference::InferenceTx),
 }
 
 /// Bank transactions.
@@ -91,6 +94,7 @@ pub fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
         TxCommand::Staking(c) => super::staking::run_tx(c, out),
         TxCommand::Dag(c) => super::dag::run_tx(c, out),
         TxCommand::Pol(c) => super::pol::run_tx(c, out),
+        TxCommand::Inference(c) => super::inference::run_tx(c, out),
     }
 }
 
