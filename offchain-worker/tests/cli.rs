@@ -257,7 +257,16 @@ fn compress_and_decompress_deltas() {
         d.path().join("c"),
     );
     let fb = d.path().join("feedback.bin");
-    ok(&["model", "init", "--preset", "tiny", "--seed", "1", "--out", s(&model)]);
+    ok(&[
+        "model",
+        "init",
+        "--preset",
+        "tiny",
+        "--seed",
+        "1",
+        "--out",
+        s(&model),
+    ]);
     ok(&[
         "train",
         "--model-dir",
