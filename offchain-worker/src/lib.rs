@@ -19,3 +19,4 @@ pub mod serve;
 pub mod source;
 pub mod tensorblock;
 pub mod train;
+pub mod validator;

@@ -1,7 +1,8 @@
 //! `blyan-worker`: Blyan's off-chain worker. This version builds, inspects and runs models
 //! from local TensorBlock directories or from the chain's heads (fetched by CID through
 //! Kubo), moves their blocks through Kubo and writes a model's genesis JSON, trains and
-//! compresses deltas, and mines (`miner`); the validator and serve roles come next.
+//! compresses deltas, mines (`miner`), validates Proof-of-Learning rounds (`validator`) and
+//! serves the model (`serve`).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
@@ -44,7 +45,9 @@ enum Command {
     Decompress(cli::compress::DecompressArgs),
     /// Mine: follow the chain, train blocks on its heads, submit compressed deltas.
     Miner(Box<cli::miner::MinerArgs>),
-    /// Fetch and check Proof-of-Learning submissions as a validator would.
+    /// Validate: judge Proof-of-Learning rounds and attest them with an operator key.
+    Validator(Box<cli::validator::ValidatorArgs>),
+    /// Fetch and check Proof-of-Learning submissions as a validator would; replay history.
     #[command(subcommand)]
     Pol(cli::pol::PolCmd),
     /// Serve the model over an OpenAI-compatible HTTP API with a chat page.
@@ -74,6 +77,7 @@ fn main() -> Result<()> {
         Command::Compress(a) => cli::compress::compress(a),
         Command::Decompress(a) => cli::compress::decompress(a),
         Command::Miner(a) => cli::miner::run(*a, &device),
+        Command::Validator(a) => cli::validator::run(*a, &device),
         Command::Pol(c) => cli::pol::run(c),
         Command::Serve(a) => cli::serve::serve(*a, &device),
         Command::Chat(a) => cli::chat::chat(a),

@@ -10,6 +10,7 @@ pub mod pol;
 pub mod run;
 pub mod serve;
 pub mod train;
+pub mod validator;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;

@@ -1,4 +1,5 @@
-//! `blyan-worker pol …`: look at Proof-of-Learning submissions as a validator would.
+//! `blyan-worker pol …`: look at Proof-of-Learning submissions as a validator would, and
+//! replay a model's learned history from its recorded deltas.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use serde_json::json;
 use blyan_worker::chain::submission::{fetch_deltas, fetch_manifest, submission};
 use blyan_worker::chain::RpcClient;
 use blyan_worker::ipfs::KuboClient;
+use blyan_worker::validator::replay::replay;
 
 /// Where to read the chain and IPFS.
 #[derive(Args, Debug)]
@@ -47,6 +49,19 @@ pub enum PolCmd {
         /// Submission id.
         #[arg(long)]
         submission: u64,
+    },
+    /// Replay every block's history: from its first version, apply each recorded aggregate
+    /// delta in order and check the result's payload hash equals the recorded version's.
+    /// Exits non-zero on any mismatch.
+    Replay {
+        #[command(flatten)]
+        from: PolFrom,
+        /// Model id on chain.
+        #[arg(long)]
+        model_id: String,
+        /// Print JSON rows.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -106,6 +121,44 @@ pub fn run(cmd: PolCmd) -> Result<()> {
                 "{}",
                 serde_json::to_string_pretty(&fetch_manifest(&rpc, &kubo, &sub)?)?
             );
+            Ok(())
+        }
+        PolCmd::Replay {
+            from,
+            model_id,
+            json: as_json,
+        } => {
+            let rpc = RpcClient::new(&from.chain);
+            let kubo = KuboClient::new(&from.ipfs)?.with_timeout(Duration::from_secs(60));
+            let rows = replay(&rpc, &kubo, &model_id)?;
+            if as_json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                println!(
+                    "{:<18} {:<8} {:<9} {:<16} {:<16} ok",
+                    "block", "version", "source", "recorded", "replayed"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<18} {:<8} {:<9} {:<16} {:<16} {}",
+                        r.block,
+                        r.version,
+                        r.source,
+                        &r.recorded[..16.min(r.recorded.len())],
+                        &r.replayed[..16.min(r.replayed.len())],
+                        if r.ok { "yes" } else { "MISMATCH" }
+                    );
+                }
+            }
+            let bad = rows.iter().filter(|r| !r.ok).count();
+            let replayed = rows.iter().filter(|r| r.source == "delta").count();
+            eprintln!(
+                "{} versions, {replayed} replayed from deltas, {bad} mismatches",
+                rows.len()
+            );
+            if bad > 0 {
+                anyhow::bail!("{bad} versions do not replay to their recorded payload hash");
+            }
             Ok(())
         }
     }

@@ -1,0 +1,155 @@
+//! The model a round is judged against: the chain's current heads, every block fetched
+//! from Kubo by the CID the chain records and verified against its payload hash, held both
+//! as a candle [`Model`] (to measure losses) and as plain f32 [`BlockWeights`] (to apply
+//! deltas bit-exactly).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use candle_core::Device;
+
+use super::weights::{ApplyError, BlockWeights};
+use crate::chain::ChainSource;
+use crate::compress::{self, DeltaTensor};
+use crate::eval::{self, EvalError};
+use crate::ipfs::KuboClient;
+use crate::model::{BlockName, Model};
+use crate::source::{self, BlockSource};
+use crate::tensorblock::PayloadHash;
+
+/// The base model of a round.
+pub struct Base {
+    model: Model,
+    blocks: BTreeMap<String, BlockWeights>,
+    hashes: Vec<(String, PayloadHash)>,
+}
+
+impl std::fmt::Debug for Base {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Base")
+            .field("blocks", &self.hashes.len())
+            .finish()
+    }
+}
+
+/// The heads' payload hashes, in block order: what identifies a base.
+pub fn head_hashes(source: &ChainSource) -> anyhow::Result<Vec<(String, PayloadHash)>> {
+    Ok(source
+        .manifest()?
+        .blocks
+        .into_iter()
+        .map(|b| (b.name, b.payload_hash))
+        .collect())
+}
+
+impl Base {
+    /// Loads the heads `source` names (fetching and verifying every block).
+    pub fn load(source: &ChainSource, device: &Device) -> anyhow::Result<Self> {
+        let m = source.manifest()?;
+        source::check_manifest(&m)?;
+        let mut tensors = BTreeMap::new();
+        let mut blocks = BTreeMap::new();
+        for entry in &m.blocks {
+            let tb = source::open_block(source, entry)?;
+            let w = BlockWeights::from_tensor_block(&entry.name, &tb)
+                .with_context(|| format!("block {}", entry.name))?;
+            tensors.insert(
+                entry.name.clone(),
+                compress::delta_to_tensors(&w.tensors, device)?,
+            );
+            blocks.insert(entry.name.clone(), w);
+        }
+        let model = Model::from_blocks(&m.meta, &tensors, device)?;
+        let hashes = m
+            .blocks
+            .into_iter()
+            .map(|b| (b.name, b.payload_hash))
+            .collect();
+        Ok(Self {
+            model,
+            blocks,
+            hashes,
+        })
+    }
+
+    /// The heads' payload hashes this base was loaded from.
+    pub fn hashes(&self) -> &[(String, PayloadHash)] {
+        &self.hashes
+    }
+
+    /// A block's weights.
+    pub fn block(&self, name: &str) -> Option<&BlockWeights> {
+        self.blocks.get(name)
+    }
+
+    /// `‖W_b‖₂` of every block (what [`crate::defense::screen`] takes).
+    pub fn norms(&self) -> BTreeMap<String, f64> {
+        self.blocks
+            .iter()
+            .map(|(k, w)| (k.clone(), w.l2_norm()))
+            .collect()
+    }
+
+    /// The base plus per-block deltas (each block's delta applied with
+    /// [`BlockWeights::apply`]).
+    pub fn applied(
+        &self,
+        deltas: &BTreeMap<String, Vec<DeltaTensor>>,
+    ) -> Result<BTreeMap<String, BlockWeights>, ApplyError> {
+        deltas
+            .iter()
+            .map(|(block, d)| {
+                let base = self.blocks.get(block).ok_or_else(|| {
+                    ApplyError::Shape(format!("the model has no block {block:?}"))
+                })?;
+                Ok((block.clone(), base.apply(d)?))
+            })
+            .collect()
+    }
+
+    /// The validation loss (micro-nats) of the model with `blocks` replacing the base's;
+    /// `None` when it is not finite. The base blocks are put back afterwards, whatever
+    /// happens.
+    pub fn loss_with(
+        &mut self,
+        blocks: &BTreeMap<String, BlockWeights>,
+        texts: &[String],
+    ) -> anyhow::Result<Option<u64>> {
+        let device = self.model.device().clone();
+        let result = (|| -> anyhow::Result<Option<u64>> {
+            for (name, w) in blocks {
+                let b: BlockName = name.parse()?;
+                self.model
+                    .set_block(&b, &compress::delta_to_tensors(&w.tensors, &device)?)?;
+            }
+            match eval::validation_loss(&self.model, texts, |_, _| {}) {
+                Ok(l) => Ok(Some(l.micro_nats)),
+                Err(EvalError::NonFinite) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })();
+        for name in blocks.keys() {
+            if let (Ok(b), Some(w)) = (name.parse::<BlockName>(), self.blocks.get(name)) {
+                self.model
+                    .set_block(&b, &compress::delta_to_tensors(&w.tensors, &device)?)?;
+            }
+        }
+        result
+    }
+}
+
+/// Opens the chain's view of `model` (its heads) with blocks cached under `home/cache`.
+pub fn open_source(
+    rpc_url: &str,
+    model: &str,
+    kubo: &KuboClient,
+    home: &Path,
+) -> anyhow::Result<ChainSource> {
+    Ok(ChainSource::open(
+        rpc_url,
+        model,
+        kubo.clone(),
+        home.join("cache"),
+    )?)
+}
