@@ -52,8 +52,10 @@ enum Command {
     Pol(cli::pol::PolCmd),
     /// Serve the model over an OpenAI-compatible HTTP API with a chat page.
     Serve(Box<cli::serve::ServeArgs>),
-    /// Stream a reply from a gateway to the terminal.
-    Chat(cli::chat::ChatArgs),
+    /// Stream a reply from a gateway to the terminal (paid with vouchers with `--channel`).
+    Chat(Box<cli::chat::ChatArgs>),
+    /// Redeem a stopped gateway's payment-channel vouchers on chain.
+    Redeem(Box<cli::redeem::RedeemArgs>),
 }
 
 fn main() -> Result<()> {
@@ -80,6 +82,7 @@ fn main() -> Result<()> {
         Command::Validator(a) => cli::validator::run(*a, &device),
         Command::Pol(c) => cli::pol::run(c),
         Command::Serve(a) => cli::serve::serve(*a, &device),
-        Command::Chat(a) => cli::chat::chat(a),
+        Command::Chat(a) => cli::chat::chat(*a),
+        Command::Redeem(a) => cli::redeem::redeem(*a),
     }
 }

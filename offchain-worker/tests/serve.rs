@@ -424,8 +424,10 @@ impl blyan_worker::serve::Billing for Recorder {
         &self,
         _auth: &blyan_worker::serve::Authorization,
         usage: &blyan_worker::serve::api::Usage,
-    ) {
+        _blocks: &blyan_worker::serve::BlockTokens,
+    ) -> blyan_worker::serve::Settlement {
         self.0.lock().unwrap().push(usage.completion_tokens);
+        Default::default()
     }
 }
 

@@ -1,13 +1,25 @@
 //! `blyan-worker chat`: streams a reply from a gateway to the terminal. Free requests solve
 //! the gateway's hashcash challenge first; `--address` identifies the caller (its on-chain
 //! trust level sets the free quota).
+//!
+//! With `--channel ID` the request is paid from that payment channel with the user key
+//! (`--key-hex`/`BLYAN_WORKER_KEY` or `--keystore`): the client asks `POST /v1/quote`,
+//! reads the channel's billed and in-flight totals from `GET /v1/blyan/channel/{id}`, signs
+//! `cumulative = billed + in flight + quote amount` and streams. When the stream ends it
+//! signs a receipt for exactly the billed total the last chunk reports and posts it to
+//! `POST /v1/blyan/voucher`, so the provider can redeem exactly what was used.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use blyan_proto::inference::Voucher;
+use blyan_proto::{Address, SecretKey};
+use blyan_worker::serve::payments::{voucher_header_value, VOUCHER_HEADER};
 use blyan_worker::serve::quote::solve_challenge;
 use clap::Args;
+
+use super::miner::KeyArgs;
 use serde_json::{json, Value};
 
 /// Arguments of `chat`.
@@ -31,6 +43,14 @@ pub struct ChatArgs {
     /// System prompt.
     #[arg(long)]
     system: Option<String>,
+    /// Pay from this payment channel (signs vouchers with the key options).
+    #[arg(long)]
+    channel: Option<u64>,
+    /// With `--channel`: do not post a receipt voucher after the stream.
+    #[arg(long)]
+    no_receipt: bool,
+    #[command(flatten)]
+    key: KeyArgs,
     /// The message (default: read from stdin).
     prompt: Vec<String>,
 }
@@ -90,16 +110,36 @@ pub fn chat(a: ChatArgs) -> Result<()> {
     if let Some(addr) = &a.address {
         req = req.set("authorization", &format!("Bearer {addr}"));
     }
-    let ch: Value = agent
-        .get(&format!("{base}/v1/challenge"))
-        .call()
-        .map_err(api_error)?
-        .into_json()?;
-    let bits = ch["bits"].as_u64().unwrap_or(0) as u32;
-    if bits > 0 {
-        let c = ch["challenge"].as_str().unwrap_or_default();
-        req = req.set("x-blyan-hashcash", &solve_challenge(c, bits));
-    }
+    let payer = match a.channel {
+        Some(channel) => {
+            let p = Payer::new(&agent, base, channel, a.key.load()?)?;
+            let amount: u128 = quote["amount"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .context("the quote has no amount")?;
+            let status = p.status(&agent)?;
+            let cumulative = u128_field(&status, "next_voucher_min")? + amount;
+            eprintln!(
+                "[channel {channel}: billed {}, signing a voucher for {cumulative} (quote {amount})]",
+                status["billed"].as_str().unwrap_or("?")
+            );
+            req = req.set(VOUCHER_HEADER, &p.voucher(cumulative));
+            Some(p)
+        }
+        None => {
+            let ch: Value = agent
+                .get(&format!("{base}/v1/challenge"))
+                .call()
+                .map_err(api_error)?
+                .into_json()?;
+            let bits = ch["bits"].as_u64().unwrap_or(0) as u32;
+            if bits > 0 {
+                let c = ch["challenge"].as_str().unwrap_or_default();
+                req = req.set("x-blyan-hashcash", &solve_challenge(c, bits));
+            }
+            None
+        }
+    };
     let start = Instant::now();
     let resp = req.send_json(body).map_err(api_error)?;
     let version = resp
@@ -110,6 +150,7 @@ pub fn chat(a: ChatArgs) -> Result<()> {
     let mut first: Option<Duration> = None;
     let mut usage = Value::Null;
     let mut cost = Value::Null;
+    let mut payment = Value::Null;
     for line in BufReader::new(resp.into_reader()).lines() {
         let line = line.context("reading the stream")?;
         let Some(data) = line.strip_prefix("data:").map(str::trim) else {
@@ -132,6 +173,7 @@ pub fn chat(a: ChatArgs) -> Result<()> {
         if !c["usage"].is_null() {
             usage = c["usage"].clone();
             cost = c["blyan"]["cost"].clone();
+            payment = c["blyan"]["payment"].clone();
         }
     }
     writeln!(out)?;
@@ -144,5 +186,94 @@ pub fn chat(a: ChatArgs) -> Result<()> {
         cost.as_str().unwrap_or("?"),
         quote["amount"].as_str().unwrap_or("?"),
     );
+    if let Some(p) = payer {
+        let billed = u128_field(&payment, "billed_total")?;
+        eprintln!(
+            "[channel {}: charged {}, billed total {billed}]",
+            p.channel,
+            payment["charged"].as_str().unwrap_or("?")
+        );
+        if !a.no_receipt {
+            let r = agent
+                .post(&format!("{base}/v1/blyan/voucher"))
+                .set(VOUCHER_HEADER, &p.voucher(billed))
+                .call();
+            match r {
+                Ok(_) => eprintln!("[receipt for {billed} sent]"),
+                // a receipt equal to a voucher already held is not needed
+                Err(ureq::Error::Status(402, _)) => {}
+                Err(e) => return Err(api_error(e)),
+            }
+        }
+    }
     Ok(())
+}
+
+/// Signs vouchers for one channel.
+struct Payer {
+    base: String,
+    channel: u64,
+    provider: Address,
+    chain_id: String,
+    key: SecretKey,
+}
+
+impl Payer {
+    fn new(agent: &ureq::Agent, base: &str, channel: u64, key: SecretKey) -> Result<Self> {
+        let info: Value = agent
+            .get(&format!("{base}/v1/blyan/payments"))
+            .call()
+            .map_err(api_error)?
+            .into_json()?;
+        let p = &info["payments"];
+        if p.is_null() {
+            bail!("this gateway takes no vouchers");
+        }
+        let provider: Address = p["provider"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("the gateway's provider address: {e:?}"))?;
+        Ok(Self {
+            base: base.to_string(),
+            channel,
+            provider,
+            chain_id: p["chain_id"].as_str().unwrap_or_default().to_string(),
+            key,
+        })
+    }
+
+    fn status(&self, agent: &ureq::Agent) -> Result<Value> {
+        let s: Value = agent
+            .get(&format!("{}/v1/blyan/channel/{}", self.base, self.channel))
+            .call()
+            .map_err(api_error)?
+            .into_json()?;
+        if s["user"].as_str() != Some(self.key.address().to_string().as_str()) {
+            bail!(
+                "channel {} belongs to {}, not this key's {}",
+                self.channel,
+                s["user"],
+                self.key.address()
+            );
+        }
+        Ok(s)
+    }
+
+    fn voucher(&self, cumulative: u128) -> String {
+        let v = Voucher {
+            channel: self.channel,
+            provider: self.provider,
+            cumulative,
+        }
+        .sign(&self.chain_id, &self.key);
+        voucher_header_value(&v)
+    }
+}
+
+fn u128_field(v: &Value, key: &str) -> Result<u128> {
+    v[key]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no {key} in {v}"))
 }

@@ -7,6 +7,7 @@ pub mod ipfs;
 pub mod miner;
 pub mod model;
 pub mod pol;
+pub mod redeem;
 pub mod run;
 pub mod serve;
 pub mod train;

@@ -1,13 +1,24 @@
 //! `blyan-worker serve`: the OpenAI-compatible inference gateway (see
-//! [`blyan_worker::serve`]).
+//! [`blyan_worker::serve`]). With `--home` (chain mode) and a provider key it takes
+//! payment-channel vouchers ([`blyan_worker::serve::payments`]) and can redeem them every
+//! `--redeem-every` seconds.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use blyan_proto::inference::ProviderInfo;
+use blyan_proto::query::QueryPath;
+use blyan_worker::chain::{RpcClient, TxSender};
 use blyan_worker::ipfs::KuboClient;
-use blyan_worker::serve::{self, FreeTierConfig, Gateway, GatewayConfig, ModelOrigin};
+use blyan_worker::serve::quote::Signer;
+use blyan_worker::serve::{
+    self, payments, Billing, FreeTier, FreeTierConfig, Gateway, GatewayConfig, ModelOrigin,
+    PaymentsConfig, VoucherBilling,
+};
+
+use super::miner::KeyArgs;
 use candle_core::Device;
 use clap::Args;
 
@@ -72,6 +83,20 @@ pub struct ServeArgs {
     /// Time limit of one Kubo call, in seconds.
     #[arg(long, default_value_t = 60)]
     ipfs_timeout: u64,
+    /// Take paid requests: the payments book (vouchers, billed totals, usage) lives in this
+    /// directory; needs `--chain` and the provider's key (`--key-hex`/`BLYAN_WORKER_KEY` or
+    /// `--keystore`).
+    #[arg(long, requires = "chain")]
+    home: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Redeem the vouchers on chain every this many seconds (0: never; then use
+    /// `blyan-worker redeem` while the gateway is stopped).
+    #[arg(long, default_value_t = 0)]
+    redeem_every: u64,
+    /// Blocks a channel must have left before expiry for its vouchers to be taken.
+    #[arg(long, default_value_t = 5)]
+    min_blocks_left: u64,
 }
 
 /// Runs `serve` until interrupted.
@@ -133,7 +158,50 @@ pub fn serve(a: ServeArgs, device: &Device) -> Result<()> {
         signer_key,
         ..GatewayConfig::default()
     };
-    let gw: Arc<Gateway> = Gateway::load(origin, cfg, device, None)?;
+    let (billing, payments) = match &a.home {
+        None => (None, None),
+        Some(home) => {
+            let (Some(rpc), Some(model)) = (&a.chain, &a.model_id) else {
+                bail!("--home (payments) needs --chain and --model-id");
+            };
+            let key = a
+                .key
+                .load()
+                .context("the provider key (payments are on with --home)")?;
+            let client = RpcClient::new(rpc);
+            let chain_id = payments::chain_id(&client).context("reading the chain id")?;
+            let pcfg = PaymentsConfig {
+                chain_id,
+                provider: key.address(),
+                model: model.clone(),
+                home: home.clone(),
+                channel_ttl: Duration::from_secs(2),
+                min_blocks_left: a.min_blocks_left,
+            };
+            match client.query::<ProviderInfo>(&QueryPath::Provider(key.address())) {
+                Ok(p) if p.price_per_1k_tokens != cfg.price_per_1k => tracing::warn!(
+                    on_chain = %p.price_per_1k_tokens, serving = %cfg.price_per_1k,
+                    "the price registered on chain differs from --price-per-1k"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, provider = %key.address(), "not a registered provider yet (blyand tx inference register-provider)")
+                }
+            }
+            let free = FreeTier::new(
+                FreeTierConfig {
+                    hashcash: cfg.hashcash_bits > 0,
+                    ..cfg.free_tier.clone()
+                },
+                Arc::new(Signer::new(cfg.signer_key)),
+            );
+            let vb = Arc::new(VoucherBilling::open(pcfg, Box::new(client.clone()), free)?);
+            tracing::info!(provider = %key.address(), home = %home.display(), "payments on: vouchers in x-blyan-voucher");
+            let sender = TxSender::new(client, key).context("tx sender")?;
+            (Some(vb.clone() as Arc<dyn Billing>), Some((vb, sender)))
+        }
+    };
+    let gw: Arc<Gateway> = Gateway::load(origin, cfg, device, billing)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,6 +218,24 @@ pub fn serve(a: ServeArgs, device: &Device) -> Result<()> {
         );
         use std::io::Write as _;
         std::io::stdout().flush()?;
+        if let (Some((vb, sender)), true) = (payments, a.redeem_every > 0) {
+            let every = Duration::from_secs(a.redeem_every);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let (vb, sender) = (vb.clone(), sender.clone());
+                    let done = tokio::task::spawn_blocking(move || {
+                        vb.redeem_all(&sender, Duration::from_secs(60))
+                    })
+                    .await;
+                    if let Err(e) = done {
+                        tracing::warn!(error = %e, "redeem task failed");
+                    }
+                }
+            });
+        }
         serve::serve(gw, listener).await?;
         Ok(())
     })

@@ -11,6 +11,10 @@ use super::version::{HeadRef, ModelVersion};
 /// Response header naming the model version (the fingerprint of the head block ids).
 pub const VERSION_HEADER: &str = "x-blyan-model-version";
 
+/// Response header of a paid, non-streamed completion: the channel's billed total after
+/// it, base units (a stream carries it in its last chunk, `blyan.payment.billed_total`).
+pub const BILLED_HEADER: &str = "x-blyan-billed";
+
 /// A chat message. `content` may be a string or OpenAI's array of `{type: "text", text}`
 /// parts (text parts are concatenated).
 #[derive(Debug, Clone, Deserialize)]

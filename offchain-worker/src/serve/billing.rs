@@ -11,12 +11,10 @@
 //! [`super::quote`]) with every free request, unless stamps are disabled. The bearer address
 //! is a claim, not a proof: the voucher implementation authenticates payers by signature.
 //!
-//! A voucher-based implementation (payment channels) implements the same trait: `authorize`
-//! reads a signed cumulative voucher from the request headers (e.g. `x-blyan-voucher`),
-//! checks its channel, provider, signature and that it covers `quote.amount` on top of what
-//! was already redeemed; `settle` records the amount actually owed for the produced tokens
-//! (`cost(usage.total_tokens, quote.price_per_1k)`) so the provider redeems the latest
-//! voucher. It can wrap a [`FreeTier`] for requests that carry no voucher.
+//! Paid requests go through [`super::payments::VoucherBilling`] (payment channels): `authorize`
+//! reads a signed cumulative voucher from `x-blyan-voucher` and checks it against the
+//! channel on chain; `settle` bills `cost(usage.total_tokens, quote.price_per_1k)` for the
+//! tokens actually produced. It wraps a [`FreeTier`] for requests that carry no voucher.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,6 +50,28 @@ pub enum Payment {
         /// Requests left today after this one.
         remaining: u32,
     },
+    /// Paid by a voucher on a payment channel.
+    Voucher {
+        /// The channel.
+        channel: u64,
+        /// The voucher's cumulative amount, base units.
+        cumulative: u128,
+        /// What the channel had been billed before this request, base units.
+        billed_before: u128,
+    },
+}
+
+/// Tokens per block that took part in a request (block name → tokens), as reported with a
+/// redemption (see [`super::engine::BlockTally`]).
+pub type BlockTokens = BTreeMap<String, u64>;
+
+/// What `settle` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    /// Charged for this request, base units (0 on the free tier).
+    pub charged: u128,
+    /// The channel's billed total after this request (paid requests only).
+    pub billed_total: Option<u128>,
 }
 
 /// A request allowed to run.
@@ -89,6 +109,18 @@ pub enum BillingError {
     /// A payment was offered but is not acceptable (for voucher implementations).
     #[error("payment: {0}")]
     InvalidPayment(String),
+    /// A voucher was refused: `code` names why (`voucher_bad_signature`,
+    /// `voucher_wrong_provider`, `voucher_replayed`, `voucher_above_deposit`, …).
+    #[error("payment: {message}")]
+    Voucher {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// What to do about it.
+        message: String,
+    },
+    /// The payment backend (the chain) could not be asked.
+    #[error("payment: {0}")]
+    Unavailable(String),
 }
 
 impl From<BillingError> for ApiError {
@@ -123,6 +155,15 @@ impl From<BillingError> for ApiError {
                 "invalid_payment",
                 msg,
             ),
+            BillingError::Voucher { code, .. } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_error", code, msg)
+            }
+            BillingError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "payment_backend_unavailable",
+                msg,
+            ),
         }
     }
 }
@@ -137,8 +178,28 @@ pub trait Billing: Send + Sync {
         quote: &Quote,
     ) -> Result<Authorization, BillingError>;
     /// The request ended having used `usage` (completion tokens actually produced, also
-    /// when the client went away midway).
-    fn settle(&self, auth: &Authorization, usage: &Usage);
+    /// when the client went away midway); `blocks` counts the tokens each block took part
+    /// in.
+    fn settle(&self, auth: &Authorization, usage: &Usage, blocks: &BlockTokens) -> Settlement;
+    /// What clients need to know to pay (`GET /v1/blyan/payments`): `null` when this
+    /// billing takes no payments.
+    fn payment_info(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// A channel's state as the gateway sees it (`GET /v1/blyan/channel/{id}`).
+    fn channel_status(&self, channel: u64) -> Result<serde_json::Value, BillingError> {
+        Err(BillingError::InvalidPayment(format!(
+            "this gateway takes no vouchers (channel {channel})"
+        )))
+    }
+    /// Takes a voucher that pays for nothing new (`POST /v1/blyan/voucher`): a receipt a
+    /// client signs for exactly what it was billed, so the provider can redeem it.
+    fn deposit_voucher(&self, headers: &HeaderMap) -> Result<serde_json::Value, BillingError> {
+        let _ = headers;
+        Err(BillingError::InvalidPayment(
+            "this gateway takes no vouchers".into(),
+        ))
+    }
 }
 
 /// Free-tier limits.
@@ -224,7 +285,7 @@ impl FreeTier {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -288,8 +349,9 @@ impl Billing for FreeTier {
         })
     }
 
-    fn settle(&self, auth: &Authorization, usage: &Usage) {
+    fn settle(&self, auth: &Authorization, usage: &Usage, _blocks: &BlockTokens) -> Settlement {
         *lock(&self.settled).entry(auth.caller.clone()).or_insert(0) += usage.total_tokens as u64;
         tracing::debug!(caller = %auth.caller, tokens = usage.total_tokens, "settled (free tier)");
+        Settlement::default()
     }
 }

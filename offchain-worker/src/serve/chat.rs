@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -24,9 +24,11 @@ use serde_json::{json, Value};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::api::{blyan_object, version_header, ApiError, ChatRequest, Usage, VERSION_HEADER};
-use super::billing::{Authorization, BillingRequest, Payment};
-use super::engine::{self, Finish, Utf8Stream};
+use super::api::{
+    blyan_object, version_header, ApiError, ChatRequest, Usage, BILLED_HEADER, VERSION_HEADER,
+};
+use super::billing::{Authorization, BillingRequest, Payment, Settlement};
+use super::engine::{self, BlockTally, Finish, Utf8Stream};
 use super::handlers::{parse_json, prepare, request_quote, Prepared};
 use super::metrics::ActiveGuard;
 use super::quote::{cost, now_secs};
@@ -51,26 +53,44 @@ struct Outcome {
     usage: Usage,
     finish: Finish,
     error: Option<String>,
+    settled: Settlement,
 }
 
 impl Job {
-    /// The `blyan` object of this request's responses.
-    fn blyan(&self, usage: Option<&Usage>) -> Value {
+    /// The `blyan` object of this request's responses (`done`: the usage and settlement of
+    /// a finished request).
+    fn blyan(&self, done: Option<(&Usage, &Settlement)>) -> Value {
         let mut b = blyan_object(&self.version);
         b["quote_id"] = json!(self.quote_id);
         b["quote_amount"] = json!(self.auth.quote.amount.to_string());
         b["price_per_1k_tokens"] = json!(self.auth.quote.price_per_1k.to_string());
-        let Payment::Free { remaining, .. } = &self.auth.payment;
-        b["payment"] =
-            json!({"kind": "free_tier", "caller": self.auth.caller, "remaining_today": remaining});
-        if let Some(u) = usage {
+        b["payment"] = match &self.auth.payment {
+            Payment::Free { remaining, .. } => {
+                json!({"kind": "free_tier", "caller": self.auth.caller, "remaining_today": remaining})
+            }
+            Payment::Voucher {
+                channel,
+                cumulative,
+                billed_before,
+            } => json!({
+                "kind": "voucher", "caller": self.auth.caller, "channel": channel,
+                "voucher_cumulative": cumulative.to_string(),
+                "billed_before": billed_before.to_string(),
+            }),
+        };
+        if let Some((u, s)) = done {
             b["cost"] =
                 json!(cost(u.total_tokens as u64, self.auth.quote.price_per_1k).to_string());
+            b["payment"]["charged"] = json!(s.charged.to_string());
+            if let Some(t) = s.billed_total {
+                b["payment"]["billed_total"] = json!(t.to_string());
+            }
         }
         b
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>, usage: Option<&Usage>) -> String {
+    fn chunk(&self, delta: Value, finish: Option<&str>, done: Option<&Outcome>) -> String {
+        let usage = done.map(|o| &o.usage);
         let choices = if delta.is_null() {
             json!([])
         } else {
@@ -83,7 +103,7 @@ impl Job {
         });
         // the first and the last chunks carry the heads; the others only the fingerprint
         if usage.is_some() || delta.get("role").is_some() {
-            c["blyan"] = self.blyan(usage);
+            c["blyan"] = self.blyan(done.map(|o| (&o.usage, &o.settled)));
         }
         c.to_string()
     }
@@ -97,7 +117,9 @@ impl Job {
         let mut produced = 0usize;
         let mut utf8 = Utf8Stream::default();
         let mut text = String::new();
-        let result = engine::run(&self.version, self.p.ctx.clone(), &self.p.opts, |id| {
+        let mut tally = BlockTally::default();
+        let ctx = self.p.ctx.clone();
+        let result = engine::run_tallied(&self.version, ctx, &self.p.opts, &mut tally, |id| {
             if produced == 0 {
                 m.first_token_seconds
                     .observe(self.start.elapsed().as_secs_f64());
@@ -126,13 +148,15 @@ impl Job {
             m.tokens_per_second.set(produced as f64 / secs);
         }
         let usage = Usage::new(self.p.ctx.len(), produced);
-        self.gw.billing.settle(&self.auth, &usage);
-        tracing::info!(id = %self.id, caller = %self.auth.caller, version = %self.version.fingerprint, tokens = produced, finish = finish.reason(), secs, "generation done");
+        let blocks = tally.blocks(self.version.model().config(), usage.total_tokens as u64);
+        let settled = self.gw.billing.settle(&self.auth, &usage, &blocks);
+        tracing::info!(id = %self.id, caller = %self.auth.caller, version = %self.version.fingerprint, tokens = produced, finish = finish.reason(), secs, charged = %settled.charged, "generation done");
         Outcome {
             text,
             usage,
             finish,
             error,
+            settled,
         }
     }
 }
@@ -213,11 +237,16 @@ async fn complete(job: Job, permit: OwnedSemaphorePermit) -> Result<Response, Ap
             "index": 0, "message": {"role": "assistant", "content": out.text},
             "finish_reason": out.finish.reason(), "logprobs": null,
         }],
-        "usage": out.usage, "blyan": job.blyan(Some(&out.usage)),
+        "usage": out.usage, "blyan": job.blyan(Some((&out.usage, &out.settled))),
     });
     let mut resp = Json(body).into_response();
     resp.headers_mut()
         .insert(VERSION_HEADER, version_header(&job.version));
+    if let Some(t) = out.settled.billed_total {
+        if let Ok(v) = HeaderValue::from_str(&t.to_string()) {
+            resp.headers_mut().insert(BILLED_HEADER, v);
+        }
+    }
     Ok(resp)
 }
 
@@ -238,9 +267,9 @@ fn stream(job: Job, permit: OwnedSemaphorePermit) -> Response {
             let err = ApiError::internal(format!("generation failed: {e}"));
             send(err.body().to_string());
         } else if out.finish != Finish::Cancelled {
-            send(job.chunk(json!({}), Some(out.finish.reason()), Some(&out.usage)));
+            send(job.chunk(json!({}), Some(out.finish.reason()), Some(&out)));
             if job.p.include_usage {
-                send(job.chunk(Value::Null, None, Some(&out.usage)));
+                send(job.chunk(Value::Null, None, Some(&out)));
             }
         }
         send("[DONE]".to_string());

@@ -10,9 +10,12 @@
 //! `prompt_tokens` = 1 + the prompt's byte length. The model sees the last `max_seq` tokens
 //! of the context at each step (no KV cache: the models are small).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::version::ModelVersion;
 use crate::model::tokenizer::{self, BOS, EOS, PAD};
 use crate::model::Result as ModelResult;
+use crate::model::{block_names, BlockName, MetaConfig};
 use crate::rng::SplitMix64;
 
 /// One chat message as the template sees it.
@@ -83,18 +86,35 @@ impl Finish {
 /// and returns false to stop. Returns the generated ids and why it stopped.
 pub fn run(
     version: &ModelVersion,
+    ctx: Vec<u32>,
+    opts: &SampleOptions,
+    on_token: impl FnMut(u32) -> bool,
+) -> ModelResult<(Vec<u32>, Finish)> {
+    run_tallied(version, ctx, opts, &mut BlockTally::default(), on_token)
+}
+
+/// [`run`], counting in `tally` the tokens each block took part in.
+pub fn run_tallied(
+    version: &ModelVersion,
     mut ctx: Vec<u32>,
     opts: &SampleOptions,
+    tally: &mut BlockTally,
     mut on_token: impl FnMut(u32) -> bool,
 ) -> ModelResult<(Vec<u32>, Finish)> {
     let mut rng = SplitMix64::for_label(opts.seed, "serve");
     let max_seq = version.model().config().max_seq;
+    let prompt = ctx.len() as u64;
     let mut out = Vec::new();
-    for _ in 0..opts.max_tokens {
+    let mut picked = BTreeSet::new();
+    for step in 0..opts.max_tokens {
         let window = &ctx[ctx.len().saturating_sub(max_seq)..];
-        let logits = version.logits(window)?;
+        picked.clear();
+        let logits = version.logits_recording(window, &mut picked)?;
         let next = sample(&logits, opts.temperature, opts.top_p, &mut rng);
-        if next == EOS {
+        let produced = next != EOS;
+        let weight = if step == 0 { prompt } else { 0 } + u64::from(produced);
+        tally.add_experts(&picked, weight);
+        if !produced {
             return Ok((out, Finish::Stop));
         }
         ctx.push(next);
@@ -104,6 +124,53 @@ pub fn run(
         }
     }
     Ok((out, Finish::Length))
+}
+
+/// Tokens per block of one request, for the redemption report. The unit is the billed
+/// token (prompt + completion):
+///
+/// - every dense block (`embed`, `head`, each `layerN.backbone` and `layerN.router`) takes
+///   part in every billed token;
+/// - an expert takes part in the prompt tokens if the router picked it (for any position)
+///   in the first pass, and in each generated token whose pass picked it. Without a KV
+///   cache every pass runs the whole window, so the experts of a pass are those the router
+///   picked for some position of the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockTally {
+    experts: BTreeMap<(usize, usize), u64>,
+}
+
+impl BlockTally {
+    fn add_experts(&mut self, picked: &BTreeSet<(usize, usize)>, weight: u64) {
+        if weight == 0 {
+            return;
+        }
+        for k in picked {
+            *self.experts.entry(*k).or_insert(0) += weight;
+        }
+    }
+
+    /// Block name → tokens, for a request that billed `total_tokens` on a model of
+    /// `cfg`'s shape (blocks with no tokens are left out).
+    pub fn blocks(&self, cfg: &MetaConfig, total_tokens: u64) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        if total_tokens == 0 {
+            return out;
+        }
+        for name in block_names(cfg) {
+            match name {
+                BlockName::Expert { layer, expert } => {
+                    if let Some(t) = self.experts.get(&(layer, expert)).filter(|t| **t > 0) {
+                        out.insert(name.to_string(), *t);
+                    }
+                }
+                _ => {
+                    out.insert(name.to_string(), total_tokens);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Picks the next id (BOS and PAD never): argmax at `temperature <= 0`, else a draw from

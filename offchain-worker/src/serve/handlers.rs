@@ -32,6 +32,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/challenge", get(challenge))
         .route("/v1/quote", post(quote))
         .route("/v1/chat/completions", post(super::chat::completions))
+        .route("/v1/blyan/payments", get(payments))
+        .route("/v1/blyan/channel/{id}", get(channel))
+        .route("/v1/blyan/voucher", post(voucher))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(gw.clone(), stamp_version))
         .with_state(gw)
@@ -61,6 +64,8 @@ async fn stamp_version(State(gw): State<Arc<Gateway>>, req: Request, next: Next)
                 | "/v1/challenge"
                 | "/v1/quote"
                 | "/v1/chat/completions"
+                | "/v1/blyan/payments"
+                | "/v1/blyan/voucher"
         );
         let label = if known { path.as_str() } else { "other" };
         gw.metrics
@@ -127,6 +132,45 @@ async fn blyan_model(State(gw): State<Arc<Gateway>>) -> Json<Value> {
             "expert_bytes_total": v.expert_bytes,
         },
     }))
+}
+
+async fn payments(State(gw): State<Arc<Gateway>>) -> Json<Value> {
+    let info = gw.billing.payment_info();
+    Json(json!({
+        "accepts_vouchers": !info.is_null(),
+        "price_per_1k_tokens": gw.cfg.price_per_1k.to_string(),
+        "payments": info,
+    }))
+}
+
+async fn channel(
+    State(gw): State<Arc<Gateway>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: u64 = id.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_channel",
+            None,
+            format!("{id:?} is not a channel id"),
+        )
+    })?;
+    let billing = gw.billing.clone();
+    let s = tokio::task::spawn_blocking(move || billing.channel_status(id))
+        .await
+        .map_err(|e| ApiError::internal(format!("billing task: {e}")))??;
+    Ok(Json(s))
+}
+
+/// `POST /v1/blyan/voucher`: a receipt voucher (see [`super::payments`]).
+async fn voucher(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let billing = gw.billing.clone();
+    let s = tokio::task::spawn_blocking(move || billing.deposit_voucher(&headers))
+        .await
+        .map_err(|e| ApiError::internal(format!("billing task: {e}")))??;
+    Ok(Json(s))
 }
 
 async fn challenge(State(gw): State<Arc<Gateway>>) -> Json<Value> {

@@ -11,7 +11,10 @@
 //!   `GET /metrics`, and the chat page at `/`. Every response carries the
 //!   `x-blyan-model-version` header ([`api::VERSION_HEADER`]); JSON bodies also carry
 //!   `system_fingerprint` and a `blyan` object with the head ids.
-//! - Payment goes through the [`Billing`] trait; [`FreeTier`] is the default.
+//! - Payment goes through the [`Billing`] trait; [`FreeTier`] is the default, and
+//!   [`VoucherBilling`] takes payment-channel vouchers (`x-blyan-voucher`, see [`payments`])
+//!   with the free tier for requests without one. `GET /v1/blyan/payments`,
+//!   `GET /v1/blyan/channel/{id}` and `POST /v1/blyan/voucher` serve paying clients.
 //! - Generation runs on tokio's blocking pool, at most `max_concurrency` at once.
 
 pub mod api;
@@ -21,6 +24,7 @@ mod chat;
 pub mod engine;
 mod handlers;
 pub mod metrics;
+pub mod payments;
 pub mod quote;
 pub mod version;
 
@@ -32,8 +36,12 @@ use candle_core::Device;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use billing::{Authorization, Billing, BillingError, BillingRequest, FreeTier, FreeTierConfig};
+pub use billing::{
+    Authorization, Billing, BillingError, BillingRequest, BlockTokens, FreeTier, FreeTierConfig,
+    Settlement,
+};
 pub use cache::{CacheStats, ExpertCache};
+pub use payments::{PaymentsConfig, VoucherBilling};
 pub use version::{ModelHandle, ModelOrigin, ModelVersion};
 
 use metrics::Metrics;

@@ -10,11 +10,11 @@
 //! writer and the Kubo cache do) can still load its own experts until the last stream using
 //! it ends. [`ModelHandle`] holds the current version behind an `Arc` swap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use candle_core::{DType, Device, Tensor};
@@ -255,15 +255,51 @@ impl ModelVersion {
 
     /// Next-token logits after `window` (at most `max_seq` ids).
     pub fn logits(&self, window: &[u32]) -> ModelResult<Vec<f32>> {
+        self.logits_with(window, self)
+    }
+
+    /// [`ModelVersion::logits`], also adding to `picked` every `(layer, expert)` the router
+    /// picked for some position of the window (each expert that took part in this pass).
+    pub fn logits_recording(
+        &self,
+        window: &[u32],
+        picked: &mut BTreeSet<(usize, usize)>,
+    ) -> ModelResult<Vec<f32>> {
+        let rec = Recording {
+            version: self,
+            picked: Mutex::new(BTreeSet::new()),
+        };
+        let logits = self.logits_with(window, &rec)?;
+        picked.extend(rec.picked.into_inner().unwrap_or_else(|p| p.into_inner()));
+        Ok(logits)
+    }
+
+    fn logits_with(&self, window: &[u32], experts: &dyn ExpertProvider) -> ModelResult<Vec<f32>> {
         let ids = Tensor::from_slice(window, (1, window.len()), self.model.device())?;
         let logits = self
             .model
-            .forward_with_experts(&ids, self)?
+            .forward_with_experts(&ids, experts)?
             .squeeze(0)?
             .get(window.len().saturating_sub(1))?
             .to_dtype(DType::F32)?
             .to_vec1::<f32>()?;
         Ok(logits)
+    }
+}
+
+/// Delegates to a version and notes which experts were asked for.
+struct Recording<'a> {
+    version: &'a ModelVersion,
+    picked: Mutex<BTreeSet<(usize, usize)>>,
+}
+
+impl ExpertProvider for Recording<'_> {
+    fn expert(&self, layer: usize, expert: usize) -> ModelResult<Arc<ExpertWeights>> {
+        self.picked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((layer, expert));
+        self.version.expert(layer, expert)
     }
 }
 

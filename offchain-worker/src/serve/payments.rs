@@ -1,0 +1,745 @@
+//! Paid requests: payment-channel vouchers ([`VoucherBilling`]).
+//!
+//! A user opens a channel to this gateway's provider account on chain (`blyand tx inference
+//! open-channel`), then sends with each request a voucher signed with the channel's user
+//! key, `Voucher { channel, provider, cumulative }`, in the `x-blyan-voucher` header (the
+//! `SignedVoucher` as JSON, or that JSON in base64). The gateway checks it against the
+//! channel read from the chain (cached for a couple of seconds):
+//!
+//! - the signature recovers the channel's user (else `voucher_bad_signature`);
+//! - the voucher names this gateway's provider, and the channel pays this provider
+//!   (`voucher_wrong_provider`, `voucher_wrong_channel`, `voucher_unknown_channel`);
+//! - the channel is open and has at least `min_blocks_left` blocks before its expiry height,
+//!   so the provider can still redeem (`channel_closed`, `channel_expired`);
+//! - `cumulative` ≤ the deposit (`voucher_above_deposit`);
+//! - the voucher is new: not at or below what was redeemed on chain or the voucher the
+//!   gateway would redeem now, and not one accepted before (`voucher_replayed`);
+//! - `cumulative` ≥ billed + in flight + quote (`voucher_insufficient`), where *billed* is
+//!   what the channel owes for tokens produced so far (all requests, since it opened) and
+//!   *in flight* the quotes of its requests still running.
+//!
+//! Every refusal is an HTTP 402 with an OpenAI-style body whose `code` is the reason above.
+//!
+//! # What is charged
+//!
+//! A request is billed `cost(prompt + completion tokens actually produced, price)` when it
+//! ends, so a cancelled stream pays only for the tokens it got. The gateway keeps every
+//! voucher it accepted and **redeems the highest one whose cumulative is at most the billed
+//! total**, never the latest one: a voucher's surplus over the billed total (the unused
+//! part of its quote) is never collected, so a user is never charged for tokens that were
+//! not produced. The provider's exposure is the other way round: until a later voucher falls
+//! under the billed total, up to about one quote of produced tokens waits for the next
+//! redemption (vouchers are cumulative, so nothing is lost).
+//!
+//! Clients therefore sign `cumulative = billed + in flight + quote`, reading the billed total
+//! from the previous response (`x-blyan-billed` header, or `blyan.payment.billed_total` in a
+//! stream's last chunk) or from `GET /v1/blyan/channel/{id}`. To let the provider redeem
+//! exactly what was used, a client may also post a *receipt*: a voucher for exactly the
+//! billed total (`POST /v1/blyan/voucher`, nothing is generated).
+//!
+//! # Usage report and persistence
+//!
+//! Each settled request adds its tokens per block (see [`super::engine::BlockTally`]) to the
+//! channel's usage since its last redemption. The vouchers, billed totals and usage live in
+//! `{home}/payments.json`, rewritten atomically after every change; `{home}/payments.lock`
+//! is held while a [`VoucherBilling`] is open, so a gateway and `blyan-worker redeem` never
+//! share a home. [`VoucherBilling::redeem_all`] sends `MsgRedeem` for every channel with
+//! something new to redeem, with the usage since the last redemption.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use blyan_proto::inference::{
+    BlockUsage, ChannelInfo, InferenceMsg, InferenceParams, SignedVoucher,
+};
+use blyan_proto::params::u128_string;
+use blyan_proto::query::QueryPath;
+use blyan_proto::{Address, Msg};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::api::Usage;
+use super::billing::{
+    lock, Authorization, Billing, BillingError, BillingRequest, BlockTokens, FreeTier, Payment,
+    Settlement,
+};
+use super::quote::{cost, Quote};
+use crate::chain::{ChainError, RpcClient, TxSender};
+
+/// Request header carrying a signed voucher.
+pub const VOUCHER_HEADER: &str = "x-blyan-voucher";
+
+/// Most vouchers kept per channel above the billed total (a client signing many tiny
+/// increments cannot grow the book without bound; dropped ones were never redeemable yet).
+const MAX_PENDING_VOUCHERS: usize = 256;
+
+/// Where channels are read from (the chain; a fake in tests).
+pub trait ChannelSource: Send + Sync {
+    /// The channel, or `None` when the chain has no such channel.
+    fn channel(&self, id: u64) -> Result<Option<ChannelInfo>, String>;
+    /// The latest committed height.
+    fn height(&self) -> Result<u64, String>;
+}
+
+impl ChannelSource for RpcClient {
+    fn channel(&self, id: u64) -> Result<Option<ChannelInfo>, String> {
+        match self.query::<ChannelInfo>(&QueryPath::Channel(id)) {
+            Ok(c) => Ok(Some(c)),
+            Err(ChainError::Query { .. } | ChainError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn height(&self) -> Result<u64, String> {
+        self.latest_height().map_err(|e| e.to_string())
+    }
+}
+
+/// Settings of [`VoucherBilling`].
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// Chain id vouchers are signed for.
+    pub chain_id: String,
+    /// This gateway's provider account.
+    pub provider: Address,
+    /// Model id reported with redemptions (empty: the one the book recorded).
+    pub model: String,
+    /// Directory of `payments.json` and `payments.lock`.
+    pub home: PathBuf,
+    /// How long a channel read from the chain is reused.
+    pub channel_ttl: Duration,
+    /// Blocks a channel must have left before its expiry for a voucher to be taken.
+    pub min_blocks_left: u64,
+}
+
+/// One channel's book.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ChannelBook {
+    /// Owed for tokens produced since the channel opened, base units.
+    #[serde(with = "u128_string")]
+    billed: u128,
+    /// Redeemed on chain, as last seen.
+    #[serde(with = "u128_string")]
+    redeemed: u128,
+    /// Accepted vouchers above `redeemed`, by increasing cumulative: the highest one at or
+    /// below `billed` (the redeemable one) and those above `billed`.
+    vouchers: Vec<SignedVoucher>,
+    /// Tokens per block since the last redemption.
+    usage: BTreeMap<String, u64>,
+    /// Paid requests settled.
+    requests: u64,
+    /// Quotes of requests still running (not persisted: they end with the process).
+    #[serde(skip)]
+    in_flight: u128,
+}
+
+impl ChannelBook {
+    /// The voucher to redeem: the highest at or below the billed total.
+    fn redeemable(&self) -> Option<&SignedVoucher> {
+        self.vouchers
+            .iter()
+            .rev()
+            .find(|v| v.voucher.cumulative <= self.billed)
+    }
+
+    fn highest(&self) -> u128 {
+        self.vouchers
+            .last()
+            .map_or(self.redeemed, |v| v.voucher.cumulative)
+    }
+
+    /// Drops vouchers that can never be redeemed now.
+    fn prune(&mut self) {
+        let redeemed = self.redeemed;
+        self.vouchers.retain(|v| v.voucher.cumulative > redeemed);
+        if let Some(r) = self.redeemable().map(|v| v.voucher.cumulative) {
+            self.vouchers.retain(|v| v.voucher.cumulative >= r);
+        }
+        if self.vouchers.len() > MAX_PENDING_VOUCHERS {
+            self.vouchers.truncate(MAX_PENDING_VOUCHERS);
+        }
+    }
+
+    fn status(&self) -> Value {
+        json!({
+            "billed": self.billed.to_string(),
+            "in_flight": self.in_flight.to_string(),
+            "redeemed": self.redeemed.to_string(),
+            "redeemable": self.redeemable().map_or("0".to_string(), |v| v.voucher.cumulative.to_string()),
+            "highest_voucher": self.highest().to_string(),
+            "next_voucher_min": self.billed.saturating_add(self.in_flight).to_string(),
+            "requests": self.requests,
+            "usage_blocks": self.usage.len(),
+        })
+    }
+}
+
+/// The persisted state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Book {
+    chain_id: String,
+    provider: String,
+    model: String,
+    channels: BTreeMap<u64, ChannelBook>,
+}
+
+/// The result of one redemption attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedeemReport {
+    /// Channel.
+    pub channel: u64,
+    /// The voucher redeemed.
+    pub voucher: SignedVoucher,
+    /// What this redemption pays (cumulative − previously redeemed), base units.
+    #[serde(with = "u128_string")]
+    pub amount: u128,
+    /// The channel's billed total when it was sent.
+    #[serde(with = "u128_string")]
+    pub billed: u128,
+    /// The usage reported.
+    pub usage: Vec<BlockUsage>,
+    /// Transaction hash.
+    pub hash: String,
+    /// Result code (CheckTx if it was refused there, else DeliverTx; 0 = redeemed).
+    pub code: u32,
+    /// Log.
+    pub log: String,
+    /// Height it was committed at (0 if it was not).
+    pub height: u64,
+}
+
+/// A channel read from the chain: when, what (`None`: no such channel), at which height.
+type CachedChannel = (Instant, Option<ChannelInfo>, u64);
+
+/// A redemption to send: channel, voucher, redeemed before, billed, usage.
+type RedeemWork = (u64, SignedVoucher, u128, u128, BTreeMap<String, u64>);
+
+/// The paid tier (see the module docs); requests without a voucher go to the free tier.
+pub struct VoucherBilling {
+    cfg: PaymentsConfig,
+    source: Box<dyn ChannelSource>,
+    free: FreeTier,
+    book: Mutex<Book>,
+    cache: Mutex<BTreeMap<u64, CachedChannel>>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for VoucherBilling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoucherBilling")
+            .field("provider", &self.cfg.provider)
+            .field("home", &self.cfg.home)
+            .finish()
+    }
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> BillingError {
+    BillingError::Voucher {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Parses an `x-blyan-voucher` value: the `SignedVoucher` JSON, or that JSON in base64
+/// (standard or URL-safe, padded or not).
+pub fn parse_voucher(text: &str) -> Result<SignedVoucher, String> {
+    let t = text.trim();
+    let json = if t.starts_with('{') {
+        t.as_bytes().to_vec()
+    } else {
+        let engines = [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        engines
+            .iter()
+            .find_map(|e| e.decode(t).ok())
+            .ok_or("neither JSON nor base64")?
+    };
+    serde_json::from_slice(&json).map_err(|e| format!("not a signed voucher: {e}"))
+}
+
+/// The header value of `v` (base64 of its JSON).
+pub fn voucher_header_value(v: &SignedVoucher) -> String {
+    base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(v).unwrap_or_default())
+}
+
+impl VoucherBilling {
+    /// Opens (or creates) the book under `cfg.home` and locks it; `free` serves requests
+    /// without a voucher.
+    pub fn open(
+        cfg: PaymentsConfig,
+        source: Box<dyn ChannelSource>,
+        free: FreeTier,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        std::fs::create_dir_all(&cfg.home).with_context(|| cfg.home.display().to_string())?;
+        let lock_path = cfg.home.join("payments.lock");
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| lock_path.display().to_string())?;
+        lock_file.try_lock().map_err(|e| {
+            anyhow::anyhow!(
+                "{} is in use by another process (a running gateway redeems with --redeem-every): {e}",
+                cfg.home.display()
+            )
+        })?;
+        let path = cfg.home.join("payments.json");
+        let mut book: Book = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a payments book", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Book::default(),
+            Err(e) => return Err(anyhow::Error::new(e).context(path.display().to_string())),
+        };
+        let provider = cfg.provider.to_string();
+        if !book.provider.is_empty() && (book.provider != provider || book.chain_id != cfg.chain_id)
+        {
+            anyhow::bail!(
+                "{} belongs to provider {} on chain {}, not {} on {}",
+                path.display(),
+                book.provider,
+                book.chain_id,
+                provider,
+                cfg.chain_id
+            );
+        }
+        let mut cfg = cfg;
+        if cfg.model.is_empty() {
+            cfg.model = book.model.clone();
+        }
+        book.provider = provider;
+        book.chain_id = cfg.chain_id.clone();
+        book.model = cfg.model.clone();
+        Ok(Self {
+            cfg,
+            source,
+            free,
+            book: Mutex::new(book),
+            cache: Mutex::new(BTreeMap::new()),
+            _lock: lock_file,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PaymentsConfig {
+        &self.cfg
+    }
+
+    fn save(&self, book: &Book) {
+        if let Err(e) = write_atomic(&self.cfg.home.join("payments.json"), book) {
+            tracing::error!(error = %e, "could not save the payments book");
+        }
+    }
+
+    /// The channel and the height, from the cache when fresh (`fresh`: always ask).
+    fn channel(&self, id: u64, fresh: bool) -> Result<(Option<ChannelInfo>, u64), BillingError> {
+        if !fresh {
+            if let Some((at, c, h)) = lock(&self.cache).get(&id) {
+                if at.elapsed() < self.cfg.channel_ttl {
+                    return Ok((c.clone(), *h));
+                }
+            }
+        }
+        let unavailable = |e: String| BillingError::Unavailable(format!("reading the chain: {e}"));
+        let c = self.source.channel(id).map_err(unavailable)?;
+        let h = self.source.height().map_err(unavailable)?;
+        lock(&self.cache).insert(id, (Instant::now(), c.clone(), h));
+        Ok((c, h))
+    }
+
+    /// Checks a voucher header and records the voucher when it covers `amount` on top of
+    /// the channel's billed and in-flight totals; `reserve` adds `amount` to in flight.
+    fn accept(
+        &self,
+        headers: &HeaderMap,
+        amount: u128,
+        reserve: bool,
+    ) -> Result<(SignedVoucher, ChannelInfo, u128), BillingError> {
+        let text = headers
+            .get(VOUCHER_HEADER)
+            .ok_or_else(|| {
+                refuse(
+                    "voucher_missing",
+                    "send a signed voucher in x-blyan-voucher",
+                )
+            })?
+            .to_str()
+            .map_err(|_| refuse("voucher_malformed", "x-blyan-voucher is not text"))?;
+        let sv = parse_voucher(text).map_err(|e| {
+            refuse(
+                "voucher_malformed",
+                format!("x-blyan-voucher: {e}; send the SignedVoucher JSON or its base64"),
+            )
+        })?;
+        let v = &sv.voucher;
+        let me = self.cfg.provider;
+        if v.provider != me {
+            return Err(refuse(
+                "voucher_wrong_provider",
+                format!(
+                    "the voucher names provider {}; this gateway is provider {me}",
+                    v.provider
+                ),
+            ));
+        }
+        let (c, height) = self.channel(v.channel, false)?;
+        let Some(c) = c else {
+            return Err(refuse(
+                "voucher_unknown_channel",
+                format!(
+                    "channel {} does not exist on chain {}",
+                    v.channel, self.cfg.chain_id
+                ),
+            ));
+        };
+        if c.provider != me {
+            return Err(refuse(
+                "voucher_wrong_channel",
+                format!(
+                    "channel {} pays provider {}, not this gateway ({me}); open a channel to {me}",
+                    c.id, c.provider
+                ),
+            ));
+        }
+        match sv.signer(&self.cfg.chain_id) {
+            Ok(a) if a == c.user => {}
+            Ok(a) => {
+                return Err(refuse(
+                    "voucher_bad_signature",
+                    format!(
+                        "bad voucher signature: it recovers {a}, not channel {}'s user {} (vouchers are signed for chain {})",
+                        c.id, c.user, self.cfg.chain_id
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(refuse(
+                    "voucher_bad_signature",
+                    format!("bad voucher signature: {e}"),
+                ))
+            }
+        }
+        if c.closed {
+            return Err(refuse(
+                "channel_closed",
+                format!("channel {} is closed", c.id),
+            ));
+        }
+        if height.saturating_add(self.cfg.min_blocks_left) > c.expires_at {
+            return Err(refuse(
+                "channel_expired",
+                format!(
+                    "channel {} expires at height {} (now {height}; this gateway needs {} blocks left to redeem); extend it with blyand tx inference top-up --extend-blocks",
+                    c.id, c.expires_at, self.cfg.min_blocks_left
+                ),
+            ));
+        }
+        if v.cumulative > c.deposit {
+            return Err(refuse(
+                "voucher_above_deposit",
+                format!(
+                    "the voucher is for {} but channel {} holds {}; top it up with blyand tx inference top-up",
+                    v.cumulative, c.id, c.deposit
+                ),
+            ));
+        }
+        let mut book = lock(&self.book);
+        let b = book.channels.entry(c.id).or_default();
+        if c.redeemed > b.redeemed {
+            b.redeemed = c.redeemed;
+            b.prune();
+        }
+        let floor = b
+            .redeemable()
+            .map_or(b.redeemed, |r| r.voucher.cumulative)
+            .max(b.redeemed);
+        if v.cumulative <= floor
+            || b.vouchers
+                .iter()
+                .any(|x| x.voucher.cumulative == v.cumulative)
+        {
+            return Err(refuse(
+                "voucher_replayed",
+                format!(
+                    "replayed voucher: cumulative {} was already accepted or is not above {floor} (redeemed or redeemable) on channel {}; sign a new one for at least {}",
+                    v.cumulative,
+                    c.id,
+                    b.billed.saturating_add(b.in_flight).saturating_add(amount)
+                ),
+            ));
+        }
+        let need = b.billed.saturating_add(b.in_flight).saturating_add(amount);
+        if v.cumulative < need {
+            return Err(refuse(
+                "voucher_insufficient",
+                format!(
+                    "the voucher for {} does not cover billed {} + in flight {} + this request's quote {amount} = {need} on channel {}",
+                    v.cumulative, b.billed, b.in_flight, c.id
+                ),
+            ));
+        }
+        let billed_before = b.billed;
+        let at = b
+            .vouchers
+            .partition_point(|x| x.voucher.cumulative < v.cumulative);
+        b.vouchers.insert(at, sv.clone());
+        if reserve {
+            b.in_flight = b.in_flight.saturating_add(amount);
+        }
+        b.prune();
+        let snapshot = book.clone();
+        drop(book);
+        self.save(&snapshot);
+        Ok((sv, c, billed_before))
+    }
+
+    /// Sends `MsgRedeem` for every channel whose redeemable voucher is above what was
+    /// redeemed, with its usage since the last redemption; waits up to `timeout` for each.
+    pub fn redeem_all(&self, sender: &TxSender, timeout: Duration) -> Vec<RedeemReport> {
+        let max_entries = sender
+            .rpc()
+            .query::<InferenceParams>(&QueryPath::InferenceParams)
+            .map(|p| usize::try_from(p.max_usage_entries).unwrap_or(usize::MAX))
+            .unwrap_or(1024);
+        let work: Vec<RedeemWork> = {
+            let book = lock(&self.book);
+            book.channels
+                .iter()
+                .filter_map(|(id, b)| {
+                    let v = b.redeemable()?;
+                    (v.voucher.cumulative > b.redeemed)
+                        .then(|| (*id, v.clone(), b.redeemed, b.billed, b.usage.clone()))
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        for (id, sv, redeemed, billed, usage_map) in work {
+            // The chain may have moved (an earlier redemption from another home).
+            let on_chain = match self.channel(id, true) {
+                Ok((Some(c), _)) => c.redeemed,
+                Ok((None, _)) => redeemed,
+                Err(e) => {
+                    tracing::warn!(channel = id, error = %e, "redeem: channel read failed");
+                    redeemed
+                }
+            };
+            if on_chain >= sv.voucher.cumulative {
+                let mut book = lock(&self.book);
+                if let Some(b) = book.channels.get_mut(&id) {
+                    b.redeemed = b.redeemed.max(on_chain);
+                    b.prune();
+                }
+                let snapshot = book.clone();
+                drop(book);
+                self.save(&snapshot);
+                continue;
+            }
+            let mut usage: Vec<BlockUsage> = usage_map
+                .iter()
+                .filter(|(_, t)| **t > 0)
+                .map(|(block, tokens)| BlockUsage {
+                    block: block.clone(),
+                    tokens: *tokens,
+                })
+                .collect();
+            if usage.len() > max_entries {
+                usage.sort_by(|a, b| b.tokens.cmp(&a.tokens).then(a.block.cmp(&b.block)));
+                usage.truncate(max_entries);
+                usage.sort_by(|a, b| a.block.cmp(&b.block));
+            }
+            let msg = Msg::Inference(InferenceMsg::Redeem {
+                voucher: sv.clone(),
+                model: self.cfg.model.clone(),
+                usage: usage.clone(),
+            });
+            let mut report = RedeemReport {
+                channel: id,
+                amount: sv.voucher.cumulative.saturating_sub(on_chain),
+                voucher: sv.clone(),
+                billed,
+                usage,
+                hash: String::new(),
+                code: 0,
+                log: String::new(),
+                height: 0,
+            };
+            match sender.send(|_| vec![msg]) {
+                Err(e) => {
+                    report.code = u32::MAX;
+                    report.log = e.to_string();
+                }
+                Ok(sent) if sent.code != 0 => {
+                    report.hash = sent.hash;
+                    report.code = sent.code;
+                    report.log = sent.log;
+                }
+                Ok(sent) => {
+                    report.hash = sent.hash.clone();
+                    match sender.wait(&sent.hash, timeout) {
+                        Ok(c) => {
+                            report.code = c.code;
+                            report.log = c.log;
+                            report.height = c.height;
+                        }
+                        Err(e) => {
+                            report.code = u32::MAX;
+                            report.log = e.to_string();
+                        }
+                    }
+                }
+            }
+            if report.code == 0 {
+                let mut book = lock(&self.book);
+                if let Some(b) = book.channels.get_mut(&id) {
+                    b.redeemed = b.redeemed.max(sv.voucher.cumulative);
+                    for (block, t) in &usage_map {
+                        if let Some(x) = b.usage.get_mut(block) {
+                            *x = x.saturating_sub(*t);
+                        }
+                    }
+                    b.usage.retain(|_, t| *t > 0);
+                    b.prune();
+                }
+                let snapshot = book.clone();
+                drop(book);
+                self.save(&snapshot);
+                lock(&self.cache).remove(&id);
+                tracing::info!(channel = id, amount = %report.amount, height = report.height, "voucher redeemed");
+            } else {
+                tracing::warn!(channel = id, code = report.code, log = %report.log, "redemption refused");
+            }
+            out.push(report);
+        }
+        out
+    }
+
+    /// The book of every channel, as JSON.
+    pub fn book_status(&self) -> Value {
+        let book = lock(&self.book);
+        let channels: serde_json::Map<String, Value> = book
+            .channels
+            .iter()
+            .map(|(id, b)| (id.to_string(), b.status()))
+            .collect();
+        json!({"provider": book.provider, "chain_id": book.chain_id, "model": book.model, "channels": channels})
+    }
+}
+
+fn write_atomic(path: &Path, book: &Book) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(book).map_err(std::io::Error::other)?;
+    {
+        use std::io::Write as _;
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+impl Billing for VoucherBilling {
+    fn authorize(
+        &self,
+        req: &BillingRequest<'_>,
+        quote: &Quote,
+    ) -> Result<Authorization, BillingError> {
+        if !req.headers.contains_key(VOUCHER_HEADER) {
+            return self.free.authorize(req, quote);
+        }
+        let (sv, c, billed_before) = self.accept(req.headers, quote.amount, true)?;
+        Ok(Authorization {
+            caller: c.user.to_string(),
+            payment: Payment::Voucher {
+                channel: c.id,
+                cumulative: sv.voucher.cumulative,
+                billed_before,
+            },
+            quote: quote.clone(),
+        })
+    }
+
+    fn settle(&self, auth: &Authorization, usage: &Usage, blocks: &BlockTokens) -> Settlement {
+        let Payment::Voucher { channel, .. } = &auth.payment else {
+            return self.free.settle(auth, usage, blocks);
+        };
+        let q = &auth.quote;
+        let charged = cost(usage.total_tokens as u64, q.price_per_1k).min(q.amount);
+        let mut book = lock(&self.book);
+        let b = book.channels.entry(*channel).or_default();
+        b.in_flight = b.in_flight.saturating_sub(q.amount);
+        b.billed = b.billed.saturating_add(charged);
+        b.requests += 1;
+        for (block, t) in blocks {
+            *b.usage.entry(block.clone()).or_insert(0) += t;
+        }
+        b.prune();
+        let billed_total = b.billed;
+        let snapshot = book.clone();
+        drop(book);
+        self.save(&snapshot);
+        tracing::info!(channel, tokens = usage.total_tokens, %charged, billed = %billed_total, "settled (voucher)");
+        Settlement {
+            charged,
+            billed_total: Some(billed_total),
+        }
+    }
+
+    fn payment_info(&self) -> Value {
+        json!({
+            "provider": self.cfg.provider.to_string(),
+            "chain_id": self.cfg.chain_id,
+            "model": self.cfg.model,
+            "voucher_header": VOUCHER_HEADER,
+            "min_blocks_left": self.cfg.min_blocks_left,
+            "rule": "sign Voucher{channel, provider, cumulative} with the channel's user key for chain_id, cumulative >= billed + in_flight + quote amount (GET /v1/blyan/channel/{id}: next_voucher_min); the gateway redeems the highest voucher at or below the billed total, never more",
+        })
+    }
+
+    fn channel_status(&self, channel: u64) -> Result<Value, BillingError> {
+        let (c, height) = self.channel(channel, false)?;
+        let Some(c) = c else {
+            return Err(refuse(
+                "voucher_unknown_channel",
+                format!("channel {channel} does not exist"),
+            ));
+        };
+        let book = lock(&self.book);
+        let mut s = book
+            .channels
+            .get(&channel)
+            .map(ChannelBook::status)
+            .unwrap_or_else(|| ChannelBook::default().status());
+        s["channel"] = json!(channel);
+        s["user"] = json!(c.user.to_string());
+        s["provider"] = json!(c.provider.to_string());
+        s["deposit"] = json!(c.deposit.to_string());
+        s["redeemed_on_chain"] = json!(c.redeemed.to_string());
+        s["expires_at"] = json!(c.expires_at);
+        s["height"] = json!(height);
+        s["closed"] = json!(c.closed);
+        s["chain_id"] = json!(self.cfg.chain_id);
+        Ok(s)
+    }
+
+    fn deposit_voucher(&self, headers: &HeaderMap) -> Result<Value, BillingError> {
+        let (sv, _, _) = self.accept(headers, 0, false)?;
+        let mut s = self.channel_status(sv.voucher.channel)?;
+        s["accepted"] = json!(sv.voucher.cumulative.to_string());
+        Ok(s)
+    }
+}
+
+/// Reads the chain id through `rpc`.
+pub fn chain_id(rpc: &RpcClient) -> Result<String, ChainError> {
+    rpc.query::<String>(&QueryPath::ChainId)
+}
