@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops the localnet started by localnet/up.sh (blyand, cometbft and the Kubo nodes): sends
+# Stops the localnet started by localnet/up.sh (the validator workers, blyand, cometbft and
+# the Kubo nodes): sends
 # TERM to exactly the PIDs listed in .localnet/pids (skipping any whose PID now belongs to
 # another program), waits up to 10 s,
 # then KILLs whatever is left, and removes the pid file.

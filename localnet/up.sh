@@ -7,7 +7,10 @@
 # one Kubo node per validator operator (repo .localnet/kubo<i>, loopback only, offline from
 # the public network, all connected to each other so content crosses by bitswap),
 # regenerates the chain homes with `blyand testnet`, then starts `blyand start` and
-# `cometbft start` for every node in the background. Every started PID is recorded in
+# `cometbft start` for every node in the background, and once the nodes are up one
+# `blyan-worker validator` per validator (signing with its operator key from keys.json,
+# talking to its own node and Kubo; state and log in .localnet/node<i>/validator{,.log};
+# set BLYAN_VALIDATOR_WORKERS=0 to skip them). Every started PID is recorded in
 # .localnet/pids; stop them with localnet/down.sh. Node i uses ports BASE+10*i+{0 p2p,
 # 1 rpc, 2 abci, 3 app metrics, 4 cometbft metrics, 5 Kubo API, 6 Kubo gateway, 7 Kubo
 # swarm}; BASE is $BLYAN_BASE_PORT, default 26600.
@@ -225,6 +228,35 @@ while :; do
   sleep 1
 done
 
+# Field $2 of validator node $1 in keys.json (operator_private_key_hex, operator_address).
+node_field() {
+  if command -v jq >/dev/null; then
+    jq -r ".nodes[$1].$2" "$keys"
+  else
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nodes"][int(sys.argv[2])][sys.argv[3]])' "$keys" "$1" "$2"
+  fi
+}
+
+# One validator worker per validator: it judges the Proof-of-Learning rounds of the
+# genesis model with the operator's key (passed in the environment, not on the command line).
+if [ "${BLYAN_VALIDATOR_WORKERS:-1}" != "0" ]; then
+  command -v jq >/dev/null || command -v python3 >/dev/null ||
+    fail "jq or python3 is needed to read the operator keys from $keys"
+  for ((i = 0; i < n; i++)); do
+    home="$net/node$i"
+    op_key="$(node_field "$i" operator_private_key_hex)" || fail "no operator key for node$i in $keys"
+    BLYAN_WORKER_KEY="$op_key" RUST_LOG="${RUST_LOG:-info}" "$worker" validator \
+      --chain "http://127.0.0.1:$((base_port + 10 * i + 1))" --ipfs "$(kubo_api "$i")" \
+      --model-id blyan-tiny --home "$home/validator" >"$home/validator.log" 2>&1 &
+    echo "$! node$i/blyan-worker" >>"$pid_file"
+  done
+  sleep 1
+  while read -r pid label; do
+    kill -0 "$pid" 2>/dev/null || fail "$label (pid $pid) exited"
+  done <"$pid_file"
+  echo "$n validator workers started (logs: .localnet/node<i>/validator.log)"
+fi
+
 print_accounts() {
   if command -v jq >/dev/null; then
     jq -r '.dev_accounts[] | "  \(.address)  private key \(.private_key_hex)"' "$keys"
@@ -257,7 +289,7 @@ for ((i = 0; i < n; i++)); do
   echo "  kubo$i  $(kubo_api "$i")  peer ${kubo_ids[i]}"
 done
 echo "All keys, node ids and addresses: $keys"
-echo "Logs: $net/node<i>/{blyand,cometbft}.log, $net/kubo<i>/ipfs.log"
+echo "Logs: $net/node<i>/{blyand,cometbft,validator}.log, $net/kubo<i>/ipfs.log"
 echo
 echo "Try:"
 echo "  export BLYAN_NODE=$rpc0 BLYAN_KEYRING_DIR=$net/keyring BLYAN_KEYRING_PASSWORD=localnet"
