@@ -11,12 +11,33 @@ pub(crate) const ENC_SPARSE: u8 = 2;
 pub(crate) const ENC_LOWRANK: u8 = 3;
 const KIND_F32: u8 = 0;
 const KIND_I8: u8 = 1;
+const KIND_I4: u8 = 2;
 
-/// A stored float array: plain f32, or INT8 codes with one scale per group.
+/// A stored float array: plain f32, or INT8 codes with one scale per group, or INT4 codes
+/// (`-7..=7`, two per byte; low-rank factors only) with one scale per group.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Values {
     F32(Vec<f32>),
     Int8 { scales: Vec<f32>, codes: Vec<i8> },
+    Int4 { scales: Vec<f32>, codes: Vec<i8> },
+}
+
+/// Packs INT4 codes two per byte: code `2i` in the low nibble of byte `i`, code `2i + 1`
+/// in the high nibble (4-bit two's complement); an odd count leaves the last high nibble 0.
+pub(crate) fn pack4(codes: &[i8]) -> Vec<u8> {
+    codes
+        .chunks(2)
+        .map(|c| {
+            let lo = (c[0] as u8) & 0x0f;
+            let hi = c.get(1).map_or(0, |&h| (h as u8) & 0x0f);
+            lo | (hi << 4)
+        })
+        .collect()
+}
+
+fn nibble(b: u8) -> i8 {
+    // Sign-extend the 4-bit two's complement value.
+    ((b << 4) as i8) >> 4
 }
 
 impl Values {
@@ -24,17 +45,18 @@ impl Values {
     fn len(&self) -> usize {
         match self {
             Values::F32(v) => v.len(),
-            Values::Int8 { codes, .. } => codes.len(),
+            Values::Int8 { codes, .. } | Values::Int4 { codes, .. } => codes.len(),
         }
     }
     fn put_kind(&self, out: &mut Vec<u8>) {
         out.push(match self {
             Values::F32(_) => KIND_F32,
             Values::Int8 { .. } => KIND_I8,
+            Values::Int4 { .. } => KIND_I4,
         });
     }
     fn put_scales(&self, out: &mut Vec<u8>) {
-        if let Values::Int8 { scales, .. } = self {
+        if let Values::Int8 { scales, .. } | Values::Int4 { scales, .. } = self {
             put_f32s(out, scales);
         }
     }
@@ -42,6 +64,7 @@ impl Values {
         match self {
             Values::F32(v) => put_f32s(out, v),
             Values::Int8 { codes, .. } => out.extend(codes.iter().map(|&c| c as u8)),
+            Values::Int4 { codes, .. } => out.extend(pack4(codes)),
         }
     }
 }
@@ -60,7 +83,8 @@ pub(crate) enum Body {
     Dense(Values),
     /// Top-k entries.
     Sparse(Sparse),
-    /// `U` (m×r, INT8 per column) · `V` (r×n, INT8 per row), plus an optional sparse residual.
+    /// `U` (m×r, INT8 or INT4 per column) · `V` (r×n, INT8 or INT4 per row), plus an optional
+    /// sparse residual.
     LowRank {
         r: usize,
         u: Values,
@@ -74,7 +98,8 @@ impl Body {
     pub fn code(&self) -> u8 {
         match self {
             Body::Dense(Values::F32(_)) => ENC_DENSE_F32,
-            Body::Dense(Values::Int8 { .. }) => ENC_DENSE_I8,
+            // The encoder never stores dense INT4.
+            Body::Dense(Values::Int8 { .. } | Values::Int4 { .. }) => ENC_DENSE_I8,
             Body::Sparse(_) => ENC_SPARSE,
             Body::LowRank { .. } => ENC_LOWRANK,
         }
@@ -188,6 +213,24 @@ impl<'a> Cursor<'a> {
         }
         Ok(bytes.iter().map(|&b| b as i8).collect())
     }
+    /// `n` INT4 codes packed two per byte (see [`pack4`]); `-8` and a non-zero padding
+    /// nibble are errors.
+    pub(crate) fn i4s(&mut self, n: usize) -> Result<Vec<i8>, CompressError> {
+        let bytes = self.take(n.div_ceil(2))?;
+        let mut out = Vec::with_capacity(n);
+        for &b in bytes {
+            for q in [nibble(b & 0x0f), nibble(b >> 4)] {
+                if q == -8 {
+                    return Err(malformed("int4 code -8 is not produced by the encoder"));
+                }
+                out.push(q);
+            }
+        }
+        if out.len() > n && out.pop() != Some(0) {
+            return Err(malformed("non-zero int4 padding"));
+        }
+        Ok(out)
+    }
     fn kind(&mut self) -> Result<bool, CompressError> {
         match self.u8()? {
             KIND_F32 => Ok(false),
@@ -256,8 +299,19 @@ pub(crate) fn read_body(
             if r == 0 || r > m.min(n) || r > super::pipeline::MAX_RANK {
                 return Err(malformed(format!("rank {r} invalid for {m}x{n}")));
             }
-            let int8 = c.kind()?;
-            let (u, v) = if int8 {
+            let kind = c.u8()?;
+            let (u, v) = if kind == KIND_I4 {
+                let (us, vs) = (c.f32s(r, true)?, c.f32s(r, true)?);
+                let u = Values::Int4 {
+                    scales: us,
+                    codes: c.i4s(m * r)?,
+                };
+                let v = Values::Int4 {
+                    scales: vs,
+                    codes: c.i4s(r * n)?,
+                };
+                (u, v)
+            } else if kind == KIND_I8 {
                 let (us, vs) = (c.f32s(r, true)?, c.f32s(r, true)?);
                 let u = Values::Int8 {
                     scales: us,
@@ -268,9 +322,11 @@ pub(crate) fn read_body(
                     codes: c.i8s(r * n)?,
                 };
                 (u, v)
-            } else {
+            } else if kind == KIND_F32 {
                 let u = Values::F32(c.f32s(m * r, false)?);
                 (u, Values::F32(c.f32s(r * n, false)?))
+            } else {
+                return Err(malformed(format!("unknown value kind {kind}")));
             };
             let residual = match c.u8()? {
                 0 => None,
@@ -287,7 +343,7 @@ pub(crate) fn read_body(
 fn dequant(values: &Values, group: impl Fn(usize) -> usize) -> Vec<f32> {
     match values {
         Values::F32(v) => v.clone(),
-        Values::Int8 { scales, codes } => codes
+        Values::Int8 { scales, codes } | Values::Int4 { scales, codes } => codes
             .iter()
             .enumerate()
             .map(|(i, &q)| dequantize(q, scales.get(group(i)).copied().unwrap_or(0.0)))

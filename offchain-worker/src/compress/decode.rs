@@ -35,7 +35,7 @@ pub struct TensorInfo {
     /// Dimensions.
     pub shape: Vec<usize>,
     /// `dense-f32`, `dense-int8`, `sparse-f32`/`sparse-int8` (with `kept`), or
-    /// `lowrank-f32`/`lowrank-int8` (with `rank`, and `kept` for a sparse residual).
+    /// `lowrank-f32`/`lowrank-int8`/`lowrank-int4` (with `rank`, and `kept` for a sparse residual).
     pub encoding: String,
     /// Rank of the factors, for low-rank.
     pub rank: Option<usize>,
@@ -170,6 +170,7 @@ fn kind(v: &Values) -> &'static str {
     match v {
         Values::F32(_) => "f32",
         Values::Int8 { .. } => "int8",
+        Values::Int4 { .. } => "int4",
     }
 }
 

@@ -2,7 +2,9 @@
 
 use super::container::{put_body, reconstruct, Body, Sparse, Values};
 use super::lowrank::{factorize, max_rank};
-use super::quant::{quantize, quantize_cols, quantize_rows, row_layout, scale_of};
+use super::quant::{
+    quantize, quantize_cols_q, quantize_rows, quantize_rows_q, row_layout, scale_of, QMAX, QMAX4,
+};
 use super::sparse::{k_of, top_k};
 use super::{
     put_str, sha3, CompressError, DeltaTensor, Encoded, ErrorFeedback, Pipeline, Stats,
@@ -49,17 +51,30 @@ fn encode_tensor(x: &[f32], shape: &[usize], p: &Pipeline) -> Body {
         if m > LOWRANK_MIN_DIM && n > LOWRANK_MIN_DIM && r_max * (m + n) < m * n {
             let f = factorize(x, m, n, &lr);
             let (u, v) = if p.int8 {
-                let (us, uc) = quantize_cols(&f.u, m, f.r);
-                let (vs, vc) = quantize_rows(&f.v, f.r);
-                let u = Values::Int8 {
-                    scales: us,
-                    codes: uc,
-                };
-                let v = Values::Int8 {
-                    scales: vs,
-                    codes: vc,
-                };
-                (u, v)
+                let qmax = if p.int4_factors { QMAX4 } else { QMAX };
+                let (us, uc) = quantize_cols_q(&f.u, m, f.r, qmax);
+                let (vs, vc) = quantize_rows_q(&f.v, f.r, qmax);
+                if p.int4_factors {
+                    let u = Values::Int4 {
+                        scales: us,
+                        codes: uc,
+                    };
+                    let v = Values::Int4 {
+                        scales: vs,
+                        codes: vc,
+                    };
+                    (u, v)
+                } else {
+                    let u = Values::Int8 {
+                        scales: us,
+                        codes: uc,
+                    };
+                    let v = Values::Int8 {
+                        scales: vs,
+                        codes: vc,
+                    };
+                    (u, v)
+                }
             } else {
                 (Values::F32(f.u), Values::F32(f.v))
             };

@@ -22,8 +22,11 @@
 //!   0 dense f32:  numel × f32
 //!   1 dense int8: rows × f32 scales, numel × i8     (rows = dim 0 for rank ≥ 2, else 1)
 //!   2 sparse:     SPARSE
-//!   3 low-rank (2-D only): r u32, kind u8 (0 f32, 1 int8),
+//!   3 low-rank (2-D only): r u32, kind u8 (0 f32, 1 int8, 2 int4),
 //!       int8: r × f32 U column scales, r × f32 V row scales, m·r × i8 U, r·n × i8 V
+//!       int4: as int8 but codes in -7..=7 packed two per byte (code 2i in the low nibble
+//!             of byte i, 2i+1 in the high nibble, two's complement; an odd count pads
+//!             the last high nibble with 0): ⌈m·r/2⌉ bytes U, ⌈r·n/2⌉ bytes V
 //!       f32:  m·r × f32 U, r·n × f32 V
 //!     residual flag u8 (0 none, 1 SPARSE follows)
 //! SPARSE = nnz u64, kind u8 (0 f32, 1 int8), nnz delta-varint indices (LEB128 of the first
@@ -32,7 +35,7 @@
 //! sha3-256 of every byte above (32 bytes)
 //! ```
 //!
-//! INT8 codes are in `-127..=127`, scales finite and non-negative, f32 values finite;
+//! INT8 codes are in `-127..=127`, INT4 codes in `-7..=7`, scales finite and non-negative, f32 values finite;
 //! anything else, a wrong hash, trailing bytes or a size over the decode limit is an error.
 
 mod container;
@@ -170,3 +173,5 @@ mod tests;
 mod tests_feedback;
 #[cfg(test)]
 mod tests_fuzz;
+#[cfg(test)]
+mod tests_int4;
