@@ -124,7 +124,7 @@ pub fn chat(a: ChatArgs) -> Result<()> {
                 status["billed"].as_str().unwrap_or("?")
             );
             req = req.set(VOUCHER_HEADER, &p.voucher(cumulative));
-            Some(p)
+            Some((p, cumulative))
         }
         None => {
             let ch: Value = agent
@@ -186,7 +186,7 @@ pub fn chat(a: ChatArgs) -> Result<()> {
         cost.as_str().unwrap_or("?"),
         quote["amount"].as_str().unwrap_or("?"),
     );
-    if let Some(p) = payer {
+    if let Some((p, voucher_cumulative)) = payer {
         let billed = u128_field(&payment, "billed_total")?;
         eprintln!(
             "[channel {}: charged {}, billed total {billed}]",
@@ -200,8 +200,10 @@ pub fn chat(a: ChatArgs) -> Result<()> {
                 .call();
             match r {
                 Ok(_) => eprintln!("[receipt for {billed} sent]"),
-                // a receipt equal to a voucher already held is not needed
-                Err(ureq::Error::Status(402, _)) => {}
+                // the voucher sent with the request was for exactly the billed total
+                Err(ureq::Error::Status(402, _)) if billed == voucher_cumulative => {
+                    eprintln!("[receipt for {billed}: the request's voucher already is one]")
+                }
                 Err(e) => return Err(api_error(e)),
             }
         }
