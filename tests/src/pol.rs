@@ -136,3 +136,16 @@ pub fn amount(v: &Value) -> u128 {
         .or_else(|| v.as_u64().map(u128::from))
         .unwrap_or(0)
 }
+
+/// 32 bytes as hex, whether the JSON shows them as hex (fields with a hex serializer) or as
+/// an array of numbers (plain `[u8; 32]` fields such as `depends_on` or a round's
+/// `aggregate_hash`).
+pub fn hex32(v: &Value) -> String {
+    match v.as_array() {
+        Some(bytes) => bytes
+            .iter()
+            .map(|b| format!("{:02x}", b.as_u64().unwrap_or(0)))
+            .collect(),
+        None => v.as_str().unwrap_or_default().to_string(),
+    }
+}

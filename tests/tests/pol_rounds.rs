@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use blyan_proto::pol::PolParams;
 use blyan_tests::kubo::KuboNode;
 use blyan_tests::pol::{
-    amount, balance, pol_query, spawn_miner, spawn_validator, submissions, wait_round_end,
+    amount, balance, hex32, pol_query, spawn_miner, spawn_validator, submissions, wait_round_end,
 };
 use blyan_tests::ports::free_port_block;
 use blyan_tests::process::Processes;
@@ -33,17 +33,6 @@ fn pol_params() -> PolParams {
         hashcash_bits: 8,
         quota_newbie_per_day: 10,
         ..blyan_genesis::localnet::localnet_pol_params()
-    }
-}
-
-/// A block id as hex, whether JSON shows it as hex or as an array of bytes.
-fn id_hex(v: &Value) -> String {
-    match v.as_array() {
-        Some(bytes) => bytes
-            .iter()
-            .map(|b| format!("{:02x}", b.as_u64().unwrap()))
-            .collect(),
-        None => v.as_str().unwrap().to_string(),
     }
 }
 
@@ -179,10 +168,9 @@ fn honest_miners_lower_the_loss_round_after_round_and_the_history_replays() {
     assert_eq!(hist.len(), 3, "{hist:?}");
     for (k, v) in hist.iter().enumerate().skip(1) {
         assert_eq!(v["depends_on"].as_array().unwrap().len(), 3, "{v}");
-        assert_eq!(id_hex(&v["depends_on"][1]), id_hex(&hist[k - 1]["id"]));
-        let delta = net.cli_json(&["query", "dag", "block", &id_hex(&v["depends_on"][2])])
-            ["result"]
-            .clone();
+        assert_eq!(hex32(&v["depends_on"][1]), hex32(&hist[k - 1]["id"]));
+        let delta =
+            net.cli_json(&["query", "dag", "block", &hex32(&v["depends_on"][2])])["result"].clone();
         assert_eq!(delta["block_type"], "delta", "{delta}");
     }
     let head = net.cli_json(&["query", "dag", "head", MODEL, EXPERT])["result"].clone();
