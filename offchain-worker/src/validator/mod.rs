@@ -42,6 +42,11 @@ use crate::defense::{DefenseParams, Update};
 use crate::ipfs::KuboClient;
 use judge::MAX_LOSS_MICRO;
 
+/// CheckTx codes that settle a phase for this validator: `UnknownRound` (413) through
+/// `MalformedAttestation` (418).
+const FINAL_REFUSALS_FROM: u32 = blyan_proto::ErrorCode::UnknownRound as u32;
+const FINAL_REFUSALS_TO: u32 = blyan_proto::ErrorCode::MalformedAttestation as u32;
+
 /// How a validator works.
 #[derive(Debug, Clone)]
 pub struct ValidatorConfig {
@@ -73,6 +78,7 @@ pub struct Validator {
     state: ValidatorState,
     base: Option<Base>,
     texts: Option<(String, Vec<String>)>,
+    warmed: u64,
 }
 
 impl std::fmt::Debug for Validator {
@@ -116,6 +122,7 @@ impl Validator {
             state,
             base: None,
             texts: None,
+            warmed: 0,
         })
     }
 
@@ -174,6 +181,19 @@ impl Validator {
         let phase = match r.status {
             RoundStatus::Phase1 => 1,
             RoundStatus::Phase2 => 2,
+            RoundStatus::Open => {
+                // Load the heads and the validation set while miners submit, once a round.
+                if self.warmed != r.id {
+                    self.warmed = r.id;
+                    if let Err(e) = self.prepare() {
+                        tracing::warn!(round = r.id, "could not load the base yet: {e:#}");
+                    }
+                }
+                return Ok(Step::Idle(format!(
+                    "round {} takes submissions until height {}",
+                    r.id, r.submit_until
+                )));
+            }
             s => return Ok(Step::Idle(format!("round {} is {s:?}", r.id))),
         };
         if let Some(why) = self.already(&r, phase)? {
@@ -331,11 +351,14 @@ impl Validator {
     fn send(&mut self, round: u64, phase: u8, msg: Msg, height: u64) -> anyhow::Result<Step> {
         let sent = self.sender.send(|_| vec![msg])?;
         if sent.code != 0 {
-            if sent.log.contains("already attested") {
+            // The pol refusals (unknown round or submission, not a validator, phase closed,
+            // duplicate, malformed) would come back the same: this phase is done. Others
+            // (nonce, fees) are retried at the next block.
+            if (FINAL_REFUSALS_FROM..=FINAL_REFUSALS_TO).contains(&sent.code) {
                 self.state.record(Attested {
                     round,
                     phase,
-                    tx_hash: String::new(),
+                    tx_hash: format!("refused:{}", sent.code),
                     height,
                 });
                 self.state.save(&self.cfg.home)?;

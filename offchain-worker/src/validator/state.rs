@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+/// Attestations remembered in the state file.
+pub const KEEP: usize = 512;
+
 /// One attestation recorded on chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attested {
@@ -85,7 +88,8 @@ impl ValidatorState {
                 .is_some_and(|p| p.round == round && p.phase == phase)
     }
 
-    /// Records an attestation (once).
+    /// Records an attestation (once); only the latest [`KEEP`] are kept (rounds end long
+    /// before that many phases pass).
     pub fn record(&mut self, a: Attested) {
         if !self
             .attested
@@ -93,6 +97,10 @@ impl ValidatorState {
             .any(|x| x.round == a.round && x.phase == a.phase)
         {
             self.attested.push(a);
+        }
+        if self.attested.len() > KEEP {
+            let extra = self.attested.len() - KEEP;
+            self.attested.drain(..extra);
         }
     }
 }
@@ -136,5 +144,16 @@ mod tests {
         assert_eq!(back, s);
         assert_eq!(back.attested.len(), 1);
         assert!(back.has(3, 1) && back.has(3, 2) && !back.has(4, 1));
+        let mut s = ValidatorState::default();
+        for round in 0..(KEEP as u64 + 10) {
+            s.record(Attested {
+                round,
+                phase: 1,
+                tx_hash: String::new(),
+                height: round,
+            });
+        }
+        assert_eq!(s.attested.len(), KEEP);
+        assert!(s.has(KEEP as u64 + 9, 1) && !s.has(0, 1));
     }
 }
