@@ -3,10 +3,22 @@
 //! reload, and two versions never mix up their weights).
 //!
 //! A lookup that misses runs the caller's loader (which reads and verifies the block) outside
-//! the lock, inserts the result and evicts least-recently-used experts until the cache fits
-//! its byte budget again. An evicted expert that a forward pass still holds (an `Arc`) stays
-//! alive until that pass ends; the cache only drops its own reference.
+//! the lock, inserts the result and evicts until the cache fits its byte budget again. An
+//! evicted expert that a forward pass still holds (an `Arc`) stays alive until that pass
+//! ends; the cache only drops its own reference.
+//!
+//! # Eviction: LRU that survives sweeps
+//!
+//! Every forward pass (see [`ExpertCache::begin_pass`]) asks for the experts it needs layer
+//! by layer, in the same order each time. Plain LRU thrashes on that loop as soon as one
+//! pass needs more than the budget: each miss evicts exactly the expert the next pass will
+//! want first, and the hit rate drops to zero. So entries are stamped with the pass that last
+//! used them: the victim is the least recently used entry *from an earlier pass*; when every
+//! entry was used by the current pass (the pass alone does not fit), the most recently used
+//! one other than the newcomer goes instead, so the rest stay for the next pass (the optimal
+//! choice for a loop). When passes fit, this is plain LRU.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
@@ -75,7 +87,8 @@ impl CacheStats {
 }
 
 struct Inner {
-    lru: LruCache<PayloadHash, Arc<ExpertWeights>>,
+    /// Weights and the pass that last used them.
+    lru: LruCache<PayloadHash, (Arc<ExpertWeights>, u64)>,
     bytes: usize,
 }
 
@@ -84,6 +97,7 @@ pub struct ExpertCache {
     inner: Mutex<Inner>,
     capacity: usize,
     counters: CacheCounters,
+    pass: AtomicU64,
 }
 
 impl std::fmt::Debug for ExpertCache {
@@ -104,7 +118,13 @@ impl ExpertCache {
             }),
             capacity,
             counters: CacheCounters::new()?,
+            pass: AtomicU64::new(0),
         })
+    }
+
+    /// Marks the start of a forward pass (see the module docs on eviction).
+    pub fn begin_pass(&self) {
+        self.pass.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counters, for registration with a Prometheus registry.
@@ -122,22 +142,37 @@ impl ExpertCache {
         key: &PayloadHash,
         load: impl FnOnce() -> Result<ExpertWeights>,
     ) -> Result<Arc<ExpertWeights>> {
-        if let Some(w) = self.lock().lru.get(key) {
+        let pass = self.pass.load(Ordering::Relaxed);
+        if let Some((w, at)) = self.lock().lru.get_mut(key) {
             self.counters.hits.inc();
+            *at = pass;
             return Ok(w.clone());
         }
         self.counters.misses.inc();
         let loaded = Arc::new(load()?);
         let size = loaded.byte_size();
         let mut g = self.lock();
-        if let Some(w) = g.lru.get(key) {
+        if let Some((w, at)) = g.lru.get_mut(key) {
             // another thread loaded it meanwhile
+            *at = pass;
             return Ok(w.clone());
         }
-        g.lru.push(*key, loaded.clone());
+        g.lru.push(*key, (loaded.clone(), pass));
         g.bytes += size;
         while g.bytes > self.capacity {
-            let Some((_, w)) = g.lru.pop_lru() else { break };
+            let victim = match g.lru.peek_lru() {
+                Some((k, (_, at))) if *at < pass => Some(*k),
+                // the whole cache is this pass's: keep the oldest, drop the newest but one
+                _ => g
+                    .lru
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .find(|k| k != key)
+                    .or(Some(*key)),
+            };
+            let Some((w, _)) = victim.and_then(|k| g.lru.pop(&k)) else {
+                break;
+            };
             g.bytes = g.bytes.saturating_sub(w.byte_size());
             self.counters.evictions.inc();
         }

@@ -275,6 +275,7 @@ impl ModelVersion {
     }
 
     fn logits_with(&self, window: &[u32], experts: &dyn ExpertProvider) -> ModelResult<Vec<f32>> {
+        self.cache.begin_pass();
         let ids = Tensor::from_slice(window, (1, window.len()), self.model.device())?;
         let logits = self
             .model
