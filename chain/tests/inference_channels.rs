@@ -274,6 +274,39 @@ fn bad_vouchers_and_channel_misuse_are_rejected_with_codes() {
         redeem(voucher(1, "m1", 3 * BLY, "m2"), &[("embed", 0)]),
         ErrorCode::InvalidUsage,
     );
+    // usage for a model the provider does not serve
+    let mut other = redeem(voucher(1, "m1", 3 * BLY, "m2"), &[]);
+    if let InferenceMsg::Redeem { model, .. } = &mut other {
+        *model = "not-served".into();
+    }
+    rejected(&mut s, 4, "m1", other, ErrorCode::UnknownModel);
+    ok(run(
+        &mut s,
+        4,
+        "m1",
+        InferenceMsg::RegisterProvider {
+            endpoint: "http://127.0.0.1:8080".into(),
+            models: vec!["another-model".into()],
+            price_per_1k_tokens: BLY / 1000,
+        },
+    ));
+    rejected(
+        &mut s,
+        4,
+        "m1",
+        redeem(voucher(1, "m1", 3 * BLY, "m2"), &[]),
+        ErrorCode::InvalidUsage,
+    );
+    ok(run(
+        &mut s,
+        4,
+        "m1",
+        InferenceMsg::RegisterProvider {
+            endpoint: "http://127.0.0.1:8080".into(),
+            models: vec![MODEL.into()],
+            price_per_1k_tokens: BLY / 1000,
+        },
+    ));
     // closing early, or someone else's channel
     rejected(
         &mut s,

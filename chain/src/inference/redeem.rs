@@ -107,6 +107,13 @@ pub fn redeem<S: StateWrite + ?Sized>(
         ));
     }
     let rec = crate::dag::must_model(state, model)?;
+    let serves = provider(state, &c.provider)?.is_some_and(|p| p.models.iter().any(|m| m == model));
+    if !serves {
+        return Err(bad(
+            ErrorCode::InvalidUsage,
+            format!("{} is not registered to serve model {model:?}", c.provider),
+        ));
+    }
     if usage.len() > usize::try_from(p.max_usage_entries).unwrap_or(usize::MAX) {
         return Err(bad(ErrorCode::InvalidUsage, "too many usage entries"));
     }
