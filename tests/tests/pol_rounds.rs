@@ -8,6 +8,8 @@
 //! restarted mid-round does not attest twice.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blyan_proto::pol::PolParams;
@@ -16,7 +18,7 @@ use blyan_tests::pol::{
     amount, balance, hex32, pol_query, spawn_miner, spawn_validator, submissions, wait_round_end,
 };
 use blyan_tests::ports::free_port_block;
-use blyan_tests::process::Processes;
+use blyan_tests::process::{ProcSpec, Processes};
 use blyan_tests::wait_for;
 use blyan_tests::worker::{run_worker, tiny_genesis_model, worker_bin};
 use blyan_tests::{Localnet, LocalnetOptions};
@@ -34,6 +36,89 @@ fn pol_params() -> PolParams {
         quota_newbie_per_day: 10,
         ..blyan_genesis::localnet::localnet_pol_params()
     }
+}
+
+/// Starts `blyan-worker serve` on the chain's heads (node 0, Kubo `api`); returns its URL.
+fn spawn_gateway(net: &mut Localnet, dir: &std::path::Path, api: &str) -> String {
+    let port = free_port_block(1).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let rpc = net.node(0).rpc_url.clone();
+    let args: Vec<String> = [
+        "serve",
+        "--chain",
+        &rpc,
+        "--model-id",
+        MODEL,
+        "--ipfs",
+        api,
+        "--cache",
+        &dir.join("gw-cache").to_string_lossy(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--poll-secs",
+        "1",
+        "--hashcash-bits",
+        "0",
+        "--free-newbie",
+        "100000",
+        "--max-tokens-limit",
+        "1000000",
+    ]
+    .map(String::from)
+    .to_vec();
+    let spec =
+        ProcSpec::new(worker_bin().unwrap(), args, dir.join("gateway.log")).env("RUST_LOG", "info");
+    net.processes().spawn("gateway", spec).unwrap();
+    wait_for("the gateway", Duration::from_secs(120), || {
+        ureq::get(&format!("{url}/health")).call().ok().map(|_| ())
+    });
+    url
+}
+
+/// The gateway's current model version.
+fn gateway_version(gw: &str) -> String {
+    let v: Value = ureq::get(&format!("{gw}/v1/blyan/model"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    v["model_version"].as_str().unwrap().to_string()
+}
+
+/// Streams a very long completion; after `stop` is set reads 20 more chunks. Returns the
+/// fingerprints seen and the chunks read after `stop`.
+fn read_stream(gw: &str, stop: &AtomicBool) -> (BTreeSet<String>, usize) {
+    use std::io::BufRead;
+    let resp = ureq::post(&format!("{gw}/v1/chat/completions"))
+        .send_json(
+            serde_json::json!({"model": MODEL, "max_tokens": 1_000_000, "stream": true,
+            "messages": [{"role": "user", "content": "count: 1 2 3"}]}),
+        )
+        .unwrap();
+    let (mut seen, mut after) = (BTreeSet::new(), 0usize);
+    for line in std::io::BufReader::new(resp.into_reader()).lines() {
+        let line = line.unwrap();
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        if data == "[DONE]" {
+            break;
+        }
+        let chunk: Value = serde_json::from_str(data).unwrap();
+        seen.insert(
+            chunk["system_fingerprint"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        if stop.load(Ordering::SeqCst) {
+            after += 1;
+            if after >= 20 {
+                break;
+            }
+        }
+    }
+    (seen, after)
 }
 
 fn loss(r: &Value, key: &str) -> u64 {
@@ -109,7 +194,62 @@ fn honest_miners_lower_the_loss_round_after_round_and_the_history_replays() {
     net.processes().kill9("val1").unwrap();
     net.processes().restart("val1").unwrap();
 
+    // An inference gateway in chain mode serves the genesis heads; a long stream opened
+    // now is still running when round 1 is accepted.
+    let gw = spawn_gateway(&mut net, dir.path(), &api_b);
+    let v0 = gateway_version(&gw);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stream = {
+        let (gw, stop) = (gw.clone(), stop.clone());
+        std::thread::spawn(move || read_stream(&gw, &stop))
+    };
+
     let r1 = wait_round_end(&net, 1, Duration::from_secs(180));
+    // Without a restart the gateway moves to the new heads (it polls them every second) and
+    // new requests name the new version, while the open stream stays on the old one.
+    let v1 = wait_for(
+        "the gateway to load round 1's heads",
+        Duration::from_secs(60),
+        || {
+            let v = gateway_version(&gw);
+            (v != v0).then_some(v)
+        },
+    );
+    let expert_head =
+        net.cli_json(&["query", "dag", "head", MODEL, EXPERT])["result"]["id"].clone();
+    let model: Value = ureq::get(&format!("{gw}/v1/blyan/model"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert!(
+        model["heads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["block"] == EXPERT && h["id"] == expert_head),
+        "the gateway serves the new expert head {expert_head}: {model}"
+    );
+    assert_eq!(model["loss_micro"], r1["new_loss_micro"]);
+    let reply: Value = ureq::post(&format!("{gw}/v1/chat/completions"))
+        .send_json(serde_json::json!({"model": MODEL, "max_tokens": 8,
+            "messages": [{"role": "user", "content": "12+7="}]}))
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(reply["system_fingerprint"], v1.as_str());
+    stop.store(true, Ordering::SeqCst);
+    let (fingerprints, after_swap) = stream.join().unwrap();
+    assert_eq!(
+        fingerprints,
+        BTreeSet::from([v0.clone()]),
+        "the open stream stayed on {v0}"
+    );
+    assert!(
+        after_swap >= 20,
+        "the stream kept going after the swap ({after_swap} chunks)"
+    );
+    eprintln!("gateway: {v0} -> {v1} without a restart; the open stream sent {after_swap} more chunks on {v0}");
     let r2 = wait_round_end(&net, 2, Duration::from_secs(300));
     let mut losses = vec![loss(&r1, "base_loss_micro")];
     for (id, r) in [(1u64, &r1), (2, &r2)] {
