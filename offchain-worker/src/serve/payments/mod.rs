@@ -46,6 +46,11 @@
 //! share a home. [`VoucherBilling::redeem_all`] sends `MsgRedeem` for every channel with
 //! something new to redeem, with the usage since the last redemption.
 
+mod book;
+mod redeem;
+
+use book::{write_atomic, Book, ChannelBook};
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -115,77 +120,6 @@ pub struct PaymentsConfig {
     pub channel_ttl: Duration,
     /// Blocks a channel must have left before its expiry for a voucher to be taken.
     pub min_blocks_left: u64,
-}
-
-/// One channel's book.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ChannelBook {
-    /// Owed for tokens produced since the channel opened, base units.
-    #[serde(with = "u128_string")]
-    billed: u128,
-    /// Redeemed on chain, as last seen.
-    #[serde(with = "u128_string")]
-    redeemed: u128,
-    /// Accepted vouchers above `redeemed`, by increasing cumulative: the highest one at or
-    /// below `billed` (the redeemable one) and those above `billed`.
-    vouchers: Vec<SignedVoucher>,
-    /// Tokens per block since the last redemption.
-    usage: BTreeMap<String, u64>,
-    /// Paid requests settled.
-    requests: u64,
-    /// Quotes of requests still running (not persisted: they end with the process).
-    #[serde(skip)]
-    in_flight: u128,
-}
-
-impl ChannelBook {
-    /// The voucher to redeem: the highest at or below the billed total.
-    fn redeemable(&self) -> Option<&SignedVoucher> {
-        self.vouchers
-            .iter()
-            .rev()
-            .find(|v| v.voucher.cumulative <= self.billed)
-    }
-
-    fn highest(&self) -> u128 {
-        self.vouchers
-            .last()
-            .map_or(self.redeemed, |v| v.voucher.cumulative)
-    }
-
-    /// Drops vouchers that can never be redeemed now.
-    fn prune(&mut self) {
-        let redeemed = self.redeemed;
-        self.vouchers.retain(|v| v.voucher.cumulative > redeemed);
-        if let Some(r) = self.redeemable().map(|v| v.voucher.cumulative) {
-            self.vouchers.retain(|v| v.voucher.cumulative >= r);
-        }
-        if self.vouchers.len() > MAX_PENDING_VOUCHERS {
-            self.vouchers.truncate(MAX_PENDING_VOUCHERS);
-        }
-    }
-
-    fn status(&self) -> Value {
-        json!({
-            "billed": self.billed.to_string(),
-            "in_flight": self.in_flight.to_string(),
-            "redeemed": self.redeemed.to_string(),
-            "redeemable": self.redeemable().map_or("0".to_string(), |v| v.voucher.cumulative.to_string()),
-            "highest_voucher": self.highest().to_string(),
-            "next_voucher_min": self.billed.saturating_add(self.in_flight).to_string(),
-            "requests": self.requests,
-            "usage_blocks": self.usage.len(),
-        })
-    }
-}
-
-/// The persisted state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Book {
-    chain_id: String,
-    provider: String,
-    model: String,
-    channels: BTreeMap<u64, ChannelBook>,
 }
 
 /// The result of one redemption attempt.
@@ -502,149 +436,6 @@ impl VoucherBilling {
         self.save(&snapshot);
         Ok((sv, c, billed_before))
     }
-
-    /// Sends `MsgRedeem` for every channel whose redeemable voucher is above what was
-    /// redeemed, with its usage since the last redemption; waits up to `timeout` for each.
-    pub fn redeem_all(&self, sender: &TxSender, timeout: Duration) -> Vec<RedeemReport> {
-        let max_entries = sender
-            .rpc()
-            .query::<InferenceParams>(&QueryPath::InferenceParams)
-            .map(|p| usize::try_from(p.max_usage_entries).unwrap_or(usize::MAX))
-            .unwrap_or(1024);
-        let work: Vec<RedeemWork> = {
-            let book = lock(&self.book);
-            book.channels
-                .iter()
-                .filter_map(|(id, b)| {
-                    let v = b.redeemable()?;
-                    (v.voucher.cumulative > b.redeemed)
-                        .then(|| (*id, v.clone(), b.redeemed, b.billed, b.usage.clone()))
-                })
-                .collect()
-        };
-        let mut out = Vec::new();
-        for (id, sv, redeemed, billed, usage_map) in work {
-            // The chain may have moved (an earlier redemption from another home).
-            let on_chain = match self.channel(id, true) {
-                Ok((Some(c), _)) => c.redeemed,
-                Ok((None, _)) => redeemed,
-                Err(e) => {
-                    tracing::warn!(channel = id, error = %e, "redeem: channel read failed");
-                    redeemed
-                }
-            };
-            if on_chain >= sv.voucher.cumulative {
-                let mut book = lock(&self.book);
-                if let Some(b) = book.channels.get_mut(&id) {
-                    b.redeemed = b.redeemed.max(on_chain);
-                    b.prune();
-                }
-                let snapshot = book.clone();
-                drop(book);
-                self.save(&snapshot);
-                continue;
-            }
-            let mut usage: Vec<BlockUsage> = usage_map
-                .iter()
-                .filter(|(_, t)| **t > 0)
-                .map(|(block, tokens)| BlockUsage {
-                    block: block.clone(),
-                    tokens: *tokens,
-                })
-                .collect();
-            if usage.len() > max_entries {
-                usage.sort_by(|a, b| b.tokens.cmp(&a.tokens).then(a.block.cmp(&b.block)));
-                usage.truncate(max_entries);
-                usage.sort_by(|a, b| a.block.cmp(&b.block));
-            }
-            let msg = Msg::Inference(InferenceMsg::Redeem {
-                voucher: sv.clone(),
-                model: self.cfg.model.clone(),
-                usage: usage.clone(),
-            });
-            let mut report = RedeemReport {
-                channel: id,
-                amount: sv.voucher.cumulative.saturating_sub(on_chain),
-                voucher: sv.clone(),
-                billed,
-                usage,
-                hash: String::new(),
-                code: 0,
-                log: String::new(),
-                height: 0,
-            };
-            match sender.send(|_| vec![msg]) {
-                Err(e) => {
-                    report.code = u32::MAX;
-                    report.log = e.to_string();
-                }
-                Ok(sent) if sent.code != 0 => {
-                    report.hash = sent.hash;
-                    report.code = sent.code;
-                    report.log = sent.log;
-                }
-                Ok(sent) => {
-                    report.hash = sent.hash.clone();
-                    match sender.wait(&sent.hash, timeout) {
-                        Ok(c) => {
-                            report.code = c.code;
-                            report.log = c.log;
-                            report.height = c.height;
-                        }
-                        Err(e) => {
-                            report.code = u32::MAX;
-                            report.log = e.to_string();
-                        }
-                    }
-                }
-            }
-            if report.code == 0 {
-                let mut book = lock(&self.book);
-                if let Some(b) = book.channels.get_mut(&id) {
-                    b.redeemed = b.redeemed.max(sv.voucher.cumulative);
-                    for (block, t) in &usage_map {
-                        if let Some(x) = b.usage.get_mut(block) {
-                            *x = x.saturating_sub(*t);
-                        }
-                    }
-                    b.usage.retain(|_, t| *t > 0);
-                    b.prune();
-                }
-                let snapshot = book.clone();
-                drop(book);
-                self.save(&snapshot);
-                lock(&self.cache).remove(&id);
-                tracing::info!(channel = id, amount = %report.amount, height = report.height, "voucher redeemed");
-            } else {
-                tracing::warn!(channel = id, code = report.code, log = %report.log, "redemption refused");
-            }
-            out.push(report);
-        }
-        out
-    }
-
-    /// The book of every channel, as JSON.
-    pub fn book_status(&self) -> Value {
-        let book = lock(&self.book);
-        let channels: serde_json::Map<String, Value> = book
-            .channels
-            .iter()
-            .map(|(id, b)| (id.to_string(), b.status()))
-            .collect();
-        json!({"provider": book.provider, "chain_id": book.chain_id, "model": book.model, "channels": channels})
-    }
-}
-
-fn write_atomic(path: &Path, book: &Book) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec_pretty(book).map_err(std::io::Error::other)?;
-    {
-        use std::io::Write as _;
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 impl Billing for VoucherBilling {
