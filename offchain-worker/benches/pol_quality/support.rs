@@ -1,0 +1,178 @@
+//! Options, timing and weight helpers of the PoL quality benchmark.
+
+use super::*;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    pub(crate) rounds: usize,
+    pub(crate) steps: usize,
+    pub(crate) blocks: String,
+    pub(crate) shard_lines: usize,
+    pub(crate) val_lines: usize,
+    pub(crate) lr: f64,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) feedback: bool,
+    pub(crate) tolerance_bps: u64,
+    pub(crate) quick: bool,
+}
+
+impl Opts {
+    pub(crate) fn parse() -> anyhow::Result<Self> {
+        let env = |k: &str| std::env::var(k).ok();
+        let mut kv: BTreeMap<String, String> = BTreeMap::new();
+        let mut quick = env("POL_QUICK").is_some_and(|v| v == "1");
+        for (k, name) in [
+            ("POL_ROUNDS", "rounds"),
+            ("POL_STEPS", "steps"),
+            ("POL_BLOCKS", "blocks"),
+        ] {
+            if let Some(v) = env(k) {
+                kv.insert(name.into(), v);
+            }
+        }
+        for a in std::env::args().skip(1).filter(|a| !a.starts_with('-')) {
+            match a.split_once('=') {
+                Some((k, v)) => {
+                    kv.insert(k.to_string(), v.to_string());
+                }
+                None if a == "quick" => quick = true,
+                None => {
+                    anyhow::bail!("unknown argument {a:?} (quick, rounds=N, steps=N, blocks=SPEC)")
+                }
+            }
+        }
+        let num = |k: &str, d: usize| -> anyhow::Result<usize> {
+            kv.get(k).map_or(Ok(d), |v| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("{k}={v:?} is not a positive integer"))
+            })
+        };
+        let (r, s) = if quick { (3, 10) } else { (10, 50) };
+        Ok(Self {
+            rounds: num("rounds", r)?,
+            steps: num("steps", s)?,
+            blocks: kv.get("blocks").cloned().unwrap_or_else(|| "all".into()),
+            shard_lines: num("shard_lines", if quick { 200 } else { 600 })?,
+            val_lines: num("val_lines", if quick { 150 } else { 300 })?,
+            lr: match kv.get("lr") {
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| *x > 0.0)
+                    .with_context(|| format!("lr={v:?}"))?,
+                None => DEFAULT_LR,
+            },
+            pipeline: match kv.get("pipeline") {
+                Some(v) => v
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("pipeline={v:?}: {e}"))?,
+                None => Pipeline::default(),
+            },
+            feedback: kv.get("feedback").is_none_or(|v| v != "0"),
+            tolerance_bps: match kv.get("tolerance_bps") {
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|x| *x < 10_000)
+                    .with_context(|| format!("tolerance_bps={v:?}"))?,
+                None => 0,
+            },
+            quick,
+        })
+    }
+}
+
+/// Process CPU time (user + system, all threads), seconds; 0 where `/proc` is unavailable.
+pub(crate) fn cpu_secs() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some((_, rest)) = s.rsplit_once(") ") else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // after "pid (comm) ": field 3 (state) is index 0, utime (14) index 11, stime (15) 12
+    (tick(11) + tick(12)) as f64 / 100.0
+}
+
+/// Wall and CPU seconds of `f`.
+pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let (t, c) = (Instant::now(), cpu_secs());
+    let out = f();
+    (out, t.elapsed().as_secs_f64(), cpu_secs() - c)
+}
+
+pub(crate) fn weights_of(model: &Model) -> anyhow::Result<Weights> {
+    let mut out = Weights::new();
+    for b in Model::block_names(model.config()) {
+        out.insert(b.to_string(), tensors_to_delta(&model.block_tensors(&b)?)?);
+    }
+    Ok(out)
+}
+
+/// `‖W_b‖₂` per block, f64 in a fixed order (what [`screen`] takes).
+pub(crate) fn norms(w: &Weights) -> BTreeMap<String, f64> {
+    w.iter()
+        .map(|(b, ts)| {
+            let s: f64 = ts
+                .iter()
+                .flat_map(|t| &t.values)
+                .map(|v| f64::from(*v) * f64::from(*v))
+                .sum();
+            (b.clone(), s.sqrt())
+        })
+        .collect()
+}
+
+/// The touched blocks of `base + delta` (plain f32 adds in row-major order, as validators
+/// apply deltas); `None` on a shape mismatch or a non-finite weight.
+pub(crate) fn apply(base: &Weights, delta: &Weights) -> Option<Weights> {
+    let mut out = Weights::new();
+    for (block, d) in delta {
+        let mut ts = base.get(block)?.clone();
+        for dt in d {
+            let t = ts.iter_mut().find(|t| t.name == dt.name)?;
+            if t.shape != dt.shape || t.values.len() != dt.values.len() {
+                return None;
+            }
+            for (w, x) in t.values.iter_mut().zip(&dt.values) {
+                *w += *x;
+            }
+            if t.values.iter().any(|v| !v.is_finite()) {
+                return None;
+            }
+        }
+        out.insert(block.clone(), ts);
+    }
+    Some(out)
+}
+
+/// `model` with `blocks` replaced.
+pub(crate) fn with_blocks(model: &Model, blocks: &Weights) -> anyhow::Result<Model> {
+    let mut m = model.clone();
+    for (name, ts) in blocks {
+        let b: BlockName = name.parse()?;
+        m.set_block(&b, &delta_to_tensors(ts, model.device())?)?;
+    }
+    Ok(m)
+}
+
+/// Validation loss in µnats; `u64::MAX` when not finite (a poisoned model).
+pub(crate) fn loss_of(model: &Model, val: &[String]) -> anyhow::Result<u64> {
+    match validation_loss(model, val, |_, _| {}) {
+        Ok(l) => Ok(l.micro_nats),
+        Err(EvalError::NonFinite) => Ok(u64::MAX),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn nats(micro: u64) -> String {
+    if micro == u64::MAX {
+        "inf".into()
+    } else {
+        format!("{:.4}", micro as f64 / 1e6)
+    }
+}
