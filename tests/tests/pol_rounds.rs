@@ -243,12 +243,11 @@ fn honest_miners_lower_the_loss_round_after_round_and_the_history_replays() {
     assert_eq!(
         fingerprints,
         BTreeSet::from([v0.clone()]),
-        "the open stream stayed on {v0}"
+        "every chunk of the stream opened before the swap is on {v0}"
     );
-    assert!(
-        after_swap >= 20,
-        "the stream kept going after the swap ({after_swap} chunks)"
-    );
+    // How many chunks arrive after the swap depends on when the model samples its end
+    // token, so it is reported, not asserted; the overlap itself is asserted
+    // deterministically in offchain-worker/tests/serve.rs (hot reload with an open stream).
     eprintln!("gateway: {v0} -> {v1} without a restart; the open stream sent {after_swap} more chunks on {v0}");
     let r2 = wait_round_end(&net, 2, Duration::from_secs(300));
     let mut losses = vec![loss(&r1, "base_loss_micro")];
