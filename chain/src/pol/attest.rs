@@ -61,20 +61,80 @@ fn open_round<S: StateWrite + ?Sized>(
     Ok(r)
 }
 
+/// The round an attestation for `phase` may be recorded in, and the signer's power: an
+/// active validator's operator that has not attested this phase yet, while it is open.
+fn admit<S: StateWrite + ?Sized>(
+    state: &S,
+    ctx: &MsgContext<'_>,
+    round_id: u64,
+    phase: RoundStatus,
+) -> TxResult<(RoundInfo, u64)> {
+    let power = attester_power(state, &ctx.signer)?;
+    let r = open_round(state, round_id, phase, ctx.height)?;
+    let n = phase_number(phase);
+    if attestation(state, r.id, n, &ctx.signer)?.is_some() {
+        return Err(TxError::new(
+            ErrorCode::DuplicateAttestation,
+            format!(
+                "{} already attested phase {n} of round {}",
+                ctx.signer, r.id
+            ),
+        ));
+    }
+    Ok((r, power))
+}
+
+fn phase_number(phase: RoundStatus) -> u8 {
+    if phase == RoundStatus::Phase1 {
+        1
+    } else {
+        2
+    }
+}
+
+/// Stores a checked attestation and adds its power to the round's phase.
+fn store<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &MsgContext<'_>,
+    mut r: RoundInfo,
+    power: u64,
+    judgements: Vec<blyan_proto::pol::Judgement>,
+    aggregate: Option<AttestAggregate>,
+) -> Vec<Event> {
+    let phase = phase_number(r.status);
+    set_attestation(
+        state,
+        r.id,
+        phase,
+        &Attestation {
+            validator: ctx.signer,
+            power,
+            height: ctx.height,
+            judgements,
+            aggregate,
+        },
+    );
+    if phase == 1 {
+        r.phase1_power = r.phase1_power.saturating_add(power);
+    } else {
+        r.phase2_power = r.phase2_power.saturating_add(power);
+    }
+    set_round(state, &r);
+    vec![Event::Pol(PolEvent::Attested {
+        round: r.id,
+        validator: ctx.signer,
+        phase,
+        power,
+    })]
+}
+
 /// Records a phase-1 attestation.
 pub fn attest_submissions<S: StateWrite + ?Sized>(
     state: &mut S,
     ctx: &MsgContext<'_>,
     m: &AttestSubmissions,
 ) -> TxResult<Vec<Event>> {
-    let power = attester_power(state, &ctx.signer)?;
-    let mut r = open_round(state, m.round, RoundStatus::Phase1, ctx.height)?;
-    if attestation(state, r.id, 1, &ctx.signer)?.is_some() {
-        return Err(TxError::new(
-            ErrorCode::DuplicateAttestation,
-            format!("{} already attested phase 1 of round {}", ctx.signer, r.id),
-        ));
-    }
+    let (r, power) = admit(state, ctx, m.round, RoundStatus::Phase1)?;
     if m.judgements.len() != r.submissions.len() {
         return Err(malformed(format!(
             "{} judgements for the {} submissions of round {}",
@@ -110,26 +170,7 @@ pub fn attest_submissions<S: StateWrite + ?Sized>(
             )));
         }
     }
-    set_attestation(
-        state,
-        r.id,
-        1,
-        &Attestation {
-            validator: ctx.signer,
-            power,
-            height: ctx.height,
-            judgements: m.judgements.clone(),
-            aggregate: None,
-        },
-    );
-    r.phase1_power = r.phase1_power.saturating_add(power);
-    set_round(state, &r);
-    Ok(vec![Event::Pol(PolEvent::Attested {
-        round: r.id,
-        validator: ctx.signer,
-        phase: 1,
-        power,
-    })])
+    Ok(store(state, ctx, r, power, m.judgements.clone(), None))
 }
 
 /// Records a phase-2 attestation.
@@ -138,14 +179,7 @@ pub fn attest_aggregate<S: StateWrite + ?Sized>(
     ctx: &MsgContext<'_>,
     m: &AttestAggregate,
 ) -> TxResult<Vec<Event>> {
-    let power = attester_power(state, &ctx.signer)?;
-    let mut r = open_round(state, m.round, RoundStatus::Phase2, ctx.height)?;
-    if attestation(state, r.id, 2, &ctx.signer)?.is_some() {
-        return Err(TxError::new(
-            ErrorCode::DuplicateAttestation,
-            format!("{} already attested phase 2 of round {}", ctx.signer, r.id),
-        ));
-    }
+    let (r, power) = admit(state, ctx, m.round, RoundStatus::Phase2)?;
     let want = admitted_blocks(state, &r)?;
     let got: Vec<&str> = m.blocks.iter().map(|b| b.block.as_str()).collect();
     if got != want.iter().map(String::as_str).collect::<Vec<_>>() {
@@ -175,26 +209,7 @@ pub fn attest_aggregate<S: StateWrite + ?Sized>(
             m.loss_micro
         )));
     }
-    set_attestation(
-        state,
-        r.id,
-        2,
-        &Attestation {
-            validator: ctx.signer,
-            power,
-            height: ctx.height,
-            judgements: Vec::new(),
-            aggregate: Some(m.clone()),
-        },
-    );
-    r.phase2_power = r.phase2_power.saturating_add(power);
-    set_round(state, &r);
-    Ok(vec![Event::Pol(PolEvent::Attested {
-        round: r.id,
-        validator: ctx.signer,
-        phase: 2,
-        power,
-    })])
+    Ok(store(state, ctx, r, power, Vec::new(), Some(m.clone())))
 }
 
 /// The sorted, distinct block names the round's admitted submissions change.
