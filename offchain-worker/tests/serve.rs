@@ -201,7 +201,8 @@ fn free_tier_needs_hashcash_and_answers_429_over_quota() {
         msg.contains("POST /v1/quote") && msg.contains("voucher"),
         "{msg}"
     );
-    // a used stamp is refused; another caller (address) has its own quota
+    // the 429 did not spend the stamp: a retry with the same headers (as the OpenAI SDK
+    // does) is answered 429 again, not "replayed"
     let (s, _, b) = post(
         &g.url,
         "/v1/chat/completions",
@@ -210,18 +211,46 @@ fn free_tier_needs_hashcash_and_answers_429_over_quota() {
     );
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (401, Some("invalid_hashcash"))
+        (429, Some("free_quota_exceeded"))
     );
+    // another caller (address) has its own quota; the stamp refused over quota is still
+    // good there, and a request refused as invalid spends neither its stamp nor quota
     let mut h = g.headers(ADDR2);
     let (s, _, b) = post(&g.url, "/v1/chat/completions", &body, &h);
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (401, Some("hashcash_required"))
     );
-    h.push(("x-blyan-hashcash", g.stamp()));
+    h.push(("x-blyan-hashcash", stamp.clone()));
+    let (s, _, b) = post(
+        &g.url,
+        "/v1/chat/completions",
+        &chat_body("q", 0, false),
+        &h,
+    );
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid_max_tokens"))
+    );
     let (s, _, b) = post(&g.url, "/v1/chat/completions", &body, &h);
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["blyan"]["payment"]["remaining_today"], 1);
+    // once served, the stamp is spent: a replay is refused and counts nothing
+    let (s, _, b) = post(&g.url, "/v1/chat/completions", &body, &h);
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("invalid_hashcash"))
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already used")),
+        "{b}"
+    );
+    h[1].1 = g.stamp();
+    let (s, _, b) = post(&g.url, "/v1/chat/completions", &body, &h);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["blyan"]["payment"]["remaining_today"], 0);
 }
 
 #[test]

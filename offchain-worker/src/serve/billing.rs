@@ -8,7 +8,8 @@
 //! follows its on-chain trust level, read from `/pol/trust/{address}` when a chain RPC is
 //! configured, else newbie), or the client IP for anonymous callers. Anonymous and newbie
 //! callers must also send a solved hashcash challenge (`x-blyan-hashcash`, see
-//! [`super::quote`]) with every free request, unless stamps are disabled. The bearer address
+//! [`super::quote`]) with every free request, unless stamps are disabled; the quota is checked
+//! first, so a request refused over quota does not spend its stamp. The bearer address
 //! is a claim, not a proof: the voucher implementation authenticates payers by signature.
 //!
 //! Paid requests go through [`super::payments::VoucherBilling`] (payment channels): `authorize`
@@ -311,16 +312,6 @@ impl Billing for FreeTier {
                 (format!("ip:{ip}"), TrustLevel::Newbie)
             }
         };
-        if level == TrustLevel::Newbie && self.cfg.hashcash {
-            let stamp = req
-                .headers
-                .get("x-blyan-hashcash")
-                .and_then(|v| v.to_str().ok())
-                .ok_or(BillingError::HashcashRequired)?;
-            self.signer
-                .check_stamp(stamp)
-                .map_err(|e| BillingError::BadHashcash(e.to_string()))?;
-        }
         let (limit, level_name) = match level {
             TrustLevel::Newbie => (self.cfg.newbie_per_day, "newbie"),
             TrustLevel::Trusted => (self.cfg.trusted_per_day, "trusted"),
@@ -330,6 +321,10 @@ impl Billing for FreeTier {
         let mut used = lock(&self.used);
         used.retain(|_, (d, _)| *d == day);
         let n = used.entry(caller.clone()).or_insert((day, 0));
+        // The quota first: a refused request must not spend its stamp (clients such as the
+        // OpenAI SDK retry a 429 with the same headers and would then see "replayed"). The
+        // stamp is spent, and the quota counted, only for a request that goes on to run;
+        // the check is cheap, so it runs under the lock.
         if n.1 >= limit {
             return Err(BillingError::QuotaExceeded {
                 caller,
@@ -337,6 +332,16 @@ impl Billing for FreeTier {
                 limit,
                 resets_in_secs: (day + 1) * 86_400 - now,
             });
+        }
+        if level == TrustLevel::Newbie && self.cfg.hashcash {
+            let stamp = req
+                .headers
+                .get("x-blyan-hashcash")
+                .and_then(|v| v.to_str().ok())
+                .ok_or(BillingError::HashcashRequired)?;
+            self.signer
+                .check_stamp(stamp)
+                .map_err(|e| BillingError::BadHashcash(e.to_string()))?;
         }
         n.1 += 1;
         Ok(Authorization {
@@ -353,5 +358,74 @@ impl Billing for FreeTier {
         *lock(&self.settled).entry(auth.caller.clone()).or_insert(0) += usage.total_tokens as u64;
         tracing::debug!(caller = %auth.caller, tokens = usage.total_tokens, "settled (free tier)");
         Settlement::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::quote::{solve_challenge, TokenError};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_request_over_quota_does_not_spend_its_stamp() {
+        let signer = Arc::new(Signer::new(None));
+        let free = FreeTier::new(
+            FreeTierConfig {
+                newbie_per_day: 2,
+                ..Default::default()
+            },
+            signer.clone(),
+        );
+        let quote = signer.issue_quote("m", 1, 1, 0, 60).0;
+        let stamp = || solve_challenge(&signer.issue_challenge(4, 60).0, 4);
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let auth = |stamp: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(s) = stamp {
+                headers.insert("x-blyan-hashcash", s.parse().unwrap());
+            }
+            free.authorize(
+                &BillingRequest {
+                    headers: &headers,
+                    peer: Some(peer),
+                },
+                &quote,
+            )
+        };
+
+        // Under quota: a missing or replayed stamp is refused and counts nothing.
+        let remaining = |a: Authorization| match a.payment {
+            Payment::Free { remaining, .. } => remaining,
+            p => panic!("{p:?}"),
+        };
+        assert!(matches!(auth(None), Err(BillingError::HashcashRequired)));
+        let first = stamp();
+        assert_eq!(remaining(auth(Some(&first)).unwrap()), 1);
+        let e = auth(Some(&first)).unwrap_err();
+        assert!(
+            matches!(&e, BillingError::BadHashcash(m) if m.contains("already used")),
+            "{e}"
+        );
+        assert_eq!(remaining(auth(Some(&stamp())).unwrap()), 0);
+
+        // Over quota: 429 (also when retried with the same headers, as SDKs do), and the
+        // fresh stamp stays unspent; a replayed one is still refused once it is spent.
+        let fresh = stamp();
+        for _ in 0..3 {
+            let e = auth(Some(&fresh)).unwrap_err();
+            assert!(
+                matches!(e, BillingError::QuotaExceeded { limit: 2, .. }),
+                "{e}"
+            );
+            assert_eq!(ApiError::from(e).status, StatusCode::TOO_MANY_REQUESTS);
+        }
+        assert!(matches!(
+            auth(None),
+            Err(BillingError::QuotaExceeded { .. })
+        ));
+        assert_eq!(signer.check_stamp(&fresh), Ok(()));
+        assert_eq!(signer.check_stamp(&fresh), Err(TokenError::Replayed));
+        assert_eq!(signer.check_stamp(&first), Err(TokenError::Replayed));
     }
 }
