@@ -69,6 +69,9 @@ pub struct MinerArgs {
     /// AdamW learning rate.
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
+    /// Steps of linear learning-rate warmup at the start of each round's run.
+    #[arg(long, default_value_t = TrainConfig::default().warmup_steps)]
+    warmup_steps: usize,
     /// Seed of batch order (and of attack noise).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -148,6 +151,7 @@ pub fn run(a: MinerArgs, device: &Device) -> Result<()> {
             steps: a.steps,
             batch_size: a.batch_size,
             lr: a.lr,
+            warmup_steps: a.warmup_steps,
             seed: a.seed,
             ..TrainConfig::default()
         },

@@ -39,6 +39,9 @@ pub struct TrainArgs {
     /// AdamW learning rate.
     #[arg(long, default_value_t = TrainConfig::default().lr)]
     lr: f64,
+    /// Steps of linear learning-rate warmup (0: none).
+    #[arg(long, default_value_t = TrainConfig::default().warmup_steps)]
+    warmup_steps: usize,
     /// AdamW weight decay.
     #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
     weight_decay: f64,
@@ -119,6 +122,7 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         steps: a.steps,
         batch_size: a.batch_size,
         lr: a.lr,
+        warmup_steps: a.warmup_steps,
         weight_decay: a.weight_decay,
         seed: a.seed,
         targets: if a.flip_labels {
@@ -184,7 +188,7 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         "blocks": names,
         "targets": tc.targets,
         "config": {
-            "steps": tc.steps, "batch_size": tc.batch_size, "lr": tc.lr,
+            "steps": tc.steps, "batch_size": tc.batch_size, "lr": tc.lr, "warmup_steps": tc.warmup_steps,
             "weight_decay": tc.weight_decay, "beta1": tc.beta1, "beta2": tc.beta2,
             "eps": tc.eps, "seed": tc.seed,
         },

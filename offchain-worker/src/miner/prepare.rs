@@ -152,6 +152,7 @@ pub fn prepare(
         "steps": out.steps,
         "batch_size": tc.batch_size,
         "lr": tc.lr,
+        "warmup_steps": tc.warmup_steps,
         "weight_decay": tc.weight_decay,
         "tokens": out.tokens,
         "samples": out.samples,

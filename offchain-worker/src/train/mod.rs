@@ -37,8 +37,13 @@ pub struct TrainConfig {
     pub steps: usize,
     /// Sequences per batch.
     pub batch_size: usize,
-    /// AdamW learning rate.
+    /// AdamW learning rate (the peak, after warmup).
     pub lr: f64,
+    /// Steps over which the learning rate rises linearly from `lr / warmup_steps` to `lr`
+    /// (0: none). A run starts with fresh AdamW moments, whose first updates move every
+    /// weight by about `lr` whatever its gradient; warming up keeps those early, noisy
+    /// steps small, which matters when each Proof-of-Learning round is a fresh run.
+    pub warmup_steps: usize,
     /// AdamW decoupled weight decay.
     pub weight_decay: f64,
     /// AdamW first-moment decay.
@@ -54,13 +59,14 @@ pub struct TrainConfig {
 }
 
 impl Default for TrainConfig {
-    /// 200 steps of batch 8, lr 3e-3, weight decay 0.01, betas 0.9/0.999, eps 1e-8, seed 0,
-    /// true targets.
+    /// 200 steps of batch 8, lr 3e-3 after 10 warmup steps, weight decay 0.01, betas 0.9/0.999,
+    /// eps 1e-8, seed 0, true targets.
     fn default() -> Self {
         Self {
             steps: 200,
             batch_size: 8,
             lr: 3e-3,
+            warmup_steps: 10,
             weight_decay: 0.01,
             beta1: 0.9,
             beta2: 0.999,
@@ -267,6 +273,11 @@ pub fn train(
                 Tensor::from_vec(ids, batch.targets.shape(), &device)?
             }
         };
+        if step < cfg.warmup_steps {
+            opt.set_learning_rate(cfg.lr * (step + 1) as f64 / cfg.warmup_steps as f64);
+        } else if step == cfg.warmup_steps {
+            opt.set_learning_rate(cfg.lr);
+        }
         let logits = net.forward_train(&batch.inputs)?;
         let loss = masked_cross_entropy(&logits, &targets, &batch.mask, batch.tokens)?;
         let value = loss.to_scalar::<f32>()?;
