@@ -96,6 +96,21 @@ pub fn aggregate(
     Ok(out)
 }
 
+/// Multiplies every value of `agg` by `server_lr_bps / 10_000` (the chain's server learning
+/// rate), each value as `(f64(v) · server_lr_bps / 10_000)` rounded once to `f32`, in plain
+/// order; 10,000 leaves the aggregate unchanged bit for bit.
+pub fn scale_aggregate(agg: &mut BTreeMap<String, Vec<DeltaTensor>>, server_lr_bps: u32) {
+    if server_lr_bps == 10_000 {
+        return;
+    }
+    let k = f64::from(server_lr_bps) / 10_000.0;
+    for t in agg.values_mut().flatten() {
+        for v in &mut t.values {
+            *v = (f64::from(*v) * k) as f32;
+        }
+    }
+}
+
 /// sha3-256 of an aggregate: block count, then per block (in name order) its name, tensor
 /// count, and per tensor its name, rank, dims and values as f32 little-endian. Counts, lengths
 /// and dims are u64 little-endian; names are length-prefixed UTF-8 (the layout of

@@ -43,7 +43,7 @@ mod vector;
 
 use std::fmt;
 
-pub use aggregate::{aggregate, aggregate_hash};
+pub use aggregate::{aggregate, aggregate_hash, scale_aggregate};
 pub use rule::AggregationRule;
 pub use screen::screen;
 

@@ -50,6 +50,30 @@ fn weighted_fedavg_weights_by_samples() {
 }
 
 #[test]
+fn server_learning_rate_scales_the_aggregate() {
+    let ups = [up(1, 1, &[1.0, -0.3]), up(2, 1, &[3.0, 0.1])];
+    let plain = run(&ups, "fedavg");
+    let mut same = plain.clone();
+    scale_aggregate(&mut same, 10_000);
+    assert_eq!(
+        aggregate_hash(&same),
+        aggregate_hash(&plain),
+        "10000 is the identity"
+    );
+    let mut double = plain.clone();
+    scale_aggregate(&mut double, 20_000);
+    let p = values(&plain, "b");
+    assert_eq!(p[0], 2.0);
+    assert_eq!(values(&double, "b"), [4.0, p[1] * 2.0]);
+    let mut tenth = plain.clone();
+    scale_aggregate(&mut tenth, 1_000);
+    // each value times 0.1 in f64, rounded once to f32
+    let want: Vec<f32> = p.iter().map(|&v| (f64::from(v) * 0.1) as f32).collect();
+    assert_eq!(values(&tenth, "b"), want);
+    assert_ne!(aggregate_hash(&double), aggregate_hash(&plain));
+}
+
+#[test]
 fn coordinate_median_odd_and_even() {
     let odd = [
         up(1, 1, &[1.0, -2.0]),

@@ -176,7 +176,7 @@ fn the_same_aggregate_gives_the_same_block_bytes_cids_and_hashes() {
     let updates = [update(4, 100, 1), update(2, 300, 2), update(9, 50, 3)];
     let build = |ups: &[Update], fake: bool| {
         let (agg, hash) =
-            aggregate::aggregate(ups, &AggregationRule::WeightedFedAvg, fake).unwrap();
+            aggregate::aggregate(ups, &AggregationRule::WeightedFedAvg, 10_000, fake).unwrap();
         let delta = agg.get(&EXPERT.to_string()).unwrap();
         let b = build_block(&base, delta).unwrap();
         (
@@ -228,7 +228,8 @@ fn replaying_the_recorded_deltas_reproduces_each_version() {
     let mut recorded = Vec::new();
     for round in 0..3u64 {
         let ups = [update(1, 10, 10 + round), update(2, 20, 20 + round)];
-        let (agg, _) = aggregate::aggregate(&ups, &AggregationRule::WeightedFedAvg, false).unwrap();
+        let (agg, _) =
+            aggregate::aggregate(&ups, &AggregationRule::WeightedFedAvg, 10_000, false).unwrap();
         let b = build_block(&cur, &agg[&EXPERT.to_string()]).unwrap();
         recorded.push((b.delta.bytes.clone(), b.delta.hash, b.payload_hash));
         cur = b.weights;

@@ -67,6 +67,12 @@ pub struct PolParams {
     pub aggregation: AggregationRule,
     /// Per-model aggregation rules.
     pub model_aggregation: Vec<(String, AggregationRule)>,
+    /// Server learning rate, basis points: validators multiply the aggregate by
+    /// `server_lr_bps / 10_000` before applying it (10,000: the plain aggregate; 20,000:
+    /// twice its step, as in FedOpt's server step). Each miner's run restarts its optimizer
+    /// and averaging partly cancels the miners' steps, so a step above 1 recovers progress;
+    /// the round is still accepted only if the scaled aggregate lowers the loss.
+    pub server_lr_bps: u32,
 }
 
 /// How validators combine the admitted deltas of a round.
@@ -131,6 +137,10 @@ impl Default for PolParams {
             validation_reward_per_round: 60 * crate::BLY,
             aggregation: AggregationRule::FedAvg,
             model_aggregation: Vec::new(),
+            // 2x: measured by the pol_quality bench (tiny, 4 honest miners, 10 rounds): the
+            // loss gap to centralized training falls from +17.8% to +13.6% and no honest
+            // submission is judged harmful (19 of 40 at 1x).
+            server_lr_bps: 20_000,
         }
     }
 }
@@ -159,6 +169,9 @@ impl PolParams {
             if v > 10_000 {
                 return Err(format!("pol: {name} above 10000"));
             }
+        }
+        if self.server_lr_bps == 0 || self.server_lr_bps > 100_000 {
+            return Err("pol: server_lr_bps must be in 1..=100000 (at most a 10x step)".into());
         }
         if self.quorum_bps < 5_000 || self.flag_bps == 0 {
             return Err(
