@@ -34,19 +34,27 @@
 //! `POL_ROUNDS`, `POL_STEPS`, `POL_BLOCKS` and `POL_QUICK=1` do the same from the
 //! environment. Further arguments: `lr=X` (default 1e-3, see [`DEFAULT_LR`]), `pipeline=SPEC`
 //! (default [`Pipeline::default`]), `feedback=0` (no error feedback), `tolerance_bps=N`
-//! (`harmful_tolerance_bps`, default the chain's 0), `shard_lines=N`, `val_lines=N`. Prints figures; asserts nothing.
+//! (`harmful_tolerance_bps`, default the chain's 0), `min_improvement_bps=N` (default 100),
+//! `warmup=N` (linear learning-rate warmup steps of every training run, default
+//! `TrainConfig`'s), `server_lr_bps=N` (the
+//! chain's server learning rate: the aggregate is multiplied by N / 10000 before it is
+//! applied; default the chain's), `central=MICRONATS` (skip
+//! the centralized run and compare with this loss), `attacked=0` (skip the attacked run),
+//! `shard_lines=N`, `val_lines=N`. Prints
+//! figures; asserts nothing.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Context;
+use blyan_proto::pol::PolParams;
 use blyan_worker::attack::Attack;
 use blyan_worker::compress::{
     delta_to_tensors, encode, tensors_to_delta, DeltaTensor, ErrorFeedback, Pipeline,
 };
 use blyan_worker::data::{self, synth};
 use blyan_worker::defense::{
-    aggregate, flag, screen, AggregationRule, DefenseParams, Screening, Update,
+    aggregate, flag, scale_aggregate, screen, AggregationRule, DefenseParams, Screening, Update,
 };
 use blyan_worker::eval::{validation_loss, EvalError};
 use blyan_worker::model::{BlockName, MetaConfig, Model};
@@ -119,6 +127,7 @@ impl Setup {
             val,
             train: TrainConfig {
                 lr: opts.lr,
+                warmup_steps: opts.warmup,
                 ..TrainConfig::default()
             },
             opts,
@@ -328,6 +337,10 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
         if !admitted.is_empty() {
             let (agg, t, _) = timed(|| aggregate(&admitted, &AggregationRule::WeightedFedAvg));
             row.aggregate_ms = 1e3 * t;
+            let agg = agg.map(|mut a| {
+                scale_aggregate(&mut a, s.opts.server_lr_bps);
+                a
+            });
             let t_eval = Instant::now();
             let new = apply(&weights, &agg?);
             let candidate = match &new {
@@ -341,7 +354,7 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
             row.agg_eval_ms = 1e3 * t_eval.elapsed().as_secs_f64();
             row.new_loss = Some(new_loss);
             let improves = u128::from(new_loss) * 10_000
-                <= u128::from(recorded) * u128::from(10_000 - MIN_IMPROVEMENT_BPS);
+                <= u128::from(recorded) * u128::from(10_000 - s.opts.min_improvement_bps);
             if let (true, Some(w), Some(m)) = (improves, new, candidate) {
                 weights.extend(w);
                 heads = m;
@@ -447,8 +460,8 @@ fn main() -> anyhow::Result<()> {
     println!(
         "preset {} ({} params), model seed {MODEL_SEED}, corpus seed {CORPUS_SEED}; blocks {:?} \
          ({} blocks); {} rounds × {} steps, batch {}, lr {}, wd {}; pipeline {}; defense \
-         defaults; FedAvg; min_improvement_bps {MIN_IMPROVEMENT_BPS}, harmful_tolerance_bps \
-         {}; error feedback {}{}",
+         defaults; FedAvg, server_lr_bps {}; min_improvement_bps {}, harmful_tolerance_bps {}; \
+         warmup {} steps; error feedback {}{}",
         s.cfg.preset,
         s.cfg.n_params(),
         opts.blocks,
@@ -459,7 +472,10 @@ fn main() -> anyhow::Result<()> {
         s.train.lr,
         s.train.weight_decay,
         opts.pipeline,
+        opts.server_lr_bps,
+        opts.min_improvement_bps,
         opts.tolerance_bps,
+        opts.warmup,
         if opts.feedback { "on" } else { "off" },
         if opts.quick { " (quick)" } else { "" }
     );
@@ -472,12 +488,29 @@ fn main() -> anyhow::Result<()> {
         nats(s.genesis_loss)
     );
 
-    let (central, central_secs) = centralized(&s)?;
+    let (central, central_secs) = match opts.central {
+        Some(c) => (c, 0.0),
+        None => centralized(&s)?,
+    };
     eprintln!(
         "[centralized] {} nats in {central_secs:.0} s",
         nats(central)
     );
     let honest = federated(&s, HONEST, "federated")?;
+    if !opts.attacked {
+        print_rounds("federated, 4 honest miners", &honest, false);
+        println!(
+            "\nfinal: centralized {} nats, federated {} nats ({:+.2}%); excluded honest {}/{}; \
+             total {:.0} s",
+            nats(central),
+            nats(honest.final_loss),
+            gap(honest.final_loss, central),
+            honest.tally.honest_excluded,
+            honest.tally.honest,
+            t0.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let attacked = federated(&s, HONEST + ATTACKERS, "attacked")?;
 
     print_rounds("federated, 4 honest miners", &honest, false);

@@ -13,8 +13,31 @@ pub(crate) struct Opts {
     pub(crate) pipeline: Pipeline,
     pub(crate) feedback: bool,
     pub(crate) tolerance_bps: u64,
+    pub(crate) min_improvement_bps: u64,
+    pub(crate) warmup: usize,
+    pub(crate) server_lr_bps: u32,
+    pub(crate) central: Option<u64>,
+    pub(crate) attacked: bool,
     pub(crate) quick: bool,
 }
+
+/// The `key=value` options [`Opts::parse`] knows.
+const KEYS: [&str; 14] = [
+    "rounds",
+    "steps",
+    "blocks",
+    "shard_lines",
+    "val_lines",
+    "lr",
+    "pipeline",
+    "feedback",
+    "tolerance_bps",
+    "min_improvement_bps",
+    "warmup",
+    "server_lr_bps",
+    "central",
+    "attacked",
+];
 
 impl Opts {
     pub(crate) fn parse() -> anyhow::Result<Self> {
@@ -36,10 +59,14 @@ impl Opts {
                     kv.insert(k.to_string(), v.to_string());
                 }
                 None if a == "quick" => quick = true,
-                None => {
-                    anyhow::bail!("unknown argument {a:?} (quick, rounds=N, steps=N, blocks=SPEC)")
-                }
+                None => anyhow::bail!("unknown argument {a:?} (quick or one of {KEYS:?}=…)"),
             }
+        }
+        if let Some(k) = kv.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            anyhow::bail!(
+                "unknown option {k:?} (known: quick, {})",
+                KEYS.join("=…, ") + "=…"
+            );
         }
         let num = |k: &str, d: usize| -> anyhow::Result<usize> {
             kv.get(k).map_or(Ok(d), |v| {
@@ -79,6 +106,36 @@ impl Opts {
                     .with_context(|| format!("tolerance_bps={v:?}"))?,
                 None => 0,
             },
+            min_improvement_bps: match kv.get("min_improvement_bps") {
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|x| *x < 10_000)
+                    .with_context(|| format!("min_improvement_bps={v:?}"))?,
+                None => MIN_IMPROVEMENT_BPS,
+            },
+            warmup: match kv.get("warmup") {
+                Some(v) => v
+                    .parse::<usize>()
+                    .with_context(|| format!("warmup={v:?}"))?,
+                None => TrainConfig::default().warmup_steps,
+            },
+            server_lr_bps: match kv.get("server_lr_bps") {
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|x| (1..=100_000).contains(x))
+                    .with_context(|| format!("server_lr_bps={v:?} (1..=100000)"))?,
+                None => PolParams::default().server_lr_bps,
+            },
+            central: match kv.get("central") {
+                Some(v) => Some(
+                    v.parse::<u64>()
+                        .with_context(|| format!("central={v:?} (µnats)"))?,
+                ),
+                None => None,
+            },
+            attacked: kv.get("attacked").is_none_or(|v| v != "0"),
             quick,
         })
     }
