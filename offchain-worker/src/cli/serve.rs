@@ -58,8 +58,8 @@ pub struct ServeArgs {
     /// `max_tokens` when a request gives none.
     #[arg(long, default_value_t = 64)]
     default_max_tokens: usize,
-    /// Price per 1,000 tokens in base units (1 BLY = 10^18).
-    #[arg(long, default_value = "1000000000000000")]
+    /// Price per 1,000 tokens: `0.001bly` or base units (1 BLY = 10^18).
+    #[arg(long, default_value = "0.001bly", value_parser = super::miner::parse_amount)]
     price_per_1k: u128,
     /// How long a quote stays valid, seconds.
     #[arg(long, default_value_t = 300)]
