@@ -176,6 +176,37 @@ pub fn run(a: MinerArgs, device: &Device) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::KeyArgs;
+
+    /// The Web3 Secret Storage PBKDF2 test vector (password "testpassword"), with the
+    /// `address` field geth and `blyand keys` add, read through `--keystore`.
+    #[test]
+    fn keys_load_from_an_ethereum_keystore_with_an_address_field() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../app/tests/fixtures/web3-test-vector-pbkdf2.json");
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+        json["address"] = "008aeeda4d805471df9b2a5b0f38a0c3bcba786b".into();
+        let dir = tempfile::tempdir().unwrap();
+        let (ks, pw) = (dir.path().join("key.json"), dir.path().join("pw"));
+        std::fs::write(&ks, serde_json::to_vec(&json).unwrap()).unwrap();
+        std::fs::write(&pw, "testpassword\n").unwrap();
+        let args = |password_file| KeyArgs {
+            key_hex: None,
+            keystore: Some(ks.clone()),
+            password_file: Some(password_file),
+        };
+        let key = args(pw.clone()).load().unwrap();
+        let want = blyan_proto::SecretKey::from_hex(
+            "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d",
+        )
+        .unwrap();
+        assert_eq!(key.address(), want.address());
+        std::fs::write(&pw, "not-the-password").unwrap();
+        let err = args(pw).load().unwrap_err().to_string();
+        assert!(err.contains("key.json"), "{err}");
+    }
+
     #[test]
     fn amounts_parse() {
         assert_eq!(super::parse_amount("10bly").unwrap(), 10 * blyan_proto::BLY);
