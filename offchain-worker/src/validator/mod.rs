@@ -307,6 +307,7 @@ impl Validator {
         self.prepare()?;
         let params: PolParams = self.rpc().query(&QueryPath::PolParams)?;
         let rule = aggregate::rule(params.rule_for(&self.cfg.model_id));
+        let server_lr_bps = params.server_lr_for(&self.cfg.model_id);
         let mut updates = Vec::new();
         for s in self.submissions(r.id)? {
             if s.status != SubmissionStatus::Admitted {
@@ -320,12 +321,8 @@ impl Validator {
             });
         }
         let admitted: Vec<u64> = updates.iter().map(|u| u.submission).collect();
-        let (agg, hash) = aggregate::aggregate(
-            &updates,
-            &rule,
-            params.server_lr_bps,
-            self.cfg.fake_aggregate,
-        )?;
+        let (agg, hash) =
+            aggregate::aggregate(&updates, &rule, server_lr_bps, self.cfg.fake_aggregate)?;
         let (Some(base), Some((_, texts))) = (self.base.as_mut(), self.texts.as_ref()) else {
             anyhow::bail!("no base model");
         };
@@ -341,7 +338,7 @@ impl Validator {
         }
         let loss = base.loss_with(&weights, texts)?;
         let loss_micro = loss.map_or(MAX_LOSS_MICRO, |l| l.clamp(1, MAX_LOSS_MICRO));
-        tracing::info!(round = r.id, ?admitted, %rule, server_lr_bps = params.server_lr_bps, aggregate_hash = %hex::encode(hash),
+        tracing::info!(round = r.id, ?admitted, %rule, server_lr_bps, aggregate_hash = %hex::encode(hash),
             blocks = ?blocks.iter().map(|b| format!("{} {}", b.block, b.cid)).collect::<Vec<_>>(),
             base_loss_micro = ?r.base_loss_micro, new_loss_micro = loss_micro,
             fake = self.cfg.fake_aggregate, "aggregate built");

@@ -73,6 +73,9 @@ pub struct PolParams {
     /// and averaging partly cancels the miners' steps, so a step above 1 recovers progress;
     /// the round is still accepted only if the scaled aggregate lowers the loss.
     pub server_lr_bps: u32,
+    /// Per-model server learning rates, basis points (the right step depends on how a
+    /// model's miners train).
+    pub model_server_lr: Vec<(String, u32)>,
 }
 
 /// How validators combine the admitted deltas of a round.
@@ -144,6 +147,7 @@ impl Default for PolParams {
             // pol_rounds end-to-end test: round 2's aggregate raised the loss); a per-model
             // choice for governance, not a safe default.
             server_lr_bps: 10_000,
+            model_server_lr: Vec::new(),
         }
     }
 }
@@ -173,8 +177,14 @@ impl PolParams {
                 return Err(format!("pol: {name} above 10000"));
             }
         }
-        if self.server_lr_bps == 0 || self.server_lr_bps > 100_000 {
-            return Err("pol: server_lr_bps must be in 1..=100000 (at most a 10x step)".into());
+        let lrs = self.model_server_lr.iter().map(|(_, v)| *v);
+        if std::iter::once(self.server_lr_bps)
+            .chain(lrs)
+            .any(|v| v == 0 || v > 100_000)
+        {
+            return Err(
+                "pol: server learning rates must be in 1..=100000 bps (at most a 10x step)".into(),
+            );
         }
         if self.quorum_bps < 5_000 || self.flag_bps == 0 {
             return Err(
@@ -192,6 +202,14 @@ impl PolParams {
             .map_or(self.aggregation, |(_, r)| *r)
     }
 
+    /// The server learning rate of `model`, basis points.
+    pub fn server_lr_for(&self, model: &str) -> u32 {
+        self.model_server_lr
+            .iter()
+            .find(|(m, _)| m == model)
+            .map_or(self.server_lr_bps, |(_, v)| *v)
+    }
+
     /// The smallest bond for a trust level.
     pub fn min_bond(&self, level: super::TrustLevel) -> u128 {
         match level {
@@ -206,5 +224,29 @@ impl PolParams {
             super::TrustLevel::Newbie => self.quota_newbie_per_day,
             super::TrustLevel::Trusted => self.quota_trusted_per_day,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_model_settings_override_the_defaults_and_are_validated() {
+        let mut p = PolParams {
+            model_server_lr: vec![("big".into(), 20_000)],
+            model_aggregation: vec![("big".into(), AggregationRule::Median)],
+            ..PolParams::default()
+        };
+        assert_eq!(p.server_lr_for("big"), 20_000);
+        assert_eq!(p.server_lr_for("other"), 10_000);
+        assert_eq!(p.rule_for("big"), AggregationRule::Median);
+        assert_eq!(p.rule_for("other"), AggregationRule::FedAvg);
+        assert_eq!(p.validate(), Ok(()));
+        p.model_server_lr.push(("zero".into(), 0));
+        assert!(p.validate().unwrap_err().contains("server learning rates"));
+        p.model_server_lr.pop();
+        p.server_lr_bps = 100_001;
+        assert!(p.validate().is_err());
     }
 }
