@@ -12,6 +12,8 @@ use super::ChainError;
 pub struct RpcClient {
     base: String,
     agent: ureq::Agent,
+    /// Height every `abci_query` reads (`None`: the latest).
+    height: Option<u64>,
 }
 
 impl RpcClient {
@@ -22,6 +24,16 @@ impl RpcClient {
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(30))
                 .build(),
+            height: None,
+        }
+    }
+
+    /// This client with every `abci_query` reading the state at `height`, so several
+    /// queries see one state even when a block commits between them.
+    pub fn at_height(&self, height: u64) -> Self {
+        Self {
+            height: Some(height),
+            ..self.clone()
         }
     }
 
@@ -37,11 +49,13 @@ impl RpcClient {
         }
     }
 
-    /// `abci_query` of `path` at the latest height, unproved: `(code, log, value)`.
+    /// `abci_query` of `path` at the latest height (or the [`Self::at_height`] one),
+    /// unproved: `(code, log, value)`.
     pub fn abci_query(&self, path: &str) -> Result<(u32, String, Vec<u8>), ChainError> {
+        let height = self.height.unwrap_or(0).to_string();
         let body = json!({
             "jsonrpc": "2.0", "id": 1, "method": "abci_query",
-            "params": {"path": path, "data": "", "height": "0", "prove": false}
+            "params": {"path": path, "data": "", "height": height, "prove": false}
         });
         let resp: Value = self
             .agent

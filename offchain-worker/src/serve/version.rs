@@ -104,7 +104,13 @@ impl ModelOrigin {
                 kubo,
                 cache_dir,
             } => {
+                // One height for the meta and every head: a round accepted between two
+                // queries would otherwise pair new heads with the old loss (or mix versions).
                 let client = RpcClient::new(rpc);
+                let height = client
+                    .latest_height()
+                    .map_err(|e| SourceError::Manifest(e.to_string()))?;
+                let client = client.at_height(height);
                 let info = client
                     .model_info(model_id)
                     .map_err(|e| SourceError::Manifest(e.to_string()))?;
