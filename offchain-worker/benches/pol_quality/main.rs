@@ -62,8 +62,6 @@ use blyan_worker::rng::SplitMix64;
 use blyan_worker::train::{parse_blocks, train, TargetMode, TrainConfig};
 use candle_core::Device;
 
-/// Chain param (proto `PolParams::default`); `harmful_tolerance_bps` (default 0) is an option.
-const MIN_IMPROVEMENT_BPS: u64 = 100;
 /// AdamW learning rate of miners and of the centralized trainer alike: 1e-3 rather than
 /// `TrainConfig`'s 3e-3, because every round restarts each miner's AdamW from fresh moments,
 /// whose first steps move every weight by about `lr`; at 3e-3 single honest deltas start

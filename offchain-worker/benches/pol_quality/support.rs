@@ -77,68 +77,48 @@ impl Opts {
             })
         };
         let (r, s) = if quick { (3, 10) } else { (10, 50) };
+        let chain = PolParams::default();
         Ok(Self {
             rounds: num("rounds", r)?,
             steps: num("steps", s)?,
             blocks: kv.get("blocks").cloned().unwrap_or_else(|| "all".into()),
             shard_lines: num("shard_lines", if quick { 200 } else { 600 })?,
             val_lines: num("val_lines", if quick { 150 } else { 300 })?,
-            lr: match kv.get("lr") {
-                Some(v) => v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| *x > 0.0)
-                    .with_context(|| format!("lr={v:?}"))?,
-                None => DEFAULT_LR,
-            },
-            pipeline: match kv.get("pipeline") {
-                Some(v) => v
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("pipeline={v:?}: {e}"))?,
-                None => Pipeline::default(),
-            },
+            lr: parsed(&kv, "lr", |x: &f64| *x > 0.0)?.unwrap_or(DEFAULT_LR),
+            pipeline: parsed(&kv, "pipeline", |_: &Pipeline| true)?.unwrap_or_default(),
             feedback: kv.get("feedback").is_none_or(|v| v != "0"),
-            tolerance_bps: match kv.get("tolerance_bps") {
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|x| *x < 10_000)
-                    .with_context(|| format!("tolerance_bps={v:?}"))?,
-                None => 0,
-            },
-            min_improvement_bps: match kv.get("min_improvement_bps") {
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|x| *x < 10_000)
-                    .with_context(|| format!("min_improvement_bps={v:?}"))?,
-                None => MIN_IMPROVEMENT_BPS,
-            },
-            warmup: match kv.get("warmup") {
-                Some(v) => v
-                    .parse::<usize>()
-                    .with_context(|| format!("warmup={v:?}"))?,
-                None => TrainConfig::default().warmup_steps,
-            },
-            server_lr_bps: match kv.get("server_lr_bps") {
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|x| (1..=100_000).contains(x))
-                    .with_context(|| format!("server_lr_bps={v:?} (1..=100000)"))?,
-                None => PolParams::default().server_lr_bps,
-            },
-            central: match kv.get("central") {
-                Some(v) => Some(
-                    v.parse::<u64>()
-                        .with_context(|| format!("central={v:?} (µnats)"))?,
-                ),
-                None => None,
-            },
+            tolerance_bps: parsed(&kv, "tolerance_bps", |x: &u64| *x < 10_000)?.unwrap_or(0),
+            min_improvement_bps: parsed(&kv, "min_improvement_bps", |x: &u64| *x < 10_000)?
+                .unwrap_or(chain.min_improvement_bps.into()),
+            warmup: parsed(&kv, "warmup", |_: &usize| true)?
+                .unwrap_or(TrainConfig::default().warmup_steps),
+            server_lr_bps: parsed(&kv, "server_lr_bps", |x: &u32| (1..=100_000).contains(x))?
+                .unwrap_or(chain.server_lr_bps),
+            central: parsed(&kv, "central", |_: &u64| true)?,
             attacked: kv.get("attacked").is_none_or(|v| v != "0"),
             quick,
         })
     }
+}
+
+/// The value of option `k` parsed as `T` when given (an error when it does not parse or `ok`
+/// refuses it), `None` when not given.
+fn parsed<T: std::str::FromStr>(
+    kv: &BTreeMap<String, String>,
+    k: &str,
+    ok: impl Fn(&T) -> bool,
+) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    let Some(v) = kv.get(k) else {
+        return Ok(None);
+    };
+    let x = v
+        .parse::<T>()
+        .map_err(|e| anyhow::anyhow!("{k}={v:?}: {e}"))?;
+    anyhow::ensure!(ok(&x), "{k}={v:?} is out of range");
+    Ok(Some(x))
 }
 
 /// Process CPU time (user + system, all threads), seconds; 0 where `/proc` is unavailable.
