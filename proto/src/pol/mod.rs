@@ -93,10 +93,12 @@ pub mod flags {
     pub const KRUM: u32 = 32;
     /// Tensor names or shapes do not fit the block.
     pub const SHAPE: u32 = 64;
-    /// The content's hash is not the one on chain, or it could not be fetched.
+    /// The content's hash is not the one on chain.
     pub const HASH: u32 = 128;
+    /// The content could not be fetched within the validator's per-round time budget.
+    pub const UNFETCHABLE: u32 = 256;
     /// Every defined bit.
-    pub const ALL: u32 = 255;
+    pub const ALL: u32 = 511;
 }
 
 /// One validator's phase-1 result for one submission.
