@@ -50,7 +50,47 @@ fn bad_transactions() -> Vec<(ErrorCode, Bytes)> {
             ErrorCode::TxTooLarge,
             oversized.sign(&alice).to_bytes().into(),
         ),
+        (
+            ErrorCode::ModuleAccountRecipient,
+            signed(&alice, 0, blyan_chain::pol::BOND_POOL, 1),
+        ),
     ]
+}
+
+/// The chain-halt attack of issue 11: one base unit sent to each module pool. CheckTx
+/// refuses it, and a block that carries it anyway (a proposer skipping the checks)
+/// executes, marks each with `ModuleAccountRecipient` and commits: the chain goes on.
+#[test]
+fn transfers_to_module_accounts_are_refused_and_never_halt_the_chain() {
+    use blyan_chain::invariants::MODULE_ACCOUNTS;
+    let app = app_with_genesis(2);
+    let alice = dev(0);
+    let attacks: Vec<Bytes> = MODULE_ACCOUNTS
+        .iter()
+        .enumerate()
+        .map(|(i, pool)| signed(&alice, i as u64, *pool, 1))
+        .collect();
+    for tx in &attacks {
+        assert_eq!(check(&app, tx), ErrorCode::ModuleAccountRecipient.as_u32());
+    }
+    assert!(!process_accepts(&app, 1, attacks.clone()));
+    // block rewards move the staking reward pool every block; every other pool must not move
+    let pools = |app: &blyan_app::node::BlyanApp| -> Vec<u128> {
+        MODULE_ACCOUNTS
+            .iter()
+            .filter(|a| **a != blyan_chain::staking::REWARDS_POOL)
+            .map(|a| blyan_chain::bank::balance(&app.store().latest(), a).unwrap())
+            .collect()
+    };
+    let pools_before = pools(&app);
+    let r = finalize_and_commit(&app, 1, attacks);
+    for res in &r.tx_results {
+        assert_eq!(res.code, ErrorCode::ModuleAccountRecipient.as_u32());
+        assert!(res.log.contains("module account"), "{}", res.log);
+    }
+    assert_eq!(pools(&app), pools_before);
+    let next = finalize_and_commit(&app, 2, vec![signed(&alice, 0, dev(1).address(), BLY)]);
+    assert_eq!(next.tx_results[0].code, 0, "{}", next.tx_results[0].log);
 }
 
 #[test]

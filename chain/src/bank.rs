@@ -117,6 +117,23 @@ pub fn mint<S: StateWrite + ?Sized>(state: &mut S, to: &Address, amount: u128) -
     Ok(())
 }
 
+/// Refuses a module account as the recipient of a user's transfer. Module pools are kept
+/// equal to the records of their module (bonds, channels, stake) and checked after every
+/// block; a user credit would break that equality on every node at once.
+pub fn check_recipient(to: &Address) -> TxResult<()> {
+    if to.is_module() {
+        return Err(TxError::new(
+            ErrorCode::ModuleAccountRecipient,
+            format!(
+                "{} is the module account {:?}; only the chain moves funds into it",
+                to,
+                String::from_utf8_lossy(to.as_bytes())
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Executes a bank message signed by `signer`.
 pub fn execute<S: StateWrite + ?Sized>(
     state: &mut S,
@@ -125,6 +142,7 @@ pub fn execute<S: StateWrite + ?Sized>(
 ) -> TxResult<Vec<Event>> {
     match msg {
         blyan_proto::BankMsg::Send { to, amount } => {
+            check_recipient(to)?;
             Ok(vec![transfer(state, signer, to, *amount)?])
         }
     }

@@ -6,6 +6,19 @@ use parity_scale_codec::Decode;
 use crate::bank::state_key::{BALANCE_PREFIX, EMISSION_RESERVE, SUPPLY};
 use crate::state::{StateRead, WriteSet};
 
+/// Every module account the runtime keeps (pools whose balance its records must match).
+/// Users cannot credit any of them ([`crate::bank::check_recipient`]).
+pub const MODULE_ACCOUNTS: [blyan_proto::Address; 8] = [
+    crate::staking::BONDED_POOL,
+    crate::staking::UNBONDING_POOL,
+    crate::staking::REWARDS_POOL,
+    crate::dag::DEPOSIT_POOL,
+    crate::pol::BOND_POOL,
+    crate::pol::REWARD_POOL,
+    crate::pol::POL_MODULE,
+    crate::inference::CHANNEL_POOL,
+];
+
 fn decode_amount(v: Option<&[u8]>) -> Result<u128, String> {
     match v {
         None => Ok(0),
@@ -195,4 +208,14 @@ pub fn check_full_staking<S: StateRead + ?Sized>(state: &S) -> Result<(), String
         return Err(format!("rewards pool holds {rewards} but {owed} is owed"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_module_account_carries_the_module_prefix() {
+        for a in super::MODULE_ACCOUNTS {
+            assert!(a.is_module(), "{a} lacks the module prefix");
+        }
+    }
 }

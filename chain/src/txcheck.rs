@@ -64,11 +64,9 @@ pub fn check_envelope(signed: &SignedTx, params: &TxParams) -> TxResult<()> {
                     format!("message {i}: transfer of zero"),
                 ))
             }
-            Msg::Bank(BankMsg::Send { .. })
-            | Msg::Staking(_)
-            | Msg::Dag(_)
-            | Msg::Pol(_)
-            | Msg::Inference(_) => {}
+            Msg::Bank(BankMsg::Send { to, .. }) => crate::bank::check_recipient(to)
+                .map_err(|e| TxError::new(e.code, format!("message {i}: {}", e.log)))?,
+            Msg::Staking(_) | Msg::Dag(_) | Msg::Pol(_) | Msg::Inference(_) => {}
         }
     }
     total_outflow(tx)?;

@@ -26,7 +26,17 @@ pub enum AddressError {
     Checksum(String),
 }
 
+/// The first bytes of every module account address (`module/pol_bonds____`, …): no key
+/// hashes to such an address in practice, and the chain refuses user credits to them.
+pub const MODULE_ADDRESS_PREFIX: &[u8; 7] = b"module/";
+
 impl Address {
+    /// True for a module account (a pool the chain itself keeps in step with its records:
+    /// bonds, channels, stake, rewards). Only the chain moves funds into one.
+    pub fn is_module(&self) -> bool {
+        self.0.starts_with(MODULE_ADDRESS_PREFIX)
+    }
+
     /// Derives the address of a public key.
     pub fn from_verifying_key(key: &VerifyingKey) -> Self {
         let point = key.to_encoded_point(false);
@@ -111,6 +121,13 @@ impl<'de> serde::Deserialize<'de> for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn module_accounts_are_told_apart_by_their_prefix() {
+        assert!(Address(*b"module/pol_bonds____").is_module());
+        assert!(!Address(*b"modulE/pol_bonds____").is_module());
+        assert!(!Address([0u8; 20]).is_module());
+    }
 
     #[test]
     fn eip55_vectors_round_trip() {

@@ -90,6 +90,9 @@ error_codes! {
     InsufficientBalance = 101,
     /// The recipient's balance would overflow.
     BalanceOverflow = 102,
+    /// The recipient is a module account (a pool the chain keeps in step with its own
+    /// records); only the chain itself moves funds into one.
+    ModuleAccountRecipient = 103,
     /// The stake is below the minimum self-stake.
     StakeBelowMinimum = 200,
     /// No validator is operated by that address.
