@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Runs Blyan's whole test suite on a fresh machine, installing what it needs:
-# the pinned cometbft and Kubo (built from the Go module proxy into .bin/; Kubo's first build
-# takes several minutes), a Python venv with eth-account (for the
-# foreign-signer test) and openai (the gateway's client test), Debian's chromium (the chat
-# page test), then formatting and lint checks, a build of every binary, and
-# every unit, property, in-process and end-to-end test.
+# Runs Blyan's whole test suite on a fresh machine, installing what it needs. Formatting and
+# lint checks run first (they fail fast); then the pinned cometbft and Kubo (built from the Go
+# module proxy into .bin/; Kubo's first build takes several minutes), a Python venv with
+# eth-account (the foreign-signer test) and openai (the gateway's client test), Debian's
+# chromium (the chat page test); then a build of every binary and every unit, property,
+# in-process and end-to-end test. A test whose tool is missing fails; none is skipped.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "==> installing pinned tools"
 bash localnet/install.sh
@@ -23,12 +29,6 @@ fi
 export BLYAN_PYTHON="$root/.venv/bin/python"
 export COMETBFT_BIN="$root/.bin/cometbft"
 export KUBO_BIN="$root/.bin/ipfs"
-
-echo "==> cargo fmt --check"
-cargo fmt --all -- --check
-
-echo "==> cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
 
 echo "==> cargo build (binaries used by the end-to-end tests)"
 cargo build --workspace --bins
