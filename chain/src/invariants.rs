@@ -116,19 +116,15 @@ pub fn check_channels<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
     Ok(())
 }
 
-/// Staking invariant, O(validators): the bonded pool holds exactly the validators' tokens.
+/// Staking invariant, O(1): the bonded pool holds exactly the running total of the
+/// validators' tokens (kept in step by every validator write; [`check_full_staking`]
+/// checks that total against a full scan).
 pub fn check_staking<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
-    let validators = crate::staking::all_validators(state).map_err(|e| e.log)?;
-    let mut sum: u128 = 0;
-    for v in &validators {
-        sum = sum
-            .checked_add(v.tokens)
-            .ok_or("validator tokens overflow")?;
-    }
+    let total = crate::staking::index::bonded_tokens(state).map_err(|e| e.log)?;
     let pool = crate::bank::balance(state, &crate::staking::BONDED_POOL).map_err(|e| e.log)?;
-    if pool != sum {
+    if pool != total {
         return Err(format!(
-            "bonded pool holds {pool} but validators hold {sum}"
+            "bonded pool holds {pool} but validators hold {total}"
         ));
     }
     Ok(())
@@ -166,48 +162,10 @@ pub fn check_block_delegations<S: StateRead + ?Sized>(
     Ok(())
 }
 
-/// Full staking invariants in O(everything) (tests): pools match validators, unbonding
-/// entries and owed rewards; delegation shares add up to each validator's shares.
+/// Full staking invariants in O(everything) (tests): see [`crate::staking::check_full`].
 pub fn check_full_staking<S: StateRead + ?Sized>(state: &S) -> Result<(), String> {
-    use parity_scale_codec::Decode;
     check_staking(state)?;
-    let unbonding: u128 = crate::staking::all_unbonding(state)
-        .map_err(|e| e.log)?
-        .iter()
-        .map(|(_, e)| e.amount)
-        .sum();
-    let pool = crate::bank::balance(state, &crate::staking::UNBONDING_POOL).map_err(|e| e.log)?;
-    if pool != unbonding {
-        return Err(format!(
-            "unbonding pool holds {pool} but entries hold {unbonding}"
-        ));
-    }
-    let validators = crate::staking::all_validators(state).map_err(|e| e.log)?;
-    let mut owed: u128 = 0;
-    for v in &validators {
-        let mut shares: u128 = 0;
-        for (k, raw) in state.prefix_raw(crate::staking::state_key::DELEGATION_PREFIX) {
-            if k.ends_with(v.operator.as_bytes()) {
-                let mut d = crate::staking::Delegation::decode(&mut raw.as_slice())
-                    .map_err(|e| e.to_string())?;
-                shares = shares.saturating_add(d.shares);
-                crate::staking::settle_for_invariants(v, &mut d);
-                owed = owed.saturating_add(d.pending);
-            }
-        }
-        if shares != v.shares {
-            return Err(format!(
-                "validator {} issued {} shares but delegations hold {shares}",
-                v.operator, v.shares
-            ));
-        }
-        owed = owed.saturating_add(v.commission_accrued);
-    }
-    let rewards = crate::bank::balance(state, &crate::staking::REWARDS_POOL).map_err(|e| e.log)?;
-    if rewards < owed {
-        return Err(format!("rewards pool holds {rewards} but {owed} is owed"));
-    }
-    Ok(())
+    crate::staking::check_full(state)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! A proptest state machine drives random staking operations against a simple reference
 //! model (liquid balances, bonded tokens per delegation, unbonding entries) and checks the
 //! invariants after every step. Without slashes shares stay 1:1 with tokens, so the
-//! model can track tokens directly; rewards are checked to only ever add.
+//! model can track tokens directly; rewards are checked to only ever add. The model keeps
+//! redelegation records too: stake redelegated into a validator cannot move on until its
+//! record expires, and at most `max_unbonding_entries` records per (delegator,
+//! destination) may be pending.
 
 mod common;
 
@@ -28,10 +31,15 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let amt = prop_oneof![1u128..5 * BLY, Just(0u128), 100 * BLY..2_000 * BLY];
+    let redelegated =
+        prop_oneof![4 => 1u128..BLY / 2, 1 => Just(0u128), 1 => 100 * BLY..2_000 * BLY];
     prop_oneof![
         4 => (0..3usize, 0..2usize, amt.clone()).prop_map(|(d, v, a)| Op::Delegate(d, v, a)),
         3 => (0..3usize, 0..2usize, amt.clone()).prop_map(|(d, v, a)| Op::Undelegate(d, v, a)),
-        1 => (0..3usize, 0..2usize, 0..2usize, amt).prop_map(|(d, f, t, a)| Op::Redelegate(d, f, t, a)),
+        // Mostly small moves between the two validators, so chains of redelegations
+        // (refused while a record into the source is pending) come up often.
+        4 => (0..3usize, 0..2usize, prop::bool::weighted(0.9), redelegated)
+            .prop_map(|(d, f, flip, a)| Op::Redelegate(d, f, if flip { 1 - f } else { f }, a)),
         1 => (0..3usize, 0..2usize).prop_map(|(d, v)| Op::Withdraw(d, v)),
         2 => (1u64..8).prop_map(Op::Blocks),
     ]
@@ -42,6 +50,20 @@ struct Model {
     liquid: BTreeMap<Address, u128>,
     bonded: BTreeMap<(Address, Address), u128>,
     unbonding: Vec<(Address, u128, u64)>,
+    /// Pending redelegation records: (delegator, destination, completion height).
+    redelegations: Vec<(Address, Address, u64)>,
+}
+
+impl Model {
+    fn may_redelegate(&self, d: &Address, from: &Address, to: &Address, max: u32) -> bool {
+        let into = |v: &Address| {
+            self.redelegations
+                .iter()
+                .filter(|(x, y, _)| x == d && y == v)
+                .count()
+        };
+        into(from) == 0 && into(to) < max as usize
+    }
 }
 
 proptest! {
@@ -67,6 +89,7 @@ proptest! {
             model.liquid.insert(*d, bank::balance(&s, d).unwrap());
         }
         let unbonding_blocks = staking::params(&s).unwrap().unbonding_blocks;
+        let max_entries = staking::params(&s).unwrap().max_unbonding_entries;
         let mut height = 1u64;
         for op in ops {
             let (signer, msg) = match op {
@@ -85,6 +108,7 @@ proptest! {
                                 *amount = 0;
                             }
                         }
+                        model.redelegations.retain(|(_, _, done)| *done != height);
                         height += 1;
                     }
                     model.unbonding.retain(|(_, a, _)| *a > 0);
@@ -104,6 +128,7 @@ proptest! {
                 }
                 StakingMsg::Redelegate { from, to, amount } => {
                     from != to && *amount > 0 && model.bonded.get(&(signer, *from)).copied().unwrap_or(0) >= *amount
+                        && model.may_redelegate(&signer, from, to, max_entries)
                 }
                 StakingMsg::WithdrawRewards { validator } => model.bonded.contains_key(&(signer, *validator))
                     || staking::delegation(&s, &signer, validator).unwrap().is_some(),
@@ -129,6 +154,7 @@ proptest! {
                         *b -= amount;
                         if *b == 0 { model.bonded.remove(&(signer, from)); }
                         *model.bonded.entry((signer, to)).or_default() += amount;
+                        model.redelegations.push((signer, to, height + unbonding_blocks));
                     }
                     StakingMsg::WithdrawRewards { .. } => {
                         for e in events {
@@ -177,5 +203,9 @@ fn check(s: &MemState, m: &Model, dels: &[Address], vals: &[Address]) -> Result<
         })
         .sum();
     prop_assert_eq!(bank::balance(s, &BONDED_POOL).unwrap(), bonded + own);
+    prop_assert_eq!(
+        staking::all_redelegations(s).unwrap().len(),
+        m.redelegations.len()
+    );
     Ok(())
 }

@@ -123,6 +123,11 @@ error_codes! {
     TooManyUnbondingEntries = 213,
     /// A stake amount of zero.
     ZeroStake = 214,
+    /// Redelegating stake out of a validator it was redelegated into, before that
+    /// redelegation's record expired (the moved stake must stay slashable).
+    TransitiveRedelegation = 215,
+    /// Too many pending redelegations into this validator (`max_unbonding_entries`).
+    TooManyRedelegations = 216,
     /// The model id is malformed.
     InvalidModelId = 300,
     /// A model with that id exists and the signer does not own it.

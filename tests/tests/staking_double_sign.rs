@@ -4,8 +4,9 @@
 //! each prevotes its own, so the honest nodes see two conflicting votes from one validator,
 //! CometBFT turns them into DuplicateVoteEvidence, and a later block delivers it to the
 //! app as FinalizeBlock `misbehavior`. The validator loses 10% of its bonded stake and of
-//! its pending unbonding entries, is tombstoned, leaves CometBFT's set, and can neither
-//! unjail nor take new stake.
+//! the pending unbonding entries created at or after the infraction height (entries that
+//! started unbonding before it were not at risk and keep all of their amount), is
+//! tombstoned, leaves CometBFT's set, and can neither unjail nor take new stake.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -37,6 +38,12 @@ impl Entry {
     /// and was not paid yet (it is paid at the end of its completion block).
     fn pending_at(&self, s: u64) -> bool {
         self.height < s && self.completion >= s
+    }
+
+    /// Whether the slash at the start of block `s` for an infraction at height
+    /// `infraction` cuts it: pending then, and created at or after the infraction.
+    fn cut_by(&self, s: u64, infraction: u64) -> bool {
+        self.pending_at(s) && self.height >= infraction
     }
 }
 
@@ -170,7 +177,9 @@ fn a_double_signing_validator_is_slashed_ten_percent_tombstoned_and_removed_for_
         a["round"], a["type"], a["block_id"]["hash"], b["block_id"]["hash"]
     );
 
-    // 10% of the bonded stake and of every entry still pending at the slash is burned.
+    // 10% of the bonded stake and of every entry still pending at the slash and created at
+    // or after the infraction height is burned; older entries keep all of their amount.
+    let infraction: u64 = infraction.parse().expect("infraction height");
     let before = validator(&rpc, v3, s - 1);
     let after = validator(&rpc, v3, s);
     assert!(!before.tombstoned && after.tombstoned && after.jailed);
@@ -185,7 +194,16 @@ fn a_double_signing_validator_is_slashed_ten_percent_tombstoned_and_removed_for_
         "no unbonding entry was pending at the slash"
     );
     assert!(pending.iter().all(|e| e.amount == ENTRY));
-    let unbonding_cut: u128 = pending.iter().map(|e| cut(e)).sum();
+    let unbonding_cut: u128 = pending
+        .iter()
+        .filter(|e| e.cut_by(s, infraction))
+        .map(|e| cut(e))
+        .sum();
+    eprintln!(
+        "{} entries pending at the slash, {} of them created at or after the infraction",
+        pending.len(),
+        pending.iter().filter(|e| e.cut_by(s, infraction)).count()
+    );
     assert_eq!(num_attr(&ev, "burned"), bonded_cut + unbonding_cut);
     let undelegated_in_s: u128 = entries
         .iter()
@@ -196,7 +214,13 @@ fn a_double_signing_validator_is_slashed_ten_percent_tombstoned_and_removed_for_
     let paid_at_s: u128 = pending
         .iter()
         .filter(|e| e.completion == s)
-        .map(|e| e.amount - cut(e))
+        .map(|e| {
+            if e.cut_by(s, infraction) {
+                e.amount - cut(e)
+            } else {
+                e.amount
+            }
+        })
         .sum();
     let (pool_before, pool_after) = (pool(&rpc, s - 1), pool(&rpc, s));
     assert_eq!(
@@ -212,7 +236,7 @@ fn a_double_signing_validator_is_slashed_ten_percent_tombstoned_and_removed_for_
     let now = net.app_height(0);
     let listed = unbonding(&rpc, dev_addr);
     for e in &entries {
-        let want = if e.pending_at(s) {
+        let want = if e.cut_by(s, infraction) {
             e.amount - cut(e)
         } else {
             e.amount

@@ -1,13 +1,14 @@
-//! Delegating, undelegating (through the unbonding queue) and redelegating.
+//! Delegating, undelegating (through the unbonding queue) and redelegating (recorded
+//! for slashing).
 
 use blyan_proto::event::Event;
 use blyan_proto::{Address, ErrorCode};
-use parity_scale_codec::Decode;
 
 use super::rewards::settle;
 use super::state::*;
+use super::unbonding::{add_entry, unbonding_of};
 use crate::error::{TxError, TxResult};
-use crate::state::{StateRead, StateReadExt, StateWrite, StateWriteExt};
+use crate::state::StateWrite;
 
 fn nonzero(amount: u128) -> TxResult<()> {
     if amount == 0 {
@@ -17,14 +18,14 @@ fn nonzero(amount: u128) -> TxResult<()> {
 }
 
 /// Adds `amount` of bonded tokens to `op` on behalf of `delegator` (tokens already in the
-/// bonded pool when `from_balance` is false).
+/// bonded pool when `from_balance` is false); returns the shares issued.
 fn add_stake<S: StateWrite + ?Sized>(
     state: &mut S,
     delegator: &Address,
     op: &Address,
     amount: u128,
     from_balance: bool,
-) -> TxResult<()> {
+) -> TxResult<u128> {
     nonzero(amount)?;
     let mut v = must_validator(state, op)?;
     if v.tombstoned {
@@ -47,9 +48,9 @@ fn add_stake<S: StateWrite + ?Sized>(
     v.tokens = v.tokens.checked_add(amount).ok_or_else(overflow)?;
     v.shares = v.shares.checked_add(shares).ok_or_else(overflow)?;
     del.shares = del.shares.checked_add(shares).ok_or_else(overflow)?;
-    set_validator(state, &v);
-    set_delegation(state, delegator, op, &del);
-    Ok(())
+    set_validator(state, &v)?;
+    set_delegation(state, delegator, op, &del)?;
+    Ok(shares)
 }
 
 /// Bonds `amount` from `delegator`'s balance to validator `op`.
@@ -59,7 +60,7 @@ pub fn bond<S: StateWrite + ?Sized>(
     op: &Address,
     amount: u128,
 ) -> TxResult<()> {
-    add_stake(state, delegator, op, amount, true)
+    add_stake(state, delegator, op, amount, true).map(|_| ())
 }
 
 /// `MsgDelegate`.
@@ -86,8 +87,8 @@ fn remove_stake<S: StateWrite + ?Sized>(
     height: u64,
 ) -> TxResult<u128> {
     nonzero(amount)?;
-    let mut v = must_validator(state, op)?;
-    let mut del = delegation(state, delegator, op)?
+    let v = must_validator(state, op)?;
+    let del = delegation(state, delegator, op)?
         .filter(|d| d.shares > 0)
         .ok_or_else(|| {
             TxError::new(
@@ -95,7 +96,6 @@ fn remove_stake<S: StateWrite + ?Sized>(
                 format!("{delegator} has no stake with {op}"),
             )
         })?;
-    settle(&v, &mut del);
     let held = tokens_for_shares(&v, del.shares);
     if amount > held {
         return Err(TxError::new(
@@ -111,6 +111,23 @@ fn remove_stake<S: StateWrite + ?Sized>(
         let exact = mul_div(s, v.tokens, v.shares) == amount;
         if exact { s } else { s.saturating_add(1) }.min(del.shares)
     };
+    remove_shares(state, delegator, op, shares, height)
+}
+
+/// Takes up to `shares` of `delegator`'s shares at `op` out of the validator (rewards
+/// settled first); returns the tokens they were worth, still in the bonded pool. An
+/// operator whose self-stake falls below the minimum is jailed.
+pub fn remove_shares<S: StateWrite + ?Sized>(
+    state: &mut S,
+    delegator: &Address,
+    op: &Address,
+    shares: u128,
+    height: u64,
+) -> TxResult<u128> {
+    let mut v = must_validator(state, op)?;
+    let mut del = delegation(state, delegator, op)?.unwrap_or_default();
+    settle(&v, &mut del);
+    let shares = shares.min(del.shares);
     let tokens = if shares == v.shares {
         v.tokens
     } else {
@@ -127,8 +144,8 @@ fn remove_stake<S: StateWrite + ?Sized>(
             v.jailed_until = height;
         }
     }
-    set_validator(state, &v);
-    set_delegation(state, delegator, op, &del);
+    set_validator(state, &v)?;
+    set_delegation(state, delegator, op, &del)?;
     Ok(tokens)
 }
 
@@ -156,21 +173,7 @@ pub fn undelegate<S: StateWrite + ?Sized>(
         crate::bank::transfer(state, &BONDED_POOL, &UNBONDING_POOL, tokens)?;
     }
     let completion = height.saturating_add(p.unbonding_blocks.max(1));
-    let seq: u64 = state.get_scale(state_key::UNBONDING_SEQ)?.unwrap_or(0);
-    state.put_scale(state_key::UNBONDING_SEQ.to_vec(), &seq.saturating_add(1));
-    state.put_scale(
-        state_key::unbonding(completion, seq),
-        &UnbondingEntry {
-            delegator: *delegator,
-            validator: *op,
-            amount: tokens,
-            completion_height: completion,
-        },
-    );
-    put_marker(
-        state,
-        state_key::unbonding_index(delegator, completion, seq),
-    );
+    add_entry(state, delegator, op, tokens, height, completion)?;
     Ok(vec![Event::Undelegate {
         delegator: *delegator,
         validator: *op,
@@ -179,7 +182,8 @@ pub fn undelegate<S: StateWrite + ?Sized>(
     }])
 }
 
-/// `MsgRedelegate`: bonded tokens move at once from one validator to another.
+/// `MsgRedelegate`: bonded tokens move at once from one validator to another; a record
+/// keeps them answerable for the source's infractions for the unbonding period.
 pub fn redelegate<S: StateWrite + ?Sized>(
     state: &mut S,
     delegator: &Address,
@@ -195,73 +199,26 @@ pub fn redelegate<S: StateWrite + ?Sized>(
         ));
     }
     must_validator(state, to)?;
+    let p = params(state)?;
+    super::redelegation::check_allowed(state, delegator, from, to, p.max_unbonding_entries)?;
     let tokens = remove_stake(state, delegator, from, amount, height)?;
-    add_stake(state, delegator, to, tokens, false)?;
+    let shares = add_stake(state, delegator, to, tokens, false)?;
+    super::redelegation::record(
+        state,
+        &Redelegation {
+            delegator: *delegator,
+            source: *from,
+            destination: *to,
+            creation_height: height,
+            completion_height: height.saturating_add(p.unbonding_blocks.max(1)),
+            initial_balance: tokens,
+            shares_dst: shares,
+        },
+    )?;
     Ok(vec![Event::Redelegate {
         delegator: *delegator,
         from: *from,
         to: *to,
         amount: tokens,
     }])
-}
-
-/// A delegator's unbonding entries, by completion height.
-pub fn unbonding_of<S: StateRead + ?Sized>(
-    state: &S,
-    delegator: &Address,
-) -> TxResult<Vec<UnbondingEntry>> {
-    let prefix = join(state_key::UNBONDING_INDEX_PREFIX, delegator.as_bytes());
-    let mut out = Vec::new();
-    for (k, _) in state.prefix_raw(&prefix) {
-        let tail = k.get(prefix.len()..).unwrap_or_default();
-        let (c, s) = tail.split_at(tail.len().min(8));
-        let completion = u64::from_be_bytes(c.try_into().unwrap_or([0; 8]));
-        let seq = u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
-        if let Some(e) =
-            state.get_scale::<UnbondingEntry>(&state_key::unbonding(completion, seq))?
-        {
-            out.push(e);
-        }
-    }
-    Ok(out)
-}
-
-/// Every unbonding entry with its queue key (slashing and invariants; O(entries)).
-pub fn all_unbonding<S: StateRead + ?Sized>(state: &S) -> TxResult<Vec<(Vec<u8>, UnbondingEntry)>> {
-    state
-        .prefix_raw(state_key::UNBONDING_PREFIX)
-        .into_iter()
-        .map(|(k, v)| {
-            UnbondingEntry::decode(&mut v.as_slice())
-                .map(|e| (k, e))
-                .map_err(|_| TxError::new(ErrorCode::CorruptState, "malformed unbonding entry"))
-        })
-        .collect()
-}
-
-/// End-block: pays out the entries that complete at `height` (each entry is visited
-/// exactly once, at its own height).
-pub fn complete_unbonding<S: StateWrite + ?Sized>(
-    state: &mut S,
-    height: u64,
-) -> TxResult<Vec<Event>> {
-    let prefix = join(state_key::UNBONDING_PREFIX, &height.to_be_bytes());
-    let mut events = Vec::new();
-    for (k, v) in state.prefix_raw(&prefix) {
-        let e = UnbondingEntry::decode(&mut v.as_slice())
-            .map_err(|_| TxError::new(ErrorCode::CorruptState, "malformed unbonding entry"))?;
-        let seq = k.get(prefix.len()..).unwrap_or_default();
-        let seq = u64::from_be_bytes(seq.try_into().unwrap_or([0; 8]));
-        if e.amount > 0 {
-            crate::bank::transfer(state, &UNBONDING_POOL, &e.delegator, e.amount)?;
-        }
-        state.delete_raw(&k);
-        state.delete_raw(&state_key::unbonding_index(&e.delegator, height, seq));
-        events.push(Event::UnbondingComplete {
-            delegator: e.delegator,
-            validator: e.validator,
-            amount: e.amount,
-        });
-    }
-    Ok(events)
 }

@@ -9,23 +9,37 @@
 //! Rewards use a per-validator accumulator: each block adds `reward × SCALE / shares` to
 //! the validator's `reward_per_share`; a delegation owes `shares × (current − paid)`. The
 //! per-block cost is O(active validators), never O(delegations).
+//!
+//! No hook scans every validator or every unbonding entry: unbonding entries and
+//! redelegation records are indexed by validator (a slash reads only the offender's),
+//! the active set comes from a power index and is recomputed only when a power changed,
+//! the bonded-pool invariant compares against a running total, and empty validators are
+//! pruned in the block they become empty ([`index`]).
 
+mod audit;
 mod delegation;
+pub mod index;
+mod math;
+mod prune;
 mod query;
+mod redelegation;
 mod rewards;
 mod slashing;
 mod state;
+pub mod state_key;
+mod unbonding;
 mod validators;
 
-pub use delegation::{
-    all_unbonding, complete_unbonding, delegate, redelegate, unbonding_of, undelegate,
-};
+pub use audit::check_full;
+pub use delegation::{delegate, redelegate, undelegate};
 pub use query::answer as answer_query;
+pub use redelegation::all_redelegations;
 pub use rewards::{
     distribute_block_rewards, pending_rewards, settle as settle_for_invariants, withdraw_rewards,
 };
 pub use slashing::{handle_downtime, handle_misbehavior, unjail, Infraction, Misbehavior};
 pub use state::*;
+pub use unbonding::{all_unbonding, complete_unbonding, unbonding_of};
 pub use validators::{
     consensus_address, create_validator, edit_validator, init_genesis_validator,
     update_validator_set, ValidatorUpdate,

@@ -5,9 +5,9 @@ use blyan_proto::query::{
 };
 use parity_scale_codec::{Decode, Encode};
 
-use super::delegation::unbonding_of;
 use super::rewards::{pending_rewards, settle};
 use super::state::*;
+use super::unbonding::unbonding_of;
 use crate::query::Answer;
 use crate::state::StateRead;
 

@@ -44,7 +44,7 @@ pub fn distribute_block_rewards<S: StateWrite + ?Sized>(state: &mut S) -> TxResu
             commission = share;
         }
         v.commission_accrued = v.commission_accrued.saturating_add(commission);
-        set_validator(state, &v);
+        set_validator(state, &v)?;
         minted = minted.saturating_add(share);
     }
     crate::bank::mint_from_reserve(state, &REWARDS_POOL, minted)?;
@@ -103,9 +103,9 @@ pub fn withdraw_rewards<S: StateWrite + ?Sized>(
         crate::bank::transfer(state, &REWARDS_POOL, delegator, total)?;
     }
     if let Some(d) = del {
-        set_delegation(state, delegator, op, &d);
+        set_delegation(state, delegator, op, &d)?;
     }
-    set_validator(state, &v);
+    set_validator(state, &v)?;
     Ok(vec![Event::WithdrawRewards {
         delegator: *delegator,
         validator: *op,

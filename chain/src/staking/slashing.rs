@@ -4,8 +4,10 @@
 use blyan_proto::event::Event;
 use blyan_proto::{Address, ErrorCode};
 
-use super::delegation::all_unbonding;
+use super::delegation::remove_shares;
 use super::state::*;
+use super::unbonding::{unbonding_at_risk, unbonding_entries_of};
+use super::validators::consensus_address;
 use crate::error::{TxError, TxResult};
 use crate::state::{StateRead, StateReadExt, StateWrite, StateWriteExt};
 
@@ -30,37 +32,107 @@ pub struct Misbehavior {
 }
 
 fn operator_for<S: StateRead + ?Sized>(state: &S, cons: &[u8; 20]) -> TxResult<Option<Validator>> {
-    match crate::consensus::operator_of(state, cons)? {
-        Some(op) => validator(state, &op),
-        None => Ok(None),
-    }
+    let Some(op) = crate::consensus::operator_of(state, cons)? else {
+        return Ok(None);
+    };
+    // The consensus-key mapping outlives a pruned validator; an operator that came back
+    // under another key must not answer for the old one.
+    Ok(validator(state, &op)?.filter(|v| consensus_address(&v.consensus_key) == *cons))
 }
 
-/// Burns `bps` of a validator's bonded tokens and of its unbonding entries; returns the
-/// amount burned. Delegators lose the same fraction through their shares.
-fn slash<S: StateWrite + ?Sized>(state: &mut S, v: &mut Validator, bps: u32) -> TxResult<u128> {
+/// Burns `bps` of a validator's bonded tokens, of its unbonding entries created at or
+/// after `infraction_height`, and of the stake redelegated out of it at or after that
+/// height (taken at the destination); returns the amount burned. Delegators lose the same
+/// fraction through their shares. Entries and redelegations made before the infraction
+/// were not at risk and are left alone. Reads only this validator's entries and records.
+fn slash<S: StateWrite + ?Sized>(
+    state: &mut S,
+    v: &mut Validator,
+    bps: u32,
+    infraction_height: u64,
+) -> TxResult<u128> {
     let bps = u128::from(bps.min(10_000));
     let bonded_cut = mul_div(v.tokens, bps, 10_000);
     v.tokens = v.tokens.saturating_sub(bonded_cut);
     if bonded_cut > 0 {
         crate::bank::burn(state, &BONDED_POOL, bonded_cut)?;
     }
-    let mut unbonding_cut: u128 = 0;
-    for (k, mut e) in all_unbonding(state)? {
-        if e.validator != v.operator {
-            continue;
-        }
-        let cut = mul_div(e.amount, bps, 10_000);
+    let entries = unbonding_at_risk(state, &v.operator, infraction_height)?;
+    let unbonding_cut = cut_entries(state, entries, |e| mul_div(e.amount, bps, 10_000))?;
+    let mut redelegated_cut: u128 = 0;
+    for r in super::redelegation::at_risk(state, &v.operator, infraction_height)? {
+        let cut = slash_redelegation(state, &r, bps, infraction_height)?;
+        redelegated_cut = redelegated_cut.saturating_add(cut);
+    }
+    Ok(bonded_cut
+        .saturating_add(unbonding_cut)
+        .saturating_add(redelegated_cut))
+}
+
+/// Lowers each entry by `cut_of(entry)` (at most its amount) and burns the total from the
+/// unbonding pool; returns it.
+fn cut_entries<S: StateWrite + ?Sized>(
+    state: &mut S,
+    entries: Vec<(Vec<u8>, UnbondingEntry)>,
+    mut cut_of: impl FnMut(&UnbondingEntry) -> u128,
+) -> TxResult<u128> {
+    let mut total: u128 = 0;
+    for (k, mut e) in entries {
+        let cut = cut_of(&e).min(e.amount);
         if cut > 0 {
             e.amount = e.amount.saturating_sub(cut);
             state.put_scale(k, &e);
-            unbonding_cut = unbonding_cut.saturating_add(cut);
+            total = total.saturating_add(cut);
         }
     }
-    if unbonding_cut > 0 {
-        crate::bank::burn(state, &UNBONDING_POOL, unbonding_cut)?;
+    if total > 0 {
+        crate::bank::burn(state, &UNBONDING_POOL, total)?;
     }
-    Ok(bonded_cut.saturating_add(unbonding_cut))
+    Ok(total)
+}
+
+/// Slashes `bps` of the shares a redelegation received at its destination (Cosmos
+/// `SlashRedelegation`): from the delegation still bonded there, and for what the delegator
+/// already undelegated from the destination since the redelegation, from those unbonding
+/// entries. Burns and returns the tokens taken.
+fn slash_redelegation<S: StateWrite + ?Sized>(
+    state: &mut S,
+    r: &Redelegation,
+    bps: u128,
+    jail_height: u64,
+) -> TxResult<u128> {
+    let Some(dst) = validator(state, &r.destination)? else {
+        return Ok(0);
+    };
+    let shares_due = mul_div(r.shares_dst, bps, 10_000);
+    if shares_due == 0 {
+        return Ok(0);
+    }
+    let held = delegation(state, &r.delegator, &r.destination)?.map_or(0, |d| d.shares);
+    let shares_now = shares_due.min(held);
+    // What the missing shares are worth at the destination's rate before this cut.
+    let missing = tokens_for_shares(&dst, shares_due.saturating_sub(shares_now));
+    let mut burned: u128 = 0;
+    if shares_now > 0 {
+        burned = remove_shares(state, &r.delegator, &r.destination, shares_now, jail_height)?;
+        if burned > 0 {
+            crate::bank::burn(state, &BONDED_POOL, burned)?;
+        }
+    }
+    if missing > 0 {
+        let entries: Vec<_> = unbonding_entries_of(state, &r.delegator)?
+            .into_iter()
+            .filter(|(_, e)| e.validator == r.destination && e.creation_height >= r.creation_height)
+            .collect();
+        let mut left = missing;
+        let taken = cut_entries(state, entries, |e| {
+            let cut = left.min(e.amount);
+            left = left.saturating_sub(cut);
+            cut
+        })?;
+        burned = burned.saturating_add(taken);
+    }
+    Ok(burned)
 }
 
 /// Begin-block: double signing → slash `double_sign_slash_bps`, jail forever (tombstone).
@@ -77,11 +149,11 @@ pub fn handle_misbehavior<S: StateWrite + ?Sized>(
         if v.tombstoned {
             continue;
         }
-        let burned = slash(state, &mut v, p.double_sign_slash_bps)?;
+        let burned = slash(state, &mut v, p.double_sign_slash_bps, m.height)?;
         v.jailed = true;
         v.tombstoned = true;
         v.jailed_until = u64::MAX;
-        set_validator(state, &v);
+        set_validator(state, &v)?;
         events.push(Event::Slash {
             validator: v.operator,
             reason: match m.kind {
@@ -136,10 +208,13 @@ pub fn handle_downtime<S: StateWrite + ?Sized>(
         }
         info.counted = info.counted.saturating_add(1);
         if info.counted >= window && u128::from(info.missed) > max_missed {
-            let burned = slash(state, &mut v, p.downtime_slash_bps)?;
+            // The last missed signature is for the previous block: stake that left before
+            // it was not at risk.
+            let infraction = height.saturating_sub(1);
+            let burned = slash(state, &mut v, p.downtime_slash_bps, infraction)?;
             v.jailed = true;
             v.jailed_until = height.saturating_add(p.downtime_jail_blocks);
-            set_validator(state, &v);
+            set_validator(state, &v)?;
             for (k, _) in state.prefix_raw(&state_key::missed_of(cons)) {
                 state.delete_raw(&k);
             }
@@ -190,6 +265,6 @@ pub fn unjail<S: StateWrite + ?Sized>(
         ));
     }
     v.jailed = false;
-    set_validator(state, &v);
+    set_validator(state, &v)?;
     Ok(vec![Event::Unjail { validator: *op }])
 }

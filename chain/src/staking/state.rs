@@ -14,80 +14,8 @@ pub const UNBONDING_POOL: Address = Address(*b"module/unbond_pool__");
 /// Holds minted rewards until they are withdrawn.
 pub const REWARDS_POOL: Address = Address(*b"module/reward_pool__");
 
-/// State keys owned by `staking`.
-pub mod state_key {
-    use blyan_proto::Address;
-
-    use crate::state::key;
-
-    /// Staking parameters.
-    pub const PARAMS: &[u8] = b"staking/params";
-    /// Prefix of validators by operator.
-    pub const VALIDATOR_PREFIX: &[u8] = b"staking/validator/";
-    /// Prefix of delegations by delegator then validator.
-    pub const DELEGATION_PREFIX: &[u8] = b"staking/delegation/";
-    /// Prefix of the unbonding queue by completion height then sequence.
-    pub const UNBONDING_PREFIX: &[u8] = b"staking/unbonding/";
-    /// Prefix of the per-delegator unbonding index.
-    pub const UNBONDING_INDEX_PREFIX: &[u8] = b"staking/unbonding_by/";
-    /// Next unbonding sequence number.
-    pub const UNBONDING_SEQ: &[u8] = b"staking/unbonding_seq";
-    /// The active set last sent to CometBFT.
-    pub const ACTIVE_SET: &[u8] = b"staking/active_set";
-    /// Prefix of signing info by consensus address.
-    pub const SIGNING_PREFIX: &[u8] = b"staking/signing/";
-    /// Prefix of missed-block marks by consensus address then window index.
-    pub const MISSED_PREFIX: &[u8] = b"staking/missed/";
-
-    /// A validator's key.
-    pub fn validator(op: &Address) -> Vec<u8> {
-        key(VALIDATOR_PREFIX, op.as_bytes())
-    }
-
-    /// A delegation's key.
-    pub fn delegation(delegator: &Address, validator: &Address) -> Vec<u8> {
-        let mut k = key(DELEGATION_PREFIX, delegator.as_bytes());
-        k.extend_from_slice(validator.as_bytes());
-        k
-    }
-
-    /// Prefix of one delegator's delegations.
-    pub fn delegations_of(delegator: &Address) -> Vec<u8> {
-        key(DELEGATION_PREFIX, delegator.as_bytes())
-    }
-
-    /// An unbonding queue entry.
-    pub fn unbonding(completion: u64, seq: u64) -> Vec<u8> {
-        let mut k = key(UNBONDING_PREFIX, &completion.to_be_bytes());
-        k.extend_from_slice(&seq.to_be_bytes());
-        k
-    }
-
-    /// The per-delegator index entry of an unbonding entry.
-    pub fn unbonding_index(delegator: &Address, completion: u64, seq: u64) -> Vec<u8> {
-        let mut k = key(UNBONDING_INDEX_PREFIX, delegator.as_bytes());
-        k.extend_from_slice(&completion.to_be_bytes());
-        k.extend_from_slice(&seq.to_be_bytes());
-        k
-    }
-
-    /// Signing info of a consensus address.
-    pub fn signing(cons: &[u8; 20]) -> Vec<u8> {
-        key(SIGNING_PREFIX, cons)
-    }
-
-    /// Prefix of a consensus address's missed marks.
-    pub fn missed_of(cons: &[u8; 20]) -> Vec<u8> {
-        key(MISSED_PREFIX, cons)
-    }
-
-    /// One missed mark.
-    pub fn missed(cons: &[u8; 20], index: u64) -> Vec<u8> {
-        let mut k = missed_of(cons);
-        k.extend_from_slice(&index.to_be_bytes());
-        k
-    }
-}
+pub use super::math::mul_div;
+pub use super::state_key;
 
 /// A validator.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -138,6 +66,48 @@ pub struct UnbondingEntry {
     pub amount: u128,
     /// Paid out at the end of this height.
     pub completion_height: u64,
+    /// Height of the undelegation; a slash for an infraction at height `h` reaches the
+    /// entry only when `creation_height >= h` (stake that left earlier was not at risk).
+    pub creation_height: u64,
+}
+
+/// Bonded stake moved at once from one validator to another. Kept for the unbonding
+/// period so that a slash of the source for an infraction at or before `creation_height`
+/// still reaches the stake at the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Redelegation {
+    /// Whose stake.
+    pub delegator: Address,
+    /// Validator the stake left.
+    pub source: Address,
+    /// Validator the stake joined.
+    pub destination: Address,
+    /// Height of the redelegation.
+    pub creation_height: u64,
+    /// The record is dropped at the end of this height.
+    pub completion_height: u64,
+    /// Tokens moved.
+    pub initial_balance: u128,
+    /// Shares received at the destination.
+    pub shares_dst: u128,
+}
+
+/// What still refers to a validator, so it can be pruned only when nothing does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode)]
+pub struct ValidatorRefs {
+    /// Delegation records naming the validator (shares or unpaid rewards).
+    pub delegations: u64,
+    /// Unbonding entries from the validator.
+    pub unbonding_entries: u64,
+    /// Redelegation records out of the validator (still slashable through it).
+    pub redelegations_from: u64,
+}
+
+impl ValidatorRefs {
+    /// True when nothing refers to the validator.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Liveness bookkeeping of one consensus address.
@@ -163,9 +133,11 @@ pub fn params<S: StateRead + ?Sized>(state: &S) -> TxResult<StakingParams> {
         .ok_or_else(|| corrupt("staking params"))
 }
 
-/// Writes staking parameters (genesis).
+/// Writes staking parameters (genesis); the active set is recomputed at the end of the
+/// block, since power and set size depend on them.
 pub fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &StakingParams) {
     state.put_scale(state_key::PARAMS.to_vec(), p);
+    put_marker(state, state_key::SET_CHANGED.to_vec());
 }
 
 /// A validator, if it exists.
@@ -173,22 +145,38 @@ pub fn validator<S: StateRead + ?Sized>(state: &S, op: &Address) -> TxResult<Opt
     state.get_scale(&state_key::validator(op))
 }
 
-/// A validator that must exist.
+/// True when `op` operated a validator that was tombstoned and then pruned.
+pub fn is_pruned_tombstone<S: StateRead + ?Sized>(state: &S, op: &Address) -> bool {
+    state.get_raw(&state_key::tombstone(op)).is_some()
+}
+
+/// A validator that must exist (a pruned tombstoned one answers `Tombstoned`).
 pub fn must_validator<S: StateRead + ?Sized>(state: &S, op: &Address) -> TxResult<Validator> {
     validator(state, op)?.ok_or_else(|| {
-        TxError::new(
-            ErrorCode::UnknownValidator,
-            format!("no validator is operated by {op}"),
-        )
+        if is_pruned_tombstone(state, op) {
+            TxError::new(
+                ErrorCode::Tombstoned,
+                format!("validator {op} double-signed and can never return"),
+            )
+        } else {
+            TxError::new(
+                ErrorCode::UnknownValidator,
+                format!("no validator is operated by {op}"),
+            )
+        }
     })
 }
 
-/// Stores a validator.
-pub fn set_validator<S: StateWrite + ?Sized>(state: &mut S, v: &Validator) {
+/// Stores a validator, keeping the power index, the bonded-token total and the pruning
+/// marks in step (see [`super::index`]).
+pub fn set_validator<S: StateWrite + ?Sized>(state: &mut S, v: &Validator) -> TxResult<()> {
+    let old = validator(state, &v.operator)?;
+    super::index::on_validator_write(state, old.as_ref(), v)?;
     state.put_scale(state_key::validator(&v.operator), v);
+    Ok(())
 }
 
-/// Every validator, by operator.
+/// Every validator, by operator (queries and tests: O(validators)).
 pub fn all_validators<S: StateRead + ?Sized>(state: &S) -> TxResult<Vec<Validator>> {
     state
         .prefix_raw(state_key::VALIDATOR_PREFIX)
@@ -208,17 +196,30 @@ pub fn delegation<S: StateRead + ?Sized>(
     state.get_scale(&state_key::delegation(d, v))
 }
 
-/// Stores a delegation, deleting it when it holds nothing.
+/// Stores a delegation, deleting it when it holds nothing; keeps the validator's
+/// delegation count in step.
 pub fn set_delegation<S: StateWrite + ?Sized>(
     state: &mut S,
     d: &Address,
     v: &Address,
     del: &Delegation,
-) {
-    if del.shares == 0 && del.pending == 0 {
-        state.delete_raw(&state_key::delegation(d, v));
+) -> TxResult<()> {
+    let k = state_key::delegation(d, v);
+    let existed = state.get_raw(&k).is_some();
+    let keep = del.shares > 0 || del.pending > 0;
+    if keep {
+        state.put_scale(k, del);
     } else {
-        state.put_scale(state_key::delegation(d, v), del);
+        state.delete_raw(&k);
+    }
+    match (existed, keep) {
+        (false, true) => super::index::adjust_refs(state, v, |r| {
+            r.delegations = r.delegations.saturating_add(1);
+        }),
+        (true, false) => super::index::adjust_refs(state, v, |r| {
+            r.delegations = r.delegations.saturating_sub(1);
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -242,44 +243,6 @@ pub fn tokens_for_shares(v: &Validator, shares: u128) -> u128 {
     mul_div(shares, v.tokens, v.shares)
 }
 
-/// `a × b / c` in 256-bit precision, floor; 0 when `c` is 0; saturates at `u128::MAX`.
-pub fn mul_div(a: u128, b: u128, c: u128) -> u128 {
-    if c == 0 {
-        return 0;
-    }
-    if let Some(p) = a.checked_mul(b) {
-        return p.checked_div(c).unwrap_or(0);
-    }
-    // Long multiplication into (hi, lo), then long division by c.
-    let (a_hi, a_lo) = (a >> 64, a & u128::from(u64::MAX));
-    let (b_hi, b_lo) = (b >> 64, b & u128::from(u64::MAX));
-    let lo_lo = a_lo.wrapping_mul(b_lo);
-    let hi_lo = a_hi.wrapping_mul(b_lo);
-    let lo_hi = a_lo.wrapping_mul(b_hi);
-    let hi_hi = a_hi.wrapping_mul(b_hi);
-    let cross = (lo_lo >> 64)
-        .wrapping_add(hi_lo & u128::from(u64::MAX))
-        .wrapping_add(lo_hi & u128::from(u64::MAX));
-    let lo = (lo_lo & u128::from(u64::MAX)) | (cross << 64);
-    let hi = hi_hi
-        .wrapping_add(hi_lo >> 64)
-        .wrapping_add(lo_hi >> 64)
-        .wrapping_add(cross >> 64);
-    if hi >= c {
-        return u128::MAX;
-    }
-    let (mut q, mut r) = (0u128, hi);
-    for i in (0..128).rev() {
-        let carry = r >> 127;
-        r = (r << 1) | ((lo >> i) & 1);
-        if carry == 1 || r >= c {
-            r = r.wrapping_sub(c);
-            q |= 1u128 << i;
-        }
-    }
-    q
-}
-
 /// Stores a raw key (helper for modules that keep markers).
 pub fn put_marker<S: StateWrite + ?Sized>(state: &mut S, k: Vec<u8>) {
     state.put_raw(k, vec![1]);
@@ -290,18 +253,9 @@ pub fn join(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
     key(prefix, rest)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mul_div_matches_wide_arithmetic() {
-        assert_eq!(mul_div(10, 20, 3), 66);
-        assert_eq!(mul_div(u128::MAX, u128::MAX, u128::MAX), u128::MAX);
-        assert_eq!(mul_div(u128::MAX, 2, 4), u128::MAX / 2);
-        assert_eq!(mul_div(1 << 100, 1 << 100, 1 << 110), 1 << 90);
-        assert_eq!(mul_div(5, 5, 0), 0);
-        assert_ne!(BONDED_POOL, UNBONDING_POOL);
-        assert_ne!(BONDED_POOL, REWARDS_POOL);
-    }
+/// Takes and increments a sequence counter.
+pub fn next_seq<S: StateWrite + ?Sized>(state: &mut S, counter: &[u8]) -> TxResult<u64> {
+    let seq: u64 = state.get_scale(counter)?.unwrap_or(0);
+    state.put_scale(counter.to_vec(), &seq.saturating_add(1));
+    Ok(seq)
 }

@@ -3,10 +3,13 @@
 use blyan_proto::event::Event;
 use blyan_proto::{Address, ErrorCode};
 
+use blyan_proto::params::StakingParams;
+
 use super::delegation::bond;
 use super::state::*;
+use super::state_key::{address_at, u128_at, POWER_INDEX_PREFIX};
 use crate::error::{TxError, TxResult};
-use crate::state::StateWrite;
+use crate::state::{StateRead, StateWrite};
 
 /// Longest moniker, bytes.
 pub const MAX_MONIKER_BYTES: usize = 64;
@@ -81,6 +84,12 @@ pub fn create_validator<S: StateWrite + ?Sized>(
             format!("{operator} already operates a validator"),
         ));
     }
+    if is_pruned_tombstone(state, operator) {
+        return Err(TxError::new(
+            ErrorCode::Tombstoned,
+            format!("{operator} operated a validator that double-signed and can never return"),
+        ));
+    }
     let cons = consensus_address(consensus_key);
     if crate::consensus::operator_of(state, &cons)?.is_some() {
         return Err(TxError::new(
@@ -103,7 +112,7 @@ pub fn create_validator<S: StateWrite + ?Sized>(
             reward_per_share: 0,
             commission_accrued: 0,
         },
-    );
+    )?;
     crate::consensus::set_operator(state, &cons, operator);
     bond(state, operator, operator, self_stake)?;
     Ok(vec![
@@ -162,32 +171,68 @@ pub fn edit_validator<S: StateWrite + ?Sized>(
         check_commission(c)?;
         v.commission_bps = c;
     }
-    set_validator(state, &v);
+    set_validator(state, &v)?;
     Ok(Vec::new())
 }
 
-/// End-block: the top `max_validators` unjailed validators by power; returns the power
-/// changes against the set last sent to CometBFT. O(validators · log validators).
+/// End-block, the last staking hook: when a power changed since the last time (the
+/// `SET_CHANGED` mark), the top `max_validators` by power from the power index (ties by
+/// operator), returned as the changes against the set last sent to CometBFT; then prunes
+/// the validators that became empty this block. O(validators that can be in the set) in a
+/// block where a power changed, O(1) plus what changed otherwise; validators that are
+/// jailed, tombstoned or empty are never read.
 pub fn update_validator_set<S: StateWrite + ?Sized>(
     state: &mut S,
 ) -> TxResult<Vec<ValidatorUpdate>> {
+    let updates = if state.get_raw(state_key::SET_CHANGED).is_some() {
+        state.delete_raw(state_key::SET_CHANGED);
+        recompute_active_set(state)?
+    } else {
+        Vec::new()
+    };
+    let active = active_set(state)?;
+    super::prune::prune_validators(state, &active)?;
+    Ok(updates)
+}
+
+/// The top `max_validators` of the power index as `(power, operator, consensus key)`,
+/// sorted by power then operator. The index is sorted by tokens, so every validator of
+/// the boundary power is read before the cut.
+fn top_validators<S: StateRead + ?Sized>(
+    state: &S,
+    p: &StakingParams,
+) -> Vec<(u64, Address, [u8; 32])> {
+    let max = usize::try_from(p.max_validators).unwrap_or(usize::MAX);
+    let at = POWER_INDEX_PREFIX.len();
+    let mut chosen: Vec<(u64, Address, [u8; 32])> = Vec::new();
+    for (k, key) in state.prefix_raw(POWER_INDEX_PREFIX) {
+        let power = power_of(!u128_at(&k, at), p);
+        if power == 0 {
+            break;
+        }
+        if chosen.len() >= max && chosen.last().is_none_or(|(last, _, _)| power < *last) {
+            break;
+        }
+        let Ok(consensus_key) = <[u8; 32]>::try_from(key.as_slice()) else {
+            continue;
+        };
+        chosen.push((power, address_at(&k, at.saturating_add(16)), consensus_key));
+    }
+    chosen.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    chosen.truncate(max);
+    chosen
+}
+
+fn recompute_active_set<S: StateWrite + ?Sized>(state: &mut S) -> TxResult<Vec<ValidatorUpdate>> {
     let p = params(state)?;
-    let all = all_validators(state)?;
-    let mut candidates: Vec<(u64, Address, [u8; 32])> = all
-        .iter()
-        .filter(|v| !v.jailed && !v.tombstoned)
-        .map(|v| (power_of(v.tokens, &p), v.operator, v.consensus_key))
-        .filter(|(power, _, _)| *power > 0)
-        .collect();
-    candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    candidates.truncate(usize::try_from(p.max_validators).unwrap_or(usize::MAX));
+    let candidates = top_validators(state, &p);
     let old = active_set(state)?;
     let mut new: Vec<(Address, u64)> = candidates.iter().map(|(pw, op, _)| (*op, *pw)).collect();
     new.sort();
     let mut updates = Vec::new();
     for (op, _) in &old {
-        if !new.iter().any(|(o, _)| o == op) {
-            if let Some(v) = all.iter().find(|v| v.operator == *op) {
+        if new.binary_search_by(|(o, _)| o.cmp(op)).is_err() {
+            if let Some(v) = validator(state, op)? {
                 updates.push(ValidatorUpdate {
                     consensus_key: v.consensus_key,
                     power: 0,
