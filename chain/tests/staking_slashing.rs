@@ -228,6 +228,11 @@ fn an_emptied_validator_is_pruned_and_its_key_never_returns() {
     );
     c.txs(&[("carol", create([4u8; 32], 20))]);
     assert_eq!(c.tokens(&v1), 20 * BLY, "back under a new key");
+    // Evidence against the old key does not reach the validator under the new one.
+    let b = c.double_sign(CONS_CAROL, 2);
+    assert_eq!(b.slashed(), 0);
+    let v = staking::must_validator(&c.s, &v1).unwrap();
+    assert!(!v.tombstoned && v.tokens == 20 * BLY);
 }
 
 #[test]
