@@ -37,7 +37,7 @@ use blyan_proto::query::QueryPath;
 use blyan_proto::Msg;
 use candle_core::Device;
 
-use crate::chain::{ChainSource, RpcClient, TxSender};
+use crate::chain::{ChainSource, Committed, Resolution, RpcClient, TxSender};
 use crate::defense::{DefenseParams, Update};
 use crate::ipfs::KuboClient;
 use judge::MAX_LOSS_MICRO;
@@ -418,14 +418,20 @@ impl Validator {
         let Some(p) = self.state.pending.clone() else {
             return Ok(None);
         };
-        let done = match self.rpc().tx(&p.tx_hash)? {
-            Some((h, 0, _)) => Some(Attested {
+        let done = match self.sender.resolve(&p.tx_hash, p.nonce)? {
+            Resolution::Committed(Committed {
+                height: h, code: 0, ..
+            }) => Some(Attested {
                 round: p.round,
                 phase: p.phase,
                 tx_hash: p.tx_hash.clone(),
                 height: h,
             }),
-            Some((h, code, log)) => {
+            Resolution::Committed(Committed {
+                height: h,
+                code,
+                log,
+            }) => {
                 tracing::warn!(
                     height = h,
                     code,
@@ -441,13 +447,19 @@ impl Validator {
                 });
                 None
             }
-            None if height > p.sent_at.saturating_add(20)
-                && self.sender.next_nonce()? <= p.nonce =>
-            {
+            // Another transaction took the nonce (this one under another encoding, or
+            // another): whether the chain has the attestation is read from its record
+            // before attesting again.
+            Resolution::Superseded { next_nonce } => {
+                tracing::warn!(tx = %p.tx_hash, nonce = p.nonce, next_nonce,
+                    "attestation settled by nonce: its hash is not on chain");
+                None
+            }
+            Resolution::Pending { .. } if height > p.sent_at.saturating_add(20) => {
                 tracing::warn!(tx = %p.tx_hash, "attestation dropped from the mempool");
                 None
             }
-            None => return Ok(None),
+            Resolution::Pending { .. } => return Ok(None),
         };
         self.state.pending = None;
         if let Some(a) = &done {
