@@ -19,6 +19,8 @@ fn bad_transactions() -> Vec<(ErrorCode, Bytes)> {
     wrong_chain.chain_id = "other-chain".into();
     let mut bad_sig = transfer(&alice, 0, bob, 1).sign(&alice);
     bad_sig.sig[10] ^= 0xff;
+    let mut eth_v = transfer(&alice, 0, bob, 1).sign(&alice);
+    eth_v.sig[64] += 27;
     let mut low_cap = transfer(&alice, 0, bob, 1);
     low_cap.fee.max_fee_per_gas = 1;
     low_cap.fee.max_priority_fee_per_gas = 0;
@@ -39,6 +41,7 @@ fn bad_transactions() -> Vec<(ErrorCode, Bytes)> {
             wrong_chain.sign(&alice).to_bytes().into(),
         ),
         (ErrorCode::BadSignature, bad_sig.to_bytes().into()),
+        (ErrorCode::NonCanonicalSignature, eth_v.to_bytes().into()),
         (ErrorCode::NonceGap, signed(&alice, 5, bob, 1)),
         (ErrorCode::InsufficientFunds, signed(&poor, 0, bob, 1)),
         (

@@ -1,4 +1,5 @@
-//! Stateless transaction checks: size, decoding, envelope limits and message sanity.
+//! Stateless transaction checks: size, decoding, the canonical signature encoding, envelope
+//! limits and message sanity.
 //! Run by CheckTx before anything touches state, and again for every transaction of a
 //! proposal or block.
 
@@ -17,6 +18,9 @@ pub fn decode_and_check(bytes: &[u8], params: &TxParams) -> TxResult<SignedTx> {
         ));
     }
     let signed = SignedTx::from_bytes(bytes).map_err(|e| TxError::new(e.code(), e.to_string()))?;
+    signed
+        .check_recovery_id()
+        .map_err(|e| TxError::new(ErrorCode::NonCanonicalSignature, e.to_string()))?;
     check_envelope(&signed, params)?;
     Ok(signed)
 }

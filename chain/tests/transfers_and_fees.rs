@@ -3,7 +3,8 @@
 mod common;
 
 use blyan_chain::runtime::Mode;
-use blyan_chain::{bank, fees, invariants, BlockExecutor, StateRead};
+use blyan_chain::state::apply_writes;
+use blyan_chain::{bank, fees, invariants, BlockExecutor, MemState, StateRead, TxOutcome};
 use blyan_proto::params::{FeeParams, TxParams};
 use blyan_proto::{ErrorCode, BLY};
 use common::*;
@@ -137,9 +138,15 @@ fn each_bad_transaction_gets_its_own_code_and_changes_nothing() {
     assert_eq!(err.code, ErrorCode::TxTooLarge);
 
     let mut bad_sig = send_tx(0, bob, 1).sign(&alice);
-    bad_sig.sig[64] = 9;
+    bad_sig.sig[..32].fill(0);
     let err = blyan_chain::VerifiedTx::from_bytes(&bad_sig.to_bytes(), &p).unwrap_err();
     assert_eq!(err.code, ErrorCode::BadSignature);
+
+    // A recovery id other than 0/1 (it was BadSignature before v = 27/28 were refused too).
+    let mut bad_v = send_tx(0, bob, 1).sign(&alice);
+    bad_v.sig[64] = 9;
+    let err = blyan_chain::VerifiedTx::from_bytes(&bad_v.to_bytes(), &p).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NonCanonicalSignature);
 
     let err = blyan_chain::VerifiedTx::from_bytes(&[1, 2, 3], &p).unwrap_err();
     assert_eq!(err.code, ErrorCode::Malformed);
@@ -168,4 +175,80 @@ fn full_blocks_raise_the_base_fee_by_one_eighth() {
     run_block(&mut s, 1, &[]);
     assert_eq!(fees::base_fee(&s).unwrap(), b0 - b0 / 8);
     assert!(s.get_raw(b"fees/params").is_some());
+}
+
+/// Runs one block of raw transaction bytes the way FinalizeBlock does (decode, check and
+/// recover each, then execute) and commits it into `state`.
+fn run_raw_block(state: &mut MemState, height: u64, txs: &[Vec<u8>]) -> Vec<TxOutcome> {
+    let p = TxParams::default();
+    let mut ex = BlockExecutor::begin(&*state, ctx(height)).unwrap();
+    let outcomes = txs
+        .iter()
+        .map(|b| {
+            let v = blyan_chain::VerifiedTx::from_bytes(b, &p);
+            ex.execute(v.as_ref().map_err(Clone::clone), Mode::Deliver)
+        })
+        .collect();
+    apply_writes(state, ex.end().unwrap().writes);
+    outcomes
+}
+
+/// Issue 11 item 12: the same signed transfer re-encoded with `v = 27/28` was a second valid
+/// transaction with its own hash; a client waiting on one hash never saw it committed.
+#[test]
+fn an_ethereum_style_v_is_refused_before_and_after_the_canonical_copy() {
+    let mut s = genesis(&["alice"]);
+    let alice = key("alice");
+    let bob = key("bob").address();
+    let signed = send_tx(0, bob, 5 * BLY).sign(&alice);
+    let canonical = signed.to_bytes();
+    let mut eth = signed.clone();
+    eth.sig[64] += 27;
+    let eth = eth.to_bytes();
+    assert_ne!(
+        blyan_proto::TxHash::of(&canonical),
+        blyan_proto::TxHash::of(&eth),
+        "two encodings, two hashes"
+    );
+
+    // CheckTx refuses the v = 27 copy with its own code and writes nothing.
+    let check = |s: &MemState, bytes: &[u8]| {
+        let v = blyan_chain::VerifiedTx::from_bytes(bytes, &TxParams::default());
+        match v {
+            Ok(v) => check_code(s, v),
+            Err(e) => {
+                assert!(e.log.contains("v = 0 or 1"), "{}", e.log);
+                e.code.as_u32()
+            }
+        }
+    };
+    assert_eq!(check(&s, &eth), ErrorCode::NonCanonicalSignature.as_u32());
+    assert_eq!(check(&s, &canonical), 0);
+
+    // A block carrying the v = 27 copy first, then the canonical one: only the canonical
+    // one runs.
+    let supply0 = bank::supply(&s).unwrap();
+    let out = run_raw_block(&mut s, 1, &[eth.clone(), canonical.clone()]);
+    assert_eq!(out[0].code, ErrorCode::NonCanonicalSignature.as_u32());
+    assert!(out[0].invalid);
+    assert_eq!(out[1].code, 0, "{}", out[1].log);
+    assert_eq!(bank::balance(&s, &bob).unwrap(), 5 * BLY);
+    assert_eq!(blyan_chain::auth::nonce(&s, &alice.address()).unwrap(), 1);
+
+    // After the canonical copy is committed, the v = 27 copy is refused again (by its
+    // signature, before the nonce): nothing moves, no fee, no nonce.
+    let alice_before = bank::balance(&s, &alice.address()).unwrap();
+    let supply1 = bank::supply(&s).unwrap();
+    assert!(
+        supply1 < supply0,
+        "the canonical transfer burned its base fee"
+    );
+    assert_eq!(check(&s, &eth), ErrorCode::NonCanonicalSignature.as_u32());
+    let out = run_raw_block(&mut s, 2, &[eth]);
+    assert_eq!(out[0].code, ErrorCode::NonCanonicalSignature.as_u32());
+    assert!(out[0].invalid);
+    assert_eq!(bank::balance(&s, &bob).unwrap(), 5 * BLY);
+    assert_eq!(bank::balance(&s, &alice.address()).unwrap(), alice_before);
+    assert_eq!(blyan_chain::auth::nonce(&s, &alice.address()).unwrap(), 1);
+    invariants::check_full_supply(&s).unwrap();
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use blyan_worker::defense::synthetic::{self, Attack, Layout};
 use blyan_worker::defense::{
-    aggregate, flag, screen, AggregationRule, DefenseParams, Screening, Update,
+    aggregate, flag, screen, AggregationRule, BaseBlock, DefenseParams, Screening, Update,
 };
 use blyan_worker::model::{BlockName, MetaConfig};
 use blyan_worker::rng::SplitMix64;
@@ -33,15 +33,9 @@ const RULES: [&str; 5] = [
     "multikrum:2:4",
 ];
 
-fn base_norms(layout: &Layout) -> BTreeMap<String, f64> {
+fn base_norms(layout: &Layout) -> BTreeMap<String, BaseBlock> {
     // weights 20× an honest delta's size (relative distance ≈ 0.05)
-    layout
-        .iter()
-        .map(|(b, t)| {
-            let n: usize = t.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
-            (b.clone(), 20.0 * 1e-3 * (n as f64).sqrt())
-        })
-        .collect()
+    synthetic::base_blocks(layout, |n| 20.0 * 1e-3 * (n as f64).sqrt())
 }
 
 fn mode_name(a: &Attack) -> &'static str {
@@ -78,7 +72,7 @@ fn time_it<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (out, t.elapsed().as_secs_f64() * 1e3)
 }
 
-fn timings(layout: &Layout, norms: &BTreeMap<String, f64>) {
+fn timings(layout: &Layout, norms: &BTreeMap<String, BaseBlock>) {
     println!(
         "## time (ms), one small expert block ({} values per update)",
         {
@@ -139,7 +133,7 @@ fn rel_err(
     (num / den.max(1e-300)).sqrt()
 }
 
-fn rates(layout: &Layout, norms: &BTreeMap<String, f64>, rounds: u64) {
+fn rates(layout: &Layout, norms: &BTreeMap<String, BaseBlock>, rounds: u64) {
     let params = DefenseParams::default();
     let mut honest = Tally::default();
     let mut per_mode: BTreeMap<&str, Tally> = BTreeMap::new();

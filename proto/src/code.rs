@@ -84,6 +84,9 @@ error_codes! {
     InvalidChainId = 17,
     /// The block has no room for this transaction's gas.
     BlockGasExceeded = 18,
+    /// The signature's recovery id `v` is not 0 or 1 (27/28 would give one transaction a
+    /// second encoding and hash: subtract 27 from an Ethereum-style `v`).
+    NonCanonicalSignature = 19,
     /// A transfer of zero.
     ZeroAmount = 100,
     /// The sender's balance is below the amount sent.

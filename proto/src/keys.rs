@@ -13,6 +13,10 @@ pub enum KeyError {
     /// The signature bytes do not form a valid, low-s, recoverable signature.
     #[error("invalid signature: {0}")]
     InvalidSignature(&'static str),
+    /// A transaction signature whose recovery id `v` is not 0 or 1 (27/28, the Ethereum
+    /// habit, would give the same transaction a second encoding and a second hash).
+    #[error("non-canonical signature: v is {0}, a transaction signature must have v = 0 or 1 (subtract 27 from an Ethereum-style v)")]
+    NonCanonicalRecoveryId(u8),
 }
 
 /// A secp256k1 secret key.
@@ -89,8 +93,9 @@ impl std::fmt::Debug for SecretKey {
 
 /// Recovers the signer's address from a 65-byte signature over a 32-byte digest.
 ///
-/// `v` may be 0/1 or 27/28 (the Ethereum `personal_sign` habit). High-s signatures are
-/// rejected so that a signed transaction has exactly one valid encoding.
+/// `v` may be 0/1 or 27/28 (the Ethereum `personal_sign` habit); transactions accept 0/1
+/// only ([`crate::SignedTx::recover_signer`]). High-s signatures are rejected so that a
+/// signed message has one valid `(r, s)`.
 pub fn recover_address(digest: &[u8; 32], sig: &[u8; 65]) -> Result<Address, KeyError> {
     let v = match sig[64] {
         0 | 27 => 0u8,

@@ -12,6 +12,9 @@
 //! keccak256( b"\x19Blyan Signed Transaction:\n" || 0x01 || SCALE(Tx) )
 //! ```
 //!
+//! `sig` is `r (32) ‖ s (32) ‖ v (1)` with low `s` and `v` in {0, 1} only, so that a signed
+//! transaction has exactly one encoding (27/28 are refused: [`SignedTx::check_recovery_id`]).
+//!
 //! The transaction hash is SHA-256 of the whole wire encoding, the same hash CometBFT
 //! indexes (`/tx?hash=0x…`).
 
@@ -21,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::address::Address;
 use crate::code::ErrorCode;
 use crate::hash::{keccak256_concat, sha256};
-use crate::keys::{recover_address, SecretKey};
+use crate::keys::{recover_address, KeyError, SecretKey};
 use crate::msg::Msg;
 
 /// The only transaction format version this code reads and writes.
@@ -160,8 +163,20 @@ impl SignedTx {
         Ok(tx)
     }
 
-    /// Recovers the signer's address (the expensive step: about 0.1 ms).
-    pub fn recover_signer(&self) -> Result<Address, crate::keys::KeyError> {
+    /// Refuses a recovery id `v` (the last signature byte) other than 0 or 1: with 27/28
+    /// also accepted, one signed transaction would have two wire encodings and two hashes,
+    /// and a client waiting on one hash would never see the other committed.
+    pub fn check_recovery_id(&self) -> Result<(), KeyError> {
+        match self.sig[64] {
+            0 | 1 => Ok(()),
+            v => Err(KeyError::NonCanonicalRecoveryId(v)),
+        }
+    }
+
+    /// Recovers the signer's address (the expensive step: about 0.1 ms); a non-canonical
+    /// `v` is refused first ([`Self::check_recovery_id`]).
+    pub fn recover_signer(&self) -> Result<Address, KeyError> {
+        self.check_recovery_id()?;
         recover_address(&self.tx.signing_hash(), &self.sig)
     }
 
@@ -238,6 +253,33 @@ mod tests {
         assert_eq!(&enc[1..11], b"blyan-test");
         assert_eq!(&enc[11..19], &7u64.to_le_bytes());
         assert_eq!(&enc[19..27], &50_000u64.to_le_bytes());
+    }
+
+    #[test]
+    fn ethereum_style_v_is_refused_so_a_tx_has_one_hash() {
+        let key = SecretKey::from_seed("alice");
+        let signed = sample().sign(&key);
+        assert!(signed.sig[64] <= 1);
+        let mut eth = signed.clone();
+        eth.sig[64] += 27;
+        // The same signature under v + 27 is another wire encoding with another hash ...
+        assert_ne!(eth.hash(), signed.hash());
+        let back = SignedTx::from_bytes(&eth.to_bytes()).unwrap();
+        // ... which is refused, naming the fix.
+        let err = back.recover_signer().unwrap_err();
+        assert_eq!(err, KeyError::NonCanonicalRecoveryId(signed.sig[64] + 27));
+        assert!(err.to_string().contains("subtract 27"), "{err}");
+        assert_eq!(back.check_recovery_id(), Err(err));
+        for v in [2u8, 28, 29, 255] {
+            let mut bad = signed.clone();
+            bad.sig[64] = v;
+            assert_eq!(
+                bad.recover_signer(),
+                Err(KeyError::NonCanonicalRecoveryId(v))
+            );
+        }
+        assert_eq!(signed.check_recovery_id(), Ok(()));
+        assert_eq!(signed.recover_signer().unwrap(), key.address());
     }
 
     proptest! {

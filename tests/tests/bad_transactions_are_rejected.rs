@@ -52,6 +52,8 @@ fn each_bad_transaction_gets_its_own_code_and_changes_nothing() {
     };
     let mut high_v = f.transfer(&key, 1, to, BLY);
     high_v.sig[64] = 5;
+    let mut eth_v = f.transfer(&key, 1, to, BLY);
+    eth_v.sig[64] += 27;
     let mut r_out_of_range = f.transfer(&key, 1, to, BLY);
     r_out_of_range.sig[..32].fill(0xFF);
     let below_base_fee = FeeTerms {
@@ -78,7 +80,18 @@ fn each_bad_transaction_gets_its_own_code_and_changes_nothing() {
             other_chain.transfer(&key, 1, to, BLY).to_bytes(),
             ErrorCode::WrongChainId,
         ),
-        ("recovery id 5", high_v.to_bytes(), ErrorCode::BadSignature),
+        (
+            "recovery id 5",
+            high_v.to_bytes(),
+            ErrorCode::NonCanonicalSignature,
+        ),
+        // The same signature with an Ethereum-style v: a second encoding and hash of one
+        // transaction (issue 11 item 12).
+        (
+            "v = 27/28",
+            eth_v.to_bytes(),
+            ErrorCode::NonCanonicalSignature,
+        ),
         (
             "r above the group order",
             r_out_of_range.to_bytes(),
@@ -153,9 +166,10 @@ fn each_bad_transaction_gets_its_own_code_and_changes_nothing() {
         hashes.push(resp.hash);
         logs.insert(*what, resp.log);
     }
-    // The three signature cases fail for the reason they were built for.
+    // The signature cases fail for the reason they were built for.
     for (what, why) in [
-        ("recovery id 5", "recovery id"),
+        ("recovery id 5", "v = 0 or 1"),
+        ("v = 27/28", "subtract 27"),
         ("r above the group order", "out of range"),
         ("high-s signature", "high-s"),
     ] {

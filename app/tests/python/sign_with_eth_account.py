@@ -51,7 +51,9 @@ def main():
     body = encode_tx(spec)
     digest = keccak(DOMAIN + VERSION + body)
     signed = Account.unsafe_sign_hash(digest, spec["private_key"])
-    sig = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
+    # eth-account returns an Ethereum-style v of 27/28; Blyan takes only 0/1 (README).
+    v = signed.v - 27 if signed.v >= 27 else signed.v
+    sig = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([v])
     wire = VERSION + body + sig
     print(json.dumps({"tx_hex": wire.hex(), "address": Account.from_key(spec["private_key"]).address}))
 

@@ -54,7 +54,8 @@ use blyan_worker::compress::{
 };
 use blyan_worker::data::{self, synth};
 use blyan_worker::defense::{
-    aggregate, flag, scale_aggregate, screen, AggregationRule, DefenseParams, Screening, Update,
+    aggregate, flag, scale_aggregate, screen, AggregationRule, BaseBlock, DefenseParams, Screening,
+    Update,
 };
 use blyan_worker::eval::{validation_loss, EvalError};
 use blyan_worker::model::{BlockName, MetaConfig, Model};

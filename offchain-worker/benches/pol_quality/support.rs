@@ -150,17 +150,10 @@ pub(crate) fn weights_of(model: &Model) -> anyhow::Result<Weights> {
     Ok(out)
 }
 
-/// `‖W_b‖₂` per block, f64 in a fixed order (what [`screen`] takes).
-pub(crate) fn norms(w: &Weights) -> BTreeMap<String, f64> {
+/// Per block, its layout and `‖W_b‖₂` (f64 in a fixed order): what [`screen`] takes.
+pub(crate) fn norms(w: &Weights) -> BTreeMap<String, BaseBlock> {
     w.iter()
-        .map(|(b, ts)| {
-            let s: f64 = ts
-                .iter()
-                .flat_map(|t| &t.values)
-                .map(|v| f64::from(*v) * f64::from(*v))
-                .sum();
-            (b.clone(), s.sqrt())
-        })
+        .map(|(b, ts)| (b.clone(), BaseBlock::of(b, ts)))
         .collect()
 }
 

@@ -8,12 +8,14 @@
 mod follow;
 mod genesis;
 mod rpc;
+pub mod settle;
 pub mod submission;
 mod tx;
 
 pub use follow::BlockFollower;
 pub use genesis::{block_type, genesis_model, validation_hash, GenesisModelJson};
 pub use rpc::RpcClient;
+pub use settle::{Resolution, TxLookup};
 pub use tx::{Committed, Sent, TxSender};
 
 use std::fs::{self, File};

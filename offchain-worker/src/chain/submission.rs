@@ -1,14 +1,15 @@
 //! Fetching a Proof-of-Learning submission's content from IPFS the way a validator does:
-//! every delta container by its CID, refusing more bytes than the submission declared and
-//! checking its sha3-256 against the hash on chain before decoding it; the training
-//! manifest likewise, within the chain's manifest size limit.
+//! every delta container by its CID, refusing more bytes than the submission declared (and,
+//! given the base block, than any delta of it can take) and checking its sha3-256 against
+//! the hash on chain before decoding it (against the base block's layout when given); the
+//! training manifest likewise, within the chain's manifest size limit.
 
-use blyan_proto::pol::{PolParams, SubmissionInfo};
+use blyan_proto::pol::{DeltaRef, PolParams, SubmissionInfo};
 use blyan_proto::query::QueryPath;
 
 use super::RpcClient;
-use crate::compress::{self, Decoded};
-use crate::ipfs::{Cid, KuboClient};
+use crate::compress::{self, BlockLayout, CompressError, Decoded};
+use crate::ipfs::{Cid, IpfsError, KuboClient};
 
 /// Errors of fetching a submission; each names the submission and the part at fault.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +22,8 @@ pub enum FetchError {
         /// The cause.
         source: super::ChainError,
     },
-    /// Kubo failed or the CID is malformed.
+    /// Kubo could not give the content (not found in time, transport failure), or the
+    /// round's fetch budget ran out first: the content may exist, nobody could read it.
     #[error("submission {submission}, {part}: {message}")]
     Ipfs {
         /// Submission id.
@@ -29,6 +31,28 @@ pub enum FetchError {
         /// `delta of BLOCK` or `manifest`.
         part: String,
         /// What happened.
+        message: String,
+    },
+    /// The CID on chain is malformed, or its content is larger than the submission
+    /// declared (or than any delta of the block can be): not the content the chain records.
+    #[error("submission {submission}, {part}: {message}")]
+    Content {
+        /// Submission id.
+        submission: u64,
+        /// `delta of BLOCK` or `manifest`.
+        part: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The container does not fit the base block (another block, a tensor the block does
+    /// not have, another shape, more values than the block holds).
+    #[error("submission {submission}, delta of {block}: {message}")]
+    Shape {
+        /// Submission id.
+        submission: u64,
+        /// Block.
+        block: String,
+        /// What does not fit.
         message: String,
     },
     /// The content's hash is not the one on chain.
@@ -76,13 +100,22 @@ fn fetch_checked(
     hash: &[u8; 32],
     max: u64,
 ) -> Result<Vec<u8>, FetchError> {
-    let ipfs = |message: String| FetchError::Ipfs {
+    let content = |message: String| FetchError::Content {
         submission: sub.id,
         part: part.clone(),
         message,
     };
-    let cid: Cid = cid.parse().map_err(|e| ipfs(format!("CID {cid:?}: {e}")))?;
-    let bytes = kubo.cat(&cid, max).map_err(|e| ipfs(e.to_string()))?;
+    let cid: Cid = cid
+        .parse()
+        .map_err(|e| content(format!("CID {cid:?}: {e}")))?;
+    let bytes = kubo.cat(&cid, max).map_err(|e| match e {
+        IpfsError::TooLarge { .. } => content(e.to_string()),
+        e => FetchError::Ipfs {
+            submission: sub.id,
+            part: part.clone(),
+            message: e.to_string(),
+        },
+    })?;
     let got = compress::sha3(&bytes);
     if &got != hash {
         return Err(FetchError::HashMismatch {
@@ -104,39 +137,74 @@ pub fn submission(rpc: &RpcClient, id: u64) -> Result<SubmissionInfo, FetchError
         })
 }
 
-/// Fetches, verifies and decodes every delta of `sub`.
+/// Fetches, verifies and decodes every delta of `sub` (see [`fetch_delta`], without a
+/// layout).
 pub fn fetch_deltas(
     kubo: &KuboClient,
     sub: &SubmissionInfo,
 ) -> Result<Vec<FetchedDelta>, FetchError> {
     sub.deltas
         .iter()
-        .map(|d| {
-            let bytes = fetch_checked(
-                kubo,
-                sub,
-                format!("delta of {}", d.block),
-                &d.cid,
-                &d.hash,
-                d.size,
-            )?;
-            let bad = |message: String| FetchError::Decode {
-                submission: sub.id,
-                block: d.block.clone(),
-                message,
-            };
-            let decoded = compress::decode(&bytes).map_err(|e| bad(e.to_string()))?;
-            if decoded.block != d.block {
-                return Err(bad(format!("the container is for block {}", decoded.block)));
-            }
-            Ok(FetchedDelta {
-                block: d.block.clone(),
-                decoded_hash: compress::decoded_hash(&decoded),
-                decoded,
-                bytes,
-            })
-        })
+        .map(|d| fetch_delta(kubo, sub, d, None))
         .collect()
+}
+
+/// Fetches delta `d` of `sub` (at most its declared size), checks its sha3-256 against the
+/// chain's and decodes it. With the base block's `layout` (what a validator passes), at
+/// most [`BlockLayout::max_container_bytes`] are read and the container is decoded with
+/// [`compress::decode_for`], so nothing bigger than the base block is ever allocated.
+pub fn fetch_delta(
+    kubo: &KuboClient,
+    sub: &SubmissionInfo,
+    d: &DeltaRef,
+    layout: Option<&BlockLayout>,
+) -> Result<FetchedDelta, FetchError> {
+    let max = layout.map_or(d.size, |l| d.size.min(l.max_container_bytes()));
+    let bytes = fetch_checked(
+        kubo,
+        sub,
+        format!("delta of {}", d.block),
+        &d.cid,
+        &d.hash,
+        max,
+    )?;
+    decode_delta(sub, d, bytes, layout)
+}
+
+/// Decodes the fetched container `bytes` of delta `d` of `sub` (against `layout` when
+/// given: see [`fetch_delta`]).
+pub fn decode_delta(
+    sub: &SubmissionInfo,
+    d: &DeltaRef,
+    bytes: Vec<u8>,
+    layout: Option<&BlockLayout>,
+) -> Result<FetchedDelta, FetchError> {
+    let bad = |message: String| FetchError::Decode {
+        submission: sub.id,
+        block: d.block.clone(),
+        message,
+    };
+    let decoded = match layout {
+        Some(l) => compress::decode_for(&bytes, l),
+        None => compress::decode(&bytes),
+    }
+    .map_err(|e| match e {
+        CompressError::Layout(message) => FetchError::Shape {
+            submission: sub.id,
+            block: d.block.clone(),
+            message,
+        },
+        e => bad(e.to_string()),
+    })?;
+    if decoded.block != d.block {
+        return Err(bad(format!("the container is for block {}", decoded.block)));
+    }
+    Ok(FetchedDelta {
+        block: d.block.clone(),
+        decoded_hash: compress::decoded_hash(&decoded),
+        decoded,
+        bytes,
+    })
 }
 
 /// Fetches and verifies the training manifest of `sub` (at most the chain's

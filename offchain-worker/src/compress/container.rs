@@ -299,6 +299,17 @@ pub(crate) fn read_body(
             if r == 0 || r > m.min(n) || r > super::pipeline::MAX_RANK {
                 return Err(malformed(format!("rank {r} invalid for {m}x{n}")));
             }
+            // What the encoder writes (see the module docs): factors smaller than the matrix,
+            // which bounds the reconstruction at m·n·r < m·n·min(m, n) multiply-adds.
+            let factor_values = (r as u128).saturating_mul(m as u128 + n as u128);
+            if m <= super::LOWRANK_MIN_DIM
+                || n <= super::LOWRANK_MIN_DIM
+                || factor_values >= (m as u128).saturating_mul(n as u128)
+            {
+                return Err(malformed(format!(
+                    "rank {r} factors of {m}x{n} are not smaller than the matrix"
+                )));
+            }
             let kind = c.u8()?;
             let (u, v) = if kind == KIND_I4 {
                 let (us, vs) = (c.f32s(r, true)?, c.f32s(r, true)?);

@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use sha3::{Digest, Sha3_256};
 
 use super::container::{read_body, read_str, reconstruct, Body, Cursor, Values};
+use super::layout::BlockLayout;
 use super::{
     CompressError, Decoded, DeltaTensor, Pipeline, DEFAULT_MAX_VALUES, MAGIC, MAX_DIMS,
     MAX_NAME_LEN, MAX_SPEC_LEN, VERSION,
@@ -54,7 +55,14 @@ fn malformed(m: impl Into<String>) -> CompressError {
     CompressError::Malformed(m.into())
 }
 
-fn parse(bytes: &[u8], max_values: usize) -> Result<Parsed, CompressError> {
+/// Parses and checks a container holding at most `max_values` values; with `layout`, it
+/// must also fit that block (see [`decode_for`]), checked before any value is read.
+fn parse(
+    bytes: &[u8],
+    max_values: usize,
+    layout: Option<&BlockLayout>,
+) -> Result<Parsed, CompressError> {
+    let misfit = |m: String| CompressError::Layout(m);
     let body_len = bytes
         .len()
         .checked_sub(32)
@@ -82,8 +90,21 @@ fn parse(bytes: &[u8], max_values: usize) -> Result<Parsed, CompressError> {
         .parse::<Pipeline>()
         .map_err(|e| malformed(format!("recorded pipeline: {e}")))?;
     let block = read_str(&mut c, "block name", MAX_NAME_LEN)?;
+    if let Some(l) = layout.filter(|l| l.block != block) {
+        return Err(misfit(format!(
+            "the container is for block {block:?}, not {:?}",
+            l.block
+        )));
+    }
     let count = c.u32()? as usize;
     let total = c.u64()?;
+    if let Some(l) = layout.filter(|l| total > l.numel()) {
+        return Err(misfit(format!(
+            "{total} values claimed, block {} holds {}",
+            l.block,
+            l.numel()
+        )));
+    }
     if total > max_values as u64 {
         return Err(CompressError::TooLarge {
             claimed: u128::from(total),
@@ -109,6 +130,20 @@ fn parse(bytes: &[u8], max_values: usize) -> Result<Parsed, CompressError> {
             let d = c.u64()?;
             numel = numel.saturating_mul(u128::from(d));
             shape.push(d);
+        }
+        if let Some(l) = layout {
+            let fits = l.shape(&name).is_some_and(|want| {
+                want.len() == shape.len() && want.iter().zip(&shape).all(|(&w, &d)| w as u64 == d)
+            });
+            if !fits {
+                return Err(misfit(match l.shape(&name) {
+                    None => format!("block {} has no tensor {name:?}", l.block),
+                    Some(want) => format!(
+                        "tensor {name}: shape {shape:?} claimed, block {} has {want:?}",
+                        l.block
+                    ),
+                }));
+            }
         }
         let claimed = u128::from(seen) + numel;
         if claimed > u128::from(total) {
@@ -147,7 +182,20 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, CompressError> {
 
 /// Verifies and decodes a container holding at most `max_values` values in all.
 pub fn decode_with_limit(bytes: &[u8], max_values: usize) -> Result<Decoded, CompressError> {
-    let p = parse(bytes, max_values)?;
+    reconstruct_all(parse(bytes, max_values, None)?)
+}
+
+/// Verifies and decodes a delta container for the block `layout` describes (a validator's
+/// base block): the container's block must be that block, each tensor one the block has,
+/// with the block's shape, and the values no more than the block holds, else
+/// [`CompressError::Layout`]. These are checked as the header of each tensor is read,
+/// before its values are read, allocated or reconstructed, so the work and memory are
+/// bounded by the block's size (plus the container's own bytes) whatever it claims.
+pub fn decode_for(bytes: &[u8], layout: &BlockLayout) -> Result<Decoded, CompressError> {
+    reconstruct_all(parse(bytes, DEFAULT_MAX_VALUES, Some(layout))?)
+}
+
+fn reconstruct_all(p: Parsed) -> Result<Decoded, CompressError> {
     let mut tensors = Vec::with_capacity(p.tensors.len());
     for (name, shape, numel, body) in p.tensors {
         let values = reconstruct(&body, &shape, numel);
@@ -176,7 +224,7 @@ fn kind(v: &Values) -> &'static str {
 
 /// Verifies and parses a container (limit as [`decode_with_limit`]) and describes it.
 pub fn inspect(bytes: &[u8], max_values: usize) -> Result<ContainerInfo, CompressError> {
-    let p = parse(bytes, max_values)?;
+    let p = parse(bytes, max_values, None)?;
     let tensors = p
         .tensors
         .iter()

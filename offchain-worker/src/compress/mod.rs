@@ -35,6 +35,15 @@
 //! sha3-256 of every byte above (32 bytes)
 //! ```
 //!
+//! A low-rank tensor has both dimensions above [`LOWRANK_MIN_DIM`] and `r · (m + n) < m · n`
+//! (fewer stored factor values than the tensor has, as the encoder only ever writes), so
+//! its reconstruction costs fewer than `m · n · min(m, n)` multiply-adds.
+//!
+//! A validator decodes with [`decode_for`] against the base block's [`BlockLayout`]: the
+//! block name, every tensor name and shape and the total value count are checked as they
+//! are read, before any value is allocated or reconstructed, so the work is bounded by the
+//! size of the base block whatever the container claims.
+//!
 //! INT8 codes are in `-127..=127`, INT4 codes in `-7..=7`, scales finite and non-negative, f32 values finite;
 //! anything else, a wrong hash, trailing bytes or a size over the decode limit is an error.
 
@@ -42,6 +51,7 @@ mod container;
 mod decode;
 mod encode;
 mod feedback;
+mod layout;
 pub mod lowrank;
 mod pipeline;
 pub mod quant;
@@ -50,11 +60,12 @@ pub mod sparse;
 use sha3::{Digest, Sha3_256};
 
 pub use decode::{
-    decode, decode_with_limit, decoded_hash, delta_to_tensors, inspect, tensors_to_delta,
-    ContainerInfo, TensorInfo,
+    decode, decode_for, decode_with_limit, decoded_hash, delta_to_tensors, inspect,
+    tensors_to_delta, ContainerInfo, TensorInfo,
 };
 pub use encode::encode;
 pub use feedback::ErrorFeedback;
+pub use layout::BlockLayout;
 pub use pipeline::{LowRank, Pipeline, TopK, DEFAULT_ENERGY_MAX_RANK, MAX_RANK, MAX_SPEC_LEN};
 
 /// Container magic.
@@ -145,6 +156,11 @@ pub enum CompressError {
         /// The limit.
         limit: usize,
     },
+    /// The container does not fit the block it is decoded for ([`decode_for`]): another
+    /// block, a tensor the block does not have, another shape, or more values than the
+    /// block holds. Found before anything is allocated for the values.
+    #[error("does not fit the base block: {0}")]
+    Layout(String),
     /// A NaN, infinity or negative scale in the data or in the result.
     #[error("non-finite value")]
     NonFinite,
@@ -175,3 +191,5 @@ mod tests_feedback;
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_int4;
+#[cfg(test)]
+pub(crate) mod tests_layout;

@@ -47,7 +47,7 @@ pub use aggregate::{aggregate, aggregate_hash, scale_aggregate};
 pub use rule::AggregationRule;
 pub use screen::screen;
 
-use crate::compress::{self, CompressError, Decoded};
+use crate::compress::{self, BlockLayout, CompressError, Decoded};
 
 /// Fewest updates on a block for the round-relative norm and Krum checks.
 pub const MIN_ROBUST: usize = 3;
@@ -57,6 +57,41 @@ pub const MIN_COSINE: usize = 4;
 pub const COSINE_NONE: i64 = i64::MIN;
 /// [`Screening::krum_score_micro`] when the Krum score was not computed.
 pub const KRUM_NONE: u64 = u64::MAX;
+
+/// What screening takes of one block of the model being changed: the structure of its
+/// current weights (every update of the block must carry exactly these tensors with these
+/// shapes: [`flag::SHAPE`]) and their L2 norm `‖W_b‖₂` (the distance check's unit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseBlock {
+    /// Tensor names and shapes of the block's current weights.
+    pub layout: BlockLayout,
+    /// `‖W_b‖₂` of the current weights.
+    pub norm: f64,
+}
+
+impl BaseBlock {
+    /// The reference of block `block` whose current weights are `tensors` (sorted by name):
+    /// their layout and `‖W_b‖₂`, an f64 sum of squares over the tensors in order, values in
+    /// row-major order.
+    pub fn of(block: &str, tensors: &[compress::DeltaTensor]) -> Self {
+        Self {
+            layout: BlockLayout::of(block, tensors),
+            norm: l2_norm(tensors),
+        }
+    }
+}
+
+/// `‖W‖₂` of `tensors`: an f64 sum of squares over the tensors in order, values in
+/// row-major order.
+pub fn l2_norm(tensors: &[compress::DeltaTensor]) -> f64 {
+    let mut s = 0.0f64;
+    for t in tensors {
+        for &v in &t.values {
+            s += f64::from(v) * f64::from(v);
+        }
+    }
+    s.sqrt()
+}
 
 /// One submission's update for the round: all its blocks' decoded deltas. Its vector is the
 /// concatenation of the blocks in block-name order, each block's tensors in tensor-name order
@@ -107,7 +142,8 @@ pub mod flag {
     /// typical squared norm.
     pub const KRUM: u32 = 32;
     /// Malformed structure: duplicate or unsorted names, values not matching the shape,
-    /// a block the model does not have, or tensors/shapes differing from the round's.
+    /// a block the model does not have, or tensors/shapes other than the base block's
+    /// (all of its tensors, with their shapes).
     pub const SHAPE: u32 = 64;
     /// Every flag, in bit order, with its name.
     pub const ALL: [(u32, &str); 7] = [

@@ -2,23 +2,25 @@
 
 use std::collections::BTreeMap;
 
-use super::vector::{self, by_value_then_pos, median, Signature, View};
+use super::vector::{self, by_value_then_pos, median, View};
 use super::{
-    flag, micro_i, micro_u, DefenseParams, Screening, Update, COSINE_NONE, KRUM_NONE, MIN_COSINE,
-    MIN_ROBUST,
+    flag, micro_i, micro_u, BaseBlock, DefenseParams, Screening, Update, COSINE_NONE, KRUM_NONE,
+    MIN_COSINE, MIN_ROBUST,
 };
 use crate::compress::Decoded;
 
 /// Screens every update of a round; the result is in the order of `updates`, one per update,
 /// and does not depend on that order (updates are processed by ascending submission id).
 ///
-/// `base_norms` maps every block of the model to `‖W_b‖₂`, the L2 norm of its current
-/// weights; an update touching a block not in it is flagged [`flag::SHAPE`].
+/// `base` maps every block of the model to its [`BaseBlock`]: the structure (tensor names
+/// and shapes) of its current weights and their L2 norm `‖W_b‖₂`.
 ///
 /// In order:
 /// 1. Structure ([`flag::SHAPE`]): see [`flag::SHAPE`]; a block's reference structure is the
-///    one (tensor names and shapes) most updates in the round carry, ties to the smaller.
-///    Then NaN/Inf ([`flag::NON_FINITE`]). An update with either flag takes no further part.
+///    base block's (all its tensors, with their shapes), never what the round's updates
+///    carry, so any number of identical updates on a subset of a block's tensors cannot
+///    make an honest full-block update look malformed. Then NaN/Inf ([`flag::NON_FINITE`]).
+///    An update with either flag takes no further part.
 /// 2. Absolute bounds: `‖Δ‖₂ > max_l2_norm` → [`flag::NORM`]; some block with
 ///    `‖Δ_b‖ / ‖W_b‖ > max_l2_distance` → [`flag::DISTANCE`].
 /// 3. Per block with `n ≥ MIN_ROBUST` well-formed updates on it: the median `m_b` of their
@@ -45,7 +47,7 @@ use crate::compress::Decoded;
 /// members in submission order.
 pub fn screen(
     updates: &[Update],
-    base_norms: &BTreeMap<String, f64>,
+    base: &BTreeMap<String, BaseBlock>,
     params: &DefenseParams,
 ) -> Vec<Screening> {
     let n = updates.len();
@@ -63,12 +65,16 @@ pub fn screen(
     let refs: Vec<&Update> = updates.iter().collect();
     let order = vector::order(&refs);
 
-    // 1. structure and finiteness
+    // 1. structure (against the base blocks) and finiteness
     let mut views: Vec<Option<View<'_>>> = (0..n).map(|_| None).collect();
     for &i in &order {
         match vector::view(&updates[i]) {
             Ok(v) => {
-                if v.blocks.iter().any(|b| !base_norms.contains_key(&b.block)) {
+                let off = v
+                    .blocks
+                    .iter()
+                    .any(|b| base.get(&b.block).is_none_or(|r| !r.layout.matches(b)));
+                if off {
                     out[i].flags |= flag::SHAPE;
                 }
                 if !vector::all_finite(&v) {
@@ -77,42 +83,6 @@ pub fn screen(
                 views[i] = Some(v);
             }
             Err(_) => out[i].flags |= flag::SHAPE,
-        }
-    }
-    let mut counts: BTreeMap<&str, BTreeMap<Signature<'_>, usize>> = BTreeMap::new();
-    for &i in &order {
-        if let (Some(v), 0) = (&views[i], out[i].flags & flag::SHAPE) {
-            for b in &v.blocks {
-                *counts
-                    .entry(b.block.as_str())
-                    .or_default()
-                    .entry(vector::signature(b))
-                    .or_default() += 1;
-            }
-        }
-    }
-    let mut reference: BTreeMap<&str, Signature<'_>> = BTreeMap::new();
-    for (block, sigs) in counts {
-        let mut best: Option<(&Signature<'_>, usize)> = None;
-        for (sig, &c) in &sigs {
-            if best.is_none_or(|(_, bc)| c > bc) {
-                best = Some((sig, c));
-            }
-        }
-        if let Some((sig, _)) = best {
-            reference.insert(block, sig.clone());
-        }
-    }
-    for &i in &order {
-        if let Some(v) = &views[i] {
-            let off = v.blocks.iter().any(|b| {
-                reference
-                    .get(b.block.as_str())
-                    .is_none_or(|r| *r != vector::signature(b))
-            });
-            if off {
-                out[i].flags |= flag::SHAPE;
-            }
         }
     }
 
@@ -126,9 +96,9 @@ pub fn screen(
         for b in &v.blocks {
             let sq = vector::sq_norm(b);
             total += sq;
-            let base = base_norms.get(&b.block).copied().unwrap_or(0.0);
-            if base > 0.0 && base.is_finite() {
-                dist = dist.max(sq.sqrt() / base);
+            let w = base.get(&b.block).map_or(0.0, |r| r.norm);
+            if w > 0.0 && w.is_finite() {
+                dist = dist.max(sq.sqrt() / w);
             }
             groups.entry(b.block.as_str()).or_default().push((i, b));
         }

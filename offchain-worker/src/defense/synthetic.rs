@@ -4,8 +4,10 @@
 //! plus scaled updates and NaN/Inf). Seeded with [`SplitMix64`]; arithmetic only (no
 //! transcendental functions), so a seed gives the same values everywhere.
 
-use super::Update;
-use crate::compress::{Decoded, DeltaTensor};
+use std::collections::BTreeMap;
+
+use super::{BaseBlock, Update};
+use crate::compress::{BlockLayout, Decoded, DeltaTensor};
 use crate::model::{tensor_shapes, BlockName, MetaConfig};
 use crate::rng::SplitMix64;
 
@@ -26,6 +28,28 @@ pub fn layout(cfg: &MetaConfig, blocks: &[BlockName]) -> Layout {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// The screening reference of `layout`'s blocks, with block `b`'s weight norm
+/// `norm(values in b)`.
+pub fn base_blocks(layout: &Layout, norm: impl Fn(usize) -> f64) -> BTreeMap<String, BaseBlock> {
+    layout
+        .iter()
+        .map(|(b, tensors)| {
+            let numel = tensors
+                .iter()
+                .map(|(_, s)| s.iter().product::<usize>())
+                .sum();
+            let r = BaseBlock {
+                layout: BlockLayout {
+                    block: b.clone(),
+                    tensors: tensors.clone(),
+                },
+                norm: norm(numel),
+            };
+            (b.clone(), r)
+        })
+        .collect()
 }
 
 /// An approximately standard normal value: the Irwin–Hall sum of four uniforms, centred and

@@ -18,15 +18,9 @@ pub(super) fn expert_layout() -> Layout {
     )
 }
 
-/// Base norms with weights 20× the size of an honest delta (relative distance ≈ 0.05).
-pub(super) fn base_norms(layout: &Layout, delta_std: f64) -> BTreeMap<String, f64> {
-    layout
-        .iter()
-        .map(|(b, t)| {
-            let n: usize = t.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
-            (b.clone(), 20.0 * delta_std * (n as f64).sqrt())
-        })
-        .collect()
+/// Base blocks with weights 20× the size of an honest delta (relative distance ≈ 0.05).
+pub(super) fn base_norms(layout: &Layout, delta_std: f64) -> BTreeMap<String, BaseBlock> {
+    synthetic::base_blocks(layout, |n| 20.0 * delta_std * (n as f64).sqrt())
 }
 
 pub(super) use synthetic::round;
@@ -133,7 +127,7 @@ fn small_rounds_use_absolute_bounds_only() {
     let n = synthetic::norm(&ups[0].blocks);
     assert_eq!(s.l2_norm_micro, (n * 1e6).round() as u64);
     // a block with a zero base norm is not distance-checked
-    let zero: BTreeMap<String, f64> = norms.keys().map(|k| (k.clone(), 0.0)).collect();
+    let zero = synthetic::base_blocks(&layout, |_| 0.0);
     let s = &screen(&ups, &zero, &p)[0];
     assert!(s.is_clean() && s.distance_micro == 0, "{s}");
 }
@@ -265,4 +259,36 @@ fn flags_describe_and_screening_display() {
     assert_eq!(micro_i(f64::NEG_INFINITY), COSINE_NONE + 1);
     // Update::decode reports a broken container
     assert!(Update::decode(1, 1, &[b"nope".as_slice()]).is_err());
+}
+
+/// Issue 11 item 5: the structure reference used to be the round's majority, so identical
+/// Sybil updates on a subset of a block's tensors got every honest full-block update flagged
+/// SHAPE. The reference is the base block now: the honest update is clean, the Sybils (which
+/// do not carry the block's tensors) are the ones flagged.
+#[test]
+fn sybil_majority_on_a_subset_of_tensors_does_not_flag_the_honest_full_block() {
+    let layout = expert_layout();
+    let norms = base_norms(&layout, 1e-3);
+    let (mut ups, _) = round(&layout, 6, &[], 1.0, 11);
+    ups.sort_by_key(|u| u.submission);
+    let honest = ups[5].clone();
+    let mut sybil = ups[0].clone();
+    sybil.blocks[0].tensors.remove(0); // a subset of the block's tensors
+    assert!(!sybil.blocks[0].tensors.is_empty());
+    let mut round_ups: Vec<Update> = (0..5)
+        .map(|k| Update {
+            submission: k,
+            ..sybil.clone()
+        })
+        .collect();
+    round_ups.push(Update {
+        submission: 5,
+        ..honest
+    });
+    let res = screen(&round_ups, &norms, &DefenseParams::default());
+    assert_eq!(res[5].flags & flag::SHAPE, 0, "honest: {}", res[5]);
+    assert!(res[5].is_clean(), "honest: {}", res[5]);
+    for s in &res[..5] {
+        assert_eq!(s.flags, flag::SHAPE, "sybil: {s}");
+    }
 }

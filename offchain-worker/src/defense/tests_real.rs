@@ -53,15 +53,11 @@ fn miner(
         .collect()
 }
 
-fn base_norms(model: &Model) -> BTreeMap<String, f64> {
+fn base_norms(model: &Model) -> BTreeMap<String, BaseBlock> {
     let mut out = BTreeMap::new();
     for b in Model::block_names(model.config()) {
         let tensors = tensors_to_delta(&model.block_tensors(&b).unwrap()).unwrap();
-        let d = Decoded {
-            block: b.to_string(),
-            tensors,
-        };
-        out.insert(b.to_string(), synthetic::norm(&[d]));
+        out.insert(b.to_string(), BaseBlock::of(&b.to_string(), &tensors));
     }
     out
 }

@@ -26,7 +26,7 @@ use blyan_proto::Msg;
 use candle_core::Device;
 
 use crate::attack::Attack;
-use crate::chain::{BlockFollower, ChainSource, RpcClient, TxSender};
+use crate::chain::{BlockFollower, ChainSource, Committed, Resolution, RpcClient, TxSender};
 use crate::compress::Pipeline;
 use crate::ipfs::KuboClient;
 use crate::train::TrainConfig;
@@ -256,8 +256,10 @@ impl Miner {
         let Some(p) = self.state.pending.clone() else {
             return Ok(None);
         };
-        match self.rpc().tx(&p.tx_hash)? {
-            Some((h, 0, _)) => {
+        match self.sender.resolve(&p.tx_hash, p.nonce)? {
+            Resolution::Committed(Committed {
+                height: h, code: 0, ..
+            }) => {
                 self.state.pending = None;
                 let cur: Option<RoundInfo> = self
                     .rpc()
@@ -277,21 +279,33 @@ impl Miner {
                 Prepared::clear(&self.cfg.home)?;
                 Ok(Some(s))
             }
-            Some((h, code, log)) => {
+            Resolution::Committed(Committed {
+                height: h,
+                code,
+                log,
+            }) => {
                 tracing::warn!(height = h, code, "submission failed in its block: {log}");
                 self.state.pending = None;
                 self.state.save(&self.cfg.home)?;
                 Ok(None)
             }
-            None if height > p.sent_at.saturating_add(20)
-                && self.sender.next_nonce()? <= p.nonce =>
-            {
+            // Another transaction took the nonce (this one under another encoding, or
+            // another): the next step finds our submission in the round, if it is there,
+            // before preparing another.
+            Resolution::Superseded { next_nonce } => {
+                tracing::warn!(tx = %p.tx_hash, nonce = p.nonce, next_nonce,
+                    "submission settled by nonce: its hash is not on chain");
+                self.state.pending = None;
+                self.state.save(&self.cfg.home)?;
+                Ok(None)
+            }
+            Resolution::Pending { .. } if height > p.sent_at.saturating_add(20) => {
                 tracing::warn!(tx = %p.tx_hash, "submission dropped from the mempool; will resend");
                 self.state.pending = None;
                 self.state.save(&self.cfg.home)?;
                 Ok(None)
             }
-            None => Ok(None),
+            Resolution::Pending { .. } => Ok(None),
         }
     }
 
@@ -342,12 +356,17 @@ impl Miner {
             sent_at: height,
         });
         self.state.save(&self.cfg.home)?;
-        let committed = self.sender.wait(&sent.hash, Duration::from_secs(60))?;
-        match self.settle_pending(committed.height)? {
+        let settled = self
+            .sender
+            .settle(&sent.hash, sent.nonce, Duration::from_secs(60))?;
+        let at = match &settled {
+            Resolution::Committed(c) => c.height,
+            _ => height,
+        };
+        match self.settle_pending(at)? {
             Some(s) => Ok(Step::Submitted(s)),
             None => Ok(Step::Idle(format!(
-                "submission failed: code {} {}",
-                committed.code, committed.log
+                "submission not committed as sent: {settled:?}"
             ))),
         }
     }

@@ -11,10 +11,11 @@ use candle_core::Device;
 
 use super::weights::{ApplyError, BlockWeights};
 use crate::chain::ChainSource;
-use crate::compress::{self, DeltaTensor};
+use crate::compress::{self, BlockLayout, DeltaTensor};
+use crate::defense::BaseBlock;
 use crate::eval::{self, EvalError};
 use crate::ipfs::KuboClient;
-use crate::model::{BlockName, Model};
+use crate::model::{BlockName, MetaConfig, Model};
 use crate::source::{self, BlockSource};
 use crate::tensorblock::PayloadHash;
 
@@ -48,24 +49,36 @@ impl Base {
     pub fn load(source: &ChainSource, device: &Device) -> anyhow::Result<Self> {
         let m = source.manifest()?;
         source::check_manifest(&m)?;
-        let mut tensors = BTreeMap::new();
         let mut blocks = BTreeMap::new();
         for entry in &m.blocks {
             let tb = source::open_block(source, entry)?;
             let w = BlockWeights::from_tensor_block(&entry.name, &tb)
                 .with_context(|| format!("block {}", entry.name))?;
-            tensors.insert(
-                entry.name.clone(),
-                compress::delta_to_tensors(&w.tensors, device)?,
-            );
             blocks.insert(entry.name.clone(), w);
         }
-        let model = Model::from_blocks(&m.meta, &tensors, device)?;
         let hashes = m
             .blocks
             .into_iter()
             .map(|b| (b.name, b.payload_hash))
             .collect();
+        Self::from_weights(&m.meta, blocks, hashes, device)
+    }
+
+    /// A base of `blocks` (every block of a model with `meta`), identified by `hashes`.
+    pub fn from_weights(
+        meta: &MetaConfig,
+        blocks: BTreeMap<String, BlockWeights>,
+        hashes: Vec<(String, PayloadHash)>,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let mut tensors = BTreeMap::new();
+        for (name, w) in &blocks {
+            tensors.insert(
+                name.clone(),
+                compress::delta_to_tensors(&w.tensors, device)?,
+            );
+        }
+        let model = Model::from_blocks(meta, &tensors, device)?;
         Ok(Self {
             model,
             blocks,
@@ -83,11 +96,19 @@ impl Base {
         self.blocks.get(name)
     }
 
-    /// `‖W_b‖₂` of every block (what [`crate::defense::screen`] takes).
-    pub fn norms(&self) -> BTreeMap<String, f64> {
+    /// Every block's layout and `‖W_b‖₂`: the reference [`crate::defense::screen`] takes.
+    pub fn screen_reference(&self) -> BTreeMap<String, BaseBlock> {
         self.blocks
             .iter()
-            .map(|(k, w)| (k.clone(), w.l2_norm()))
+            .map(|(k, w)| (k.clone(), BaseBlock::of(k, &w.tensors)))
+            .collect()
+    }
+
+    /// Every block's layout: what a delta for it may carry ([`compress::decode_for`]).
+    pub fn layouts(&self) -> BTreeMap<String, BlockLayout> {
+        self.blocks
+            .iter()
+            .map(|(k, w)| (k.clone(), BlockLayout::of(k, &w.tensors)))
             .collect()
     }
 

@@ -1,8 +1,11 @@
 //! Phase 1 (DESIGN.md, Proof-of-Learning step 3): judge every submission of a round.
 //!
-//! Each submission's deltas were fetched by CID and checked against the hash on chain
-//! ([`fetch_deltas`](crate::chain::submission::fetch_deltas)); a fetch that fails or does
-//! not match is flagged [`flags::HASH`], a container that does not decode [`flags::DECODE`].
+//! Each submission's deltas were fetched by CID within the round's fetch budget, checked
+//! against the hash on chain and decoded against the base block's layout
+//! ([`fetch_round`](super::fetch::fetch_round)); content nobody could fetch in time is
+//! flagged [`flags::UNFETCHABLE`], content that is not what the chain records (hash, CID,
+//! more bytes than declared) [`flags::HASH`], a container that does not fit the base block
+//! [`flags::SHAPE`] and one that does not decode [`flags::DECODE`].
 //! The decoded updates go through [`defense::screen`] together, and each well-formed update
 //! is applied alone to the base to measure its validation loss (a non-finite loss or weight
 //! sets [`flags::NON_FINITE`]). Losses that could not be measured are reported as
@@ -54,7 +57,9 @@ pub fn chain_flags(defense_flags: u32) -> u32 {
 pub fn fetch_flags(e: &FetchError) -> Option<u32> {
     match e {
         FetchError::Chain { .. } => None,
-        FetchError::Ipfs { .. } | FetchError::HashMismatch { .. } => Some(flags::HASH),
+        FetchError::Ipfs { .. } => Some(flags::UNFETCHABLE),
+        FetchError::Content { .. } | FetchError::HashMismatch { .. } => Some(flags::HASH),
+        FetchError::Shape { .. } => Some(flags::SHAPE),
         FetchError::Decode { .. } => Some(flags::DECODE),
     }
 }
@@ -122,7 +127,7 @@ pub fn judge(
             }
         }
     }
-    let screenings = defense::screen(&updates, &base.norms(), params);
+    let screenings = defense::screen(&updates, &base.screen_reference(), params);
     for (u, sc) in updates.iter().zip(&screenings) {
         let mut fl = chain_flags(sc.flags);
         let mut note = sc.to_string();

@@ -15,6 +15,7 @@
 
 pub mod aggregate;
 mod base;
+pub mod fetch;
 pub mod judge;
 pub mod replay;
 mod state;
@@ -36,8 +37,7 @@ use blyan_proto::query::QueryPath;
 use blyan_proto::Msg;
 use candle_core::Device;
 
-use crate::chain::submission::fetch_deltas;
-use crate::chain::{ChainSource, RpcClient, TxSender};
+use crate::chain::{ChainSource, Committed, Resolution, RpcClient, TxSender};
 use crate::defense::{DefenseParams, Update};
 use crate::ipfs::KuboClient;
 use judge::MAX_LOSS_MICRO;
@@ -90,15 +90,18 @@ impl std::fmt::Debug for Validator {
     }
 }
 
-/// Renders chain flag bits (`norm|krum`, `hash`, `-` for none).
+/// Renders chain flag bits (`norm|krum`, `hash`, `unfetchable`, `-` for none).
 pub fn describe_flags(bits: u32) -> String {
-    let mut s = crate::defense::flag::describe(bits & !blyan_proto::pol::flags::HASH);
-    if bits & blyan_proto::pol::flags::HASH != 0 {
-        s = if s == "-" {
-            "hash".into()
-        } else {
-            format!("{s}|hash")
-        };
+    use blyan_proto::pol::flags::{HASH, UNFETCHABLE};
+    let mut s = crate::defense::flag::describe(bits & !(HASH | UNFETCHABLE));
+    for (bit, name) in [(HASH, "hash"), (UNFETCHABLE, "unfetchable")] {
+        if bits & bit != 0 {
+            s = if s == "-" {
+                name.into()
+            } else {
+                format!("{s}|{name}")
+            };
+        }
     }
     s
 }
@@ -286,10 +289,18 @@ impl Validator {
     fn phase1(&mut self, r: &RoundInfo) -> anyhow::Result<Msg> {
         self.prepare()?;
         let subs = self.submissions(r.id)?;
-        let fetched = subs.iter().map(|s| fetch_deltas(&self.kubo, s)).collect();
         let (Some(base), Some((_, texts))) = (self.base.as_mut(), self.texts.as_ref()) else {
             anyhow::bail!("no base model");
         };
+        let budget = fetch::phase_budget(self.sender.rpc(), r.phase1_until);
+        let deadline = std::time::Instant::now() + budget;
+        let fetched = fetch::fetch_round(
+            &self.kubo,
+            &subs,
+            &base.layouts(),
+            deadline,
+            fetch::FETCH_CONCURRENCY,
+        );
         let outcomes = judge::judge(base, &subs, fetched, &self.cfg.defense, texts)?;
         let judgements = judge::judgements(&r.submissions, &outcomes);
         for (j, o) in judgements.iter().zip(&outcomes) {
@@ -308,12 +319,23 @@ impl Validator {
         let params: PolParams = self.rpc().query(&QueryPath::PolParams)?;
         let rule = aggregate::rule(params.rule_for(&self.cfg.model_id));
         let server_lr_bps = params.server_lr_for(&self.cfg.model_id);
+        let admitted: Vec<SubmissionInfo> = self
+            .submissions(r.id)?
+            .into_iter()
+            .filter(|s| s.status == SubmissionStatus::Admitted)
+            .collect();
+        let layouts = self.base.as_ref().context("no base model")?.layouts();
+        let deadline = std::time::Instant::now() + fetch::phase_budget(self.rpc(), r.phase2_until);
+        let fetched = fetch::fetch_round(
+            &self.kubo,
+            &admitted,
+            &layouts,
+            deadline,
+            fetch::FETCH_CONCURRENCY,
+        );
         let mut updates = Vec::new();
-        for s in self.submissions(r.id)? {
-            if s.status != SubmissionStatus::Admitted {
-                continue;
-            }
-            let deltas = fetch_deltas(&self.kubo, &s)?;
+        for (s, f) in admitted.iter().zip(fetched) {
+            let deltas = f?;
             updates.push(Update {
                 submission: s.id,
                 samples: s.samples,
@@ -396,14 +418,20 @@ impl Validator {
         let Some(p) = self.state.pending.clone() else {
             return Ok(None);
         };
-        let done = match self.rpc().tx(&p.tx_hash)? {
-            Some((h, 0, _)) => Some(Attested {
+        let done = match self.sender.resolve(&p.tx_hash, p.nonce)? {
+            Resolution::Committed(Committed {
+                height: h, code: 0, ..
+            }) => Some(Attested {
                 round: p.round,
                 phase: p.phase,
                 tx_hash: p.tx_hash.clone(),
                 height: h,
             }),
-            Some((h, code, log)) => {
+            Resolution::Committed(Committed {
+                height: h,
+                code,
+                log,
+            }) => {
                 tracing::warn!(
                     height = h,
                     code,
@@ -419,13 +447,19 @@ impl Validator {
                 });
                 None
             }
-            None if height > p.sent_at.saturating_add(20)
-                && self.sender.next_nonce()? <= p.nonce =>
-            {
+            // Another transaction took the nonce (this one under another encoding, or
+            // another): whether the chain has the attestation is read from its record
+            // before attesting again.
+            Resolution::Superseded { next_nonce } => {
+                tracing::warn!(tx = %p.tx_hash, nonce = p.nonce, next_nonce,
+                    "attestation settled by nonce: its hash is not on chain");
+                None
+            }
+            Resolution::Pending { .. } if height > p.sent_at.saturating_add(20) => {
                 tracing::warn!(tx = %p.tx_hash, "attestation dropped from the mempool");
                 None
             }
-            None => return Ok(None),
+            Resolution::Pending { .. } => return Ok(None),
         };
         self.state.pending = None;
         if let Some(a) = &done {
@@ -438,3 +472,5 @@ impl Validator {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fetch;

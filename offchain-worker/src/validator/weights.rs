@@ -103,12 +103,6 @@ impl BlockWeights {
 
     /// `‖W‖₂`: f64 sum of squares over tensors by name, values in row-major order.
     pub fn l2_norm(&self) -> f64 {
-        let mut s = 0.0f64;
-        for t in &self.tensors {
-            for &v in &t.values {
-                s += f64::from(v) * f64::from(v);
-            }
-        }
-        s.sqrt()
+        crate::defense::l2_norm(&self.tensors)
     }
 }
