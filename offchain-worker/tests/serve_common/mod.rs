@@ -14,7 +14,35 @@ use candle_core::Device;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// Two caller addresses.
+/// Signs in at `url` as `key` (Sign-In with Ethereum, as the README documents it); returns
+/// the bearer header of the session.
+pub fn session(url: &str, key: &blyan_proto::SecretKey) -> Vec<(&'static str, String)> {
+    use blyan_worker::serve::siwe::{format_rfc3339, personal_sign, SiweMessage};
+    let (s, _, n) = get(url, "/v1/auth/nonce");
+    assert_eq!(s, 200, "{n}");
+    let now = blyan_worker::serve::quote::now_secs();
+    let text = SiweMessage {
+        domain: n["domain"].as_str().unwrap().into(),
+        address: key.address(),
+        statement: n["statement"].as_str().map(str::to_string),
+        uri: n["uri"].as_str().unwrap().into(),
+        chain_id: n["chain_id"].as_u64().unwrap(),
+        nonce: n["nonce"].as_str().unwrap().into(),
+        issued_at: format_rfc3339(now),
+        expiration_time: format_rfc3339(now + 600),
+    }
+    .text();
+    let body = serde_json::json!({"message": text, "signature": personal_sign(key, &text)});
+    let (s, _, r) = post(url, "/v1/auth/siwe", &body, &[]);
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["address"], key.address().to_string());
+    vec![(
+        "authorization",
+        format!("Bearer {}", r["token"].as_str().unwrap()),
+    )]
+}
+
+/// Two caller addresses (a bearer that is an address is not a session: anonymous).
 pub const ADDR1: &str = "0x1111111111111111111111111111111111111111";
 pub const ADDR2: &str = "0x2222222222222222222222222222222222222222";
 
@@ -77,7 +105,8 @@ impl Gw {
         }
     }
 
-    /// Headers naming caller `addr`.
+    /// Headers naming caller `addr` as a bare bearer (no longer an identity: the caller is
+    /// anonymous, by IP).
     pub fn headers(&self, addr: &str) -> Vec<(&'static str, String)> {
         vec![("authorization", format!("Bearer {addr}"))]
     }

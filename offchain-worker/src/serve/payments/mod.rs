@@ -2,10 +2,14 @@
 //!
 //! A user opens a channel to this gateway's provider account on chain (`blyand tx inference
 //! open-channel`), then sends with each request a voucher signed with the channel's user
-//! key, `Voucher { channel, provider, cumulative }`, in the `x-blyan-voucher` header (the
-//! `SignedVoucher` as JSON, or that JSON in base64). The gateway checks it against the
-//! channel read from the chain (cached for a couple of seconds):
+//! key, `Voucher { channel, provider, cumulative, model, usage_root }`, in the
+//! `x-blyan-voucher` header (the `SignedVoucher` as JSON, or that JSON in base64). The
+//! gateway checks what it can without the chain first (provider, model, a signature that
+//! recovers at all), so junk vouchers cost no chain lookup; then it checks the voucher
+//! against the channel read from the chain (cached for a couple of seconds, at most
+//! [`MAX_CACHED_CHANNELS`] channels):
 //!
+//! - the voucher is for this gateway's model (`voucher_wrong_model`);
 //! - the signature recovers the channel's user (else `voucher_bad_signature`);
 //! - the voucher names this gateway's provider, and the channel pays this provider
 //!   (`voucher_wrong_provider`, `voucher_wrong_channel`, `voucher_unknown_channel`);
@@ -14,6 +18,10 @@
 //! - `cumulative` ≤ the deposit (`voucher_above_deposit`);
 //! - the voucher is new: not at or below what was redeemed on chain or the voucher the
 //!   gateway would redeem now, and not one accepted before (`voucher_replayed`);
+//! - `usage_root` is the root of the channel's usage as the gateway counts it now, or as it
+//!   was before one of the last few requests settled (`voucher_usage_mismatch`; the
+//!   channel's `usage` and `usage_root` are in `GET /v1/blyan/channel/{id}`), and not older
+//!   than the usage of a voucher below it;
 //! - `cumulative` ≥ billed + in flight + quote (`voucher_insufficient`), where *billed* is
 //!   what the channel owes for tokens produced so far (all requests, since it opened) and
 //!   *in flight* the quotes of its requests still running.
@@ -40,16 +48,19 @@
 //! # Usage report and persistence
 //!
 //! Each settled request adds its tokens per block (see [`super::engine::BlockTally`]) to the
-//! channel's usage since its last redemption. The vouchers, billed totals and usage live in
+//! channel's usage since it opened; each voucher is kept with the usage it commits to, and
+//! a redemption reports exactly that (the chain checks it against `usage_root` and pays
+//! contributors by the growth since the previous redemption). A receipt for the same
+//! cumulative amount as a voucher already taken replaces it when its usage is newer. The vouchers, billed totals and usage live in
 //! `{home}/payments.json`, rewritten atomically after every change; `{home}/payments.lock`
 //! is held while a [`VoucherBilling`] is open, so a gateway and `blyan-worker redeem` never
 //! share a home. [`VoucherBilling::redeem_all`] sends `MsgRedeem` for every channel with
-//! something new to redeem, with the usage since the last redemption.
+//! something new to redeem, with the redeemed voucher's usage.
 
 mod book;
 mod redeem;
 
-use book::{write_atomic, Book, ChannelBook};
+use book::{dominates, write_atomic, Book, ChannelBook, HeldVoucher};
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -59,9 +70,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
-use blyan_proto::inference::{
-    BlockUsage, ChannelInfo, InferenceMsg, InferenceParams, SignedVoucher,
-};
+use blyan_proto::inference::{BlockUsage, ChannelInfo, InferenceMsg, SignedVoucher};
 use blyan_proto::params::u128_string;
 use blyan_proto::query::QueryPath;
 use blyan_proto::{Address, Msg};
@@ -82,6 +91,10 @@ pub const VOUCHER_HEADER: &str = "x-blyan-voucher";
 /// Most vouchers kept per channel above the billed total (a client signing many tiny
 /// increments cannot grow the book without bound; dropped ones were never redeemable yet).
 const MAX_PENDING_VOUCHERS: usize = 256;
+
+/// Most channels whose chain state is cached (random channel ids cannot grow it further:
+/// the oldest entry makes room).
+pub const MAX_CACHED_CHANNELS: usize = 1024;
 
 /// Where channels are read from (the chain; a fake in tests).
 pub trait ChannelSource: Send + Sync {
@@ -150,8 +163,8 @@ pub struct RedeemReport {
 /// A channel read from the chain: when, what (`None`: no such channel), at which height.
 type CachedChannel = (Instant, Option<ChannelInfo>, u64);
 
-/// A redemption to send: channel, voucher, redeemed before, billed, usage.
-type RedeemWork = (u64, SignedVoucher, u128, u128, BTreeMap<String, u64>);
+/// A redemption to send: channel, voucher (with its usage), redeemed before, billed.
+type RedeemWork = (u64, HeldVoucher, u128, u128);
 
 /// The paid tier (see the module docs); requests without a voucher go to the free tier.
 pub struct VoucherBilling {
@@ -287,8 +300,28 @@ impl VoucherBilling {
         let unavailable = |e: String| BillingError::Unavailable(format!("reading the chain: {e}"));
         let c = self.source.channel(id).map_err(unavailable)?;
         let h = self.source.height().map_err(unavailable)?;
-        lock(&self.cache).insert(id, (Instant::now(), c.clone(), h));
+        let mut cache = lock(&self.cache);
+        if cache.len() >= MAX_CACHED_CHANNELS && !cache.contains_key(&id) {
+            let ttl = self.cfg.channel_ttl;
+            cache.retain(|_, (at, _, _)| at.elapsed() < ttl);
+            while cache.len() >= MAX_CACHED_CHANNELS {
+                let oldest = cache
+                    .iter()
+                    .min_by_key(|(_, (at, _, _))| *at)
+                    .map(|(k, _)| *k);
+                match oldest {
+                    Some(k) => cache.remove(&k),
+                    None => break,
+                };
+            }
+        }
+        cache.insert(id, (Instant::now(), c.clone(), h));
         Ok((c, h))
+    }
+
+    /// Channels whose chain state is cached now (at most [`MAX_CACHED_CHANNELS`]).
+    pub fn cached_channels(&self) -> usize {
+        lock(&self.cache).len()
     }
 
     /// Checks a voucher header and records the voucher when it covers `amount` on top of
@@ -326,6 +359,23 @@ impl VoucherBilling {
                 ),
             ));
         }
+        if v.model != self.cfg.model {
+            return Err(refuse(
+                "voucher_wrong_model",
+                format!(
+                    "the voucher is for model {:?}; this gateway serves {:?}",
+                    v.model, self.cfg.model
+                ),
+            ));
+        }
+        // Recover the signer before asking the chain: a voucher whose signature does not
+        // even recover costs no lookup (and cannot fill the channel cache).
+        let signer = sv.signer(&self.cfg.chain_id).map_err(|e| {
+            refuse(
+                "voucher_bad_signature",
+                format!("bad voucher signature: {e}"),
+            )
+        })?;
         let (c, height) = self.channel(v.channel, false)?;
         let Some(c) = c else {
             return Err(refuse(
@@ -345,23 +395,14 @@ impl VoucherBilling {
                 ),
             ));
         }
-        match sv.signer(&self.cfg.chain_id) {
-            Ok(a) if a == c.user => {}
-            Ok(a) => {
-                return Err(refuse(
-                    "voucher_bad_signature",
-                    format!(
-                        "bad voucher signature: it recovers {a}, not channel {}'s user {} (vouchers are signed for chain {})",
-                        c.id, c.user, self.cfg.chain_id
-                    ),
-                ))
-            }
-            Err(e) => {
-                return Err(refuse(
-                    "voucher_bad_signature",
-                    format!("bad voucher signature: {e}"),
-                ))
-            }
+        if signer != c.user {
+            return Err(refuse(
+                "voucher_bad_signature",
+                format!(
+                    "bad voucher signature: it recovers {signer}, not channel {}'s user {} (vouchers are signed for chain {})",
+                    c.id, c.user, self.cfg.chain_id
+                ),
+            ));
         }
         if c.closed {
             return Err(refuse(
@@ -395,14 +436,16 @@ impl VoucherBilling {
         }
         let floor = b
             .redeemable()
-            .map_or(b.redeemed, |r| r.voucher.cumulative)
+            .map_or(b.redeemed, HeldVoucher::cumulative)
             .max(b.redeemed);
-        if v.cumulative <= floor
-            || b.vouchers
-                .iter()
-                .any(|x| x.voucher.cumulative == v.cumulative)
-        {
-            return Err(refuse(
+        // A voucher for the cumulative of one already taken replaces it only as a receipt
+        // with newer usage; otherwise it is a replay.
+        let same = b
+            .vouchers
+            .iter()
+            .position(|x| x.cumulative() == v.cumulative);
+        let replay = |b: &ChannelBook| {
+            refuse(
                 "voucher_replayed",
                 format!(
                     "replayed voucher: cumulative {} was already accepted or is not above {floor} (redeemed or redeemable) on channel {}; sign a new one for at least {}",
@@ -410,7 +453,30 @@ impl VoucherBilling {
                     c.id,
                     b.billed.saturating_add(b.in_flight).saturating_add(amount)
                 ),
+            )
+        };
+        let held_same = same.and_then(|i| b.vouchers.get(i));
+        if held_same.is_some_and(|x| x.signed.voucher.usage_root == v.usage_root)
+            || v.cumulative < floor
+            || (v.cumulative == floor && same.is_none())
+        {
+            return Err(replay(b));
+        }
+        let Some(usage) = b.usage_for_root(&v.usage_root) else {
+            return Err(refuse(
+                "voucher_usage_mismatch",
+                format!(
+                    "the voucher commits to usage root 0x{}, which is not channel {}'s usage; sign usage_root 0x{} (GET /v1/blyan/channel/{}: usage, usage_root)",
+                    hex::encode(v.usage_root),
+                    c.id,
+                    hex::encode(blyan_proto::inference::usage_root(&b.usage_list())),
+                    c.id
+                ),
             ));
+        };
+        let newer = held_same.is_some_and(|x| dominates(&usage, &x.usage));
+        if same.is_some() && !newer {
+            return Err(replay(b));
         }
         let need = b.billed.saturating_add(b.in_flight).saturating_add(amount);
         if v.cumulative < need {
@@ -422,11 +488,47 @@ impl VoucherBilling {
                 ),
             ));
         }
-        let billed_before = b.billed;
         let at = b
             .vouchers
-            .partition_point(|x| x.voucher.cumulative < v.cumulative);
-        b.vouchers.insert(at, sv.clone());
+            .partition_point(|x| x.cumulative() < v.cumulative);
+        let below_ok = at == 0
+            || b.vouchers
+                .get(at - 1)
+                .is_none_or(|x| dominates(&usage, &x.usage));
+        if !below_ok {
+            return Err(refuse(
+                "voucher_usage_mismatch",
+                format!(
+                    "the voucher's usage is older than that of a voucher for less on channel {}; sign the current usage_root",
+                    c.id
+                ),
+            ));
+        }
+        let billed_before = b.billed;
+        let held = HeldVoucher {
+            signed: sv.clone(),
+            usage,
+        };
+        match same {
+            Some(i) => {
+                if let Some(x) = b.vouchers.get_mut(i) {
+                    *x = held;
+                }
+            }
+            None => b.vouchers.insert(at, held),
+        }
+        // Vouchers for more with older usage could never be redeemed after this one (the
+        // chain takes usage that only grows): they go.
+        let newest = b
+            .vouchers
+            .get(at)
+            .map(|x| x.usage.clone())
+            .unwrap_or_default();
+        let mut i = 0usize;
+        b.vouchers.retain(|x| {
+            i += 1;
+            i <= at + 1 || dominates(&x.usage, &newest)
+        });
         if reserve {
             b.in_flight = b.in_flight.saturating_add(amount);
         }
@@ -470,9 +572,7 @@ impl Billing for VoucherBilling {
         b.in_flight = b.in_flight.saturating_sub(q.amount);
         b.billed = b.billed.saturating_add(charged);
         b.requests += 1;
-        for (block, t) in blocks {
-            *b.usage.entry(block.clone()).or_insert(0) += t;
-        }
+        b.add_usage(blocks);
         b.prune();
         let billed_total = b.billed;
         let snapshot = book.clone();
@@ -492,7 +592,7 @@ impl Billing for VoucherBilling {
             "model": self.cfg.model,
             "voucher_header": VOUCHER_HEADER,
             "min_blocks_left": self.cfg.min_blocks_left,
-            "rule": "sign Voucher{channel, provider, cumulative} with the channel's user key for chain_id, cumulative >= billed + in_flight + quote amount (GET /v1/blyan/channel/{id}: next_voucher_min); the gateway redeems the highest voucher at or below the billed total, never more",
+            "rule": "sign Voucher{channel, provider, cumulative, model, usage_root} with the channel's user key for chain_id, cumulative >= billed + in_flight + quote amount (GET /v1/blyan/channel/{id}: next_voucher_min), usage_root = that channel's usage_root; the gateway redeems the highest voucher at or below the billed total, never more",
         })
     }
 
@@ -519,6 +619,7 @@ impl Billing for VoucherBilling {
         s["height"] = json!(height);
         s["closed"] = json!(c.closed);
         s["chain_id"] = json!(self.cfg.chain_id);
+        s["model"] = json!(self.cfg.model);
         Ok(s)
     }
 
