@@ -26,11 +26,13 @@ pub mod billing;
 pub mod cache;
 mod chat;
 pub mod engine;
+mod free_tier;
 mod handlers;
 mod limits;
 pub mod metrics;
 pub mod payments;
 pub mod quote;
+mod rfc3339;
 pub mod siwe;
 pub mod version;
 

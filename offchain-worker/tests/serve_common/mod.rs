@@ -79,6 +79,20 @@ impl Gw {
 
     /// Starts a gateway with a custom billing.
     pub fn start_with(cfg: GatewayConfig, billing: Option<Arc<dyn serve::Billing>>) -> Self {
+        Self::start_inner(cfg, billing, None)
+    }
+
+    /// Starts a gateway whose accepted sockets have a send buffer of `bytes` (inherited
+    /// from the listener), so a client that stops reading blocks the gateway's writes soon.
+    pub fn start_with_send_buffer(cfg: GatewayConfig, bytes: u32) -> Self {
+        Self::start_inner(cfg, None, Some(bytes))
+    }
+
+    fn start_inner(
+        cfg: GatewayConfig,
+        billing: Option<Arc<dyn serve::Billing>>,
+        send_buffer: Option<u32>,
+    ) -> Self {
         let dir = tiny_model_dir(7);
         let gw = Gateway::load(
             ModelOrigin::Dir(dir.path().to_path_buf()),
@@ -93,7 +107,14 @@ impl Gw {
             .build()
             .unwrap();
         let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(async {
+                let sock = tokio::net::TcpSocket::new_v4()?;
+                if let Some(b) = send_buffer {
+                    sock.set_send_buffer_size(b)?;
+                }
+                sock.bind("127.0.0.1:0".parse().unwrap())?;
+                sock.listen(1024)
+            })
             .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         rt.spawn(serve::serve(gw.clone(), listener));

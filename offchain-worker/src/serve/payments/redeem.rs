@@ -4,7 +4,7 @@ use super::*;
 
 impl VoucherBilling {
     /// Sends `MsgRedeem` for every channel whose redeemable voucher is above what was
-    /// redeemed, with its usage since the last redemption; waits up to `timeout` for each.
+    /// redeemed, with the usage that voucher commits to; waits up to `timeout` for each.
     pub fn redeem_all(&self, sender: &TxSender, timeout: Duration) -> Vec<RedeemReport> {
         let work: Vec<RedeemWork> = {
             let book = lock(&self.book);
