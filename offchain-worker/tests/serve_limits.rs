@@ -147,3 +147,27 @@ fn one_caller_cannot_hold_more_than_its_share_of_generations() {
     );
     assert_eq!(s, 200, "{b}");
 }
+
+#[test]
+fn a_stream_ends_at_its_deadline() {
+    let g = Gw::start(GatewayConfig {
+        max_tokens_limit: 4000,
+        stream_deadline: Duration::from_millis(300),
+        ..base()
+    });
+    let started = Instant::now();
+    let body = json!({"messages": [{"role": "user", "content": "the quick brown fox"}], "max_tokens": 4000, "temperature": 0, "stream": true});
+    let resp = ureq::post(&format!("{}/v1/chat/completions", g.url))
+        .send_string(&body.to_string())
+        .unwrap();
+    let events = read_events(resp);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let produced = g.gw.metrics.tokens_generated.get();
+    // unbounded, this reply is about 3,900 tokens
+    assert!(produced < 3_000, "{produced} tokens after the deadline");
+    assert_eq!(g.gw.metrics.cancelled.get(), 1);
+    wait_until("the permit to be free", 30, || {
+        g.gw.metrics.active_streams.get() == 0
+    });
+    eprintln!("stopped after {produced} tokens, {:?}", started.elapsed());
+}

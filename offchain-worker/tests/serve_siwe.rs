@@ -87,3 +87,29 @@ fn free_tier_counts_survive_a_restart() {
     );
     assert!(home.path().join("free_quota.json").exists());
 }
+
+#[test]
+fn chat_signs_in_with_its_key() {
+    let dir = tiny_model_dir(7);
+    let server = Server::start(dir.path(), &["--hashcash-bits", "0"]);
+    let key = SecretKey::from_seed("chat caller");
+    let out = Command::new(env!("CARGO_BIN_EXE_blyan-worker"))
+        .args([
+            "chat",
+            "--url",
+            &server.url,
+            "--sign-in",
+            "--max-tokens",
+            "4",
+        ])
+        .arg("hello")
+        .env("BLYAN_WORKER_KEY", hex::encode(key.to_bytes()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chat: {err}\n{}", server.log());
+    assert!(
+        err.contains(&format!("signed in as {}", key.address())),
+        "{err}"
+    );
+}

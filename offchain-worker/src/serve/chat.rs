@@ -303,14 +303,14 @@ fn stream(job: Job, permit: OwnedSemaphorePermit) -> Response {
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let gone = AtomicBool::new(false);
-        // Each event must be taken within the send timeout (and before the deadline), else
-        // the client counts as gone: generation stops and the permit is freed.
+        // Each event must be taken within the send timeout, else the client counts as gone:
+        // generation stops and the permit is freed. (The deadline stops generation itself,
+        // see `Job::run`.)
         let send = |data: String| {
             if gone.load(Ordering::Relaxed) {
                 return false;
             }
-            let left = job.deadline.saturating_duration_since(Instant::now());
-            let wait = job.gw.cfg.send_timeout.min(left);
+            let wait = job.gw.cfg.send_timeout;
             let ev = Event::default().data(data);
             let ok = matches!(
                 rt.block_on(tokio::time::timeout(wait, tx.send(ev))),
