@@ -9,7 +9,9 @@ use blyan_chain::inference::{self, CHANNEL_POOL};
 use blyan_chain::runtime::Mode;
 use blyan_chain::state::{apply_writes, Overlay};
 use blyan_chain::{bank, dag, BlockExecutor, MemState, TxOutcome};
-use blyan_proto::inference::{BlockUsage, ChannelInfo, InferenceMsg, SignedVoucher, Voucher};
+use blyan_proto::inference::{
+    usage_root, BlockUsage, ChannelInfo, InferenceMsg, SignedVoucher, Voucher,
+};
 use blyan_proto::pol::PolParams;
 use blyan_proto::query::QueryPath;
 use blyan_proto::{ErrorCode, Fee, Msg, Tx, BLY};
@@ -40,11 +42,30 @@ fn ok(o: TxOutcome) -> TxOutcome {
     o
 }
 
-fn voucher(channel: u64, provider: &str, cumulative: u128, signer: &str) -> SignedVoucher {
+fn usage_of(usage: &[(&str, u64)]) -> Vec<BlockUsage> {
+    usage
+        .iter()
+        .map(|(b, t)| BlockUsage {
+            block: b.to_string(),
+            tokens: *t,
+        })
+        .collect()
+}
+
+/// A voucher of `signer` for `MODEL`, committing to `usage` (cumulative, sorted).
+fn voucher(
+    channel: u64,
+    provider: &str,
+    cumulative: u128,
+    signer: &str,
+    usage: &[(&str, u64)],
+) -> SignedVoucher {
     Voucher {
         channel,
         provider: key(provider).address(),
         cumulative,
+        model: MODEL.into(),
+        usage_root: usage_root(&usage_of(usage)),
     }
     .sign(CHAIN, &key(signer))
 }
@@ -53,13 +74,7 @@ fn redeem(v: SignedVoucher, usage: &[(&str, u64)]) -> InferenceMsg {
     InferenceMsg::Redeem {
         voucher: v,
         model: MODEL.into(),
-        usage: usage
-            .iter()
-            .map(|(b, t)| BlockUsage {
-                block: b.to_string(),
-                tokens: *t,
-            })
-            .collect(),
+        usage: usage_of(usage),
     }
 }
 
@@ -97,6 +112,7 @@ fn a_redemption_pays_provider_contributors_and_burn_exactly() {
         (c.deposit, c.expires_at, c.user),
         (10 * BLY, 22, key("m2").address())
     );
+    const USED: &[(&str, u64)] = &[("embed", 100), ("layer0.expert1", 300)];
     // a PoL round made layer0.expert1's head: its contributors are m3 (weight 3) and m4 (1)
     let head = dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap();
     let mut o = Overlay::new(&s);
@@ -123,10 +139,7 @@ fn a_redemption_pays_provider_contributors_and_burn_exactly() {
         &mut s,
         3,
         "m1",
-        redeem(
-            voucher(1, "m1", 4 * BLY, "m2"),
-            &[("layer0.expert1", 300), ("embed", 100)],
-        ),
+        redeem(voucher(1, "m1", 4 * BLY, "m2", USED), USED),
     ));
     let fee = fee_paid(&o);
     // 4 BLY: 80% provider, 15% contributors (by tokens 3:1), 5% burned
@@ -159,13 +172,14 @@ fn a_redemption_pays_provider_contributors_and_burn_exactly() {
     assert_eq!(bank::balance(&s, &CHANNEL_POOL).unwrap(), 6 * BLY);
     assert_eq!(inference::held_in_channels(&s).unwrap(), 6 * BLY);
 
-    // a later voucher pays only the difference
+    // a later voucher pays only the difference (no new usage: the contributors' share goes
+    // to the model's publisher)
     let p1 = balance(&s, "m1");
     let o = ok(run(
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m1", 5 * BLY, "m2"), &[]),
+        redeem(voucher(1, "m1", 5 * BLY, "m2", USED), USED),
     ));
     assert_eq!(balance(&s, "m1"), p1 + BLY * 80 / 100 - fee_paid(&o));
 
@@ -198,38 +212,38 @@ fn bad_vouchers_and_channel_misuse_are_rejected_with_codes() {
         &mut s,
         3,
         "m1",
-        redeem(voucher(1, "m1", 2 * BLY, "m2"), &[]),
+        redeem(voucher(1, "m1", 2 * BLY, "m2", &[]), &[]),
     ));
     // the same voucher again, and a lower one
     rejected(
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m1", 2 * BLY, "m2"), &[]),
+        redeem(voucher(1, "m1", 2 * BLY, "m2", &[]), &[]),
         ErrorCode::VoucherNotNewer,
     );
     rejected(
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m1", BLY, "m2"), &[]),
+        redeem(voucher(1, "m1", BLY, "m2", &[]), &[]),
         ErrorCode::VoucherNotNewer,
     );
     rejected(
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m1", 11 * BLY, "m2"), &[]),
+        redeem(voucher(1, "m1", 11 * BLY, "m2", &[]), &[]),
         ErrorCode::VoucherAboveDeposit,
     );
     rejected(
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m1", 3 * BLY, "m3"), &[]),
+        redeem(voucher(1, "m1", 3 * BLY, "m3", &[]), &[]),
         ErrorCode::BadVoucherSignature,
     );
-    let mut forged = voucher(1, "m1", 3 * BLY, "m2");
+    let mut forged = voucher(1, "m1", 3 * BLY, "m2", &[]);
     forged.sig[5] ^= 1;
     rejected(
         &mut s,
@@ -243,39 +257,47 @@ fn bad_vouchers_and_channel_misuse_are_rejected_with_codes() {
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m3", 3 * BLY, "m2"), &[]),
+        redeem(voucher(1, "m3", 3 * BLY, "m2", &[]), &[]),
         ErrorCode::VoucherWrongProvider,
     );
     rejected(
         &mut s,
         4,
         "m3",
-        redeem(voucher(1, "m1", 3 * BLY, "m2"), &[]),
+        redeem(voucher(1, "m1", 3 * BLY, "m2", &[]), &[]),
         ErrorCode::VoucherWrongProvider,
     );
     rejected(
         &mut s,
         4,
         "m1",
-        redeem(voucher(9, "m1", 3 * BLY, "m2"), &[]),
+        redeem(voucher(9, "m1", 3 * BLY, "m2", &[]), &[]),
         ErrorCode::UnknownChannel,
     );
     rejected(
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m1", 3 * BLY, "m2"), &[("layer7.expert0", 5)]),
+        redeem(
+            voucher(1, "m1", 3 * BLY, "m2", &[("layer7.expert0", 5)]),
+            &[("layer7.expert0", 5)],
+        ),
         ErrorCode::InvalidUsage,
     );
     rejected(
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m1", 3 * BLY, "m2"), &[("embed", 0)]),
+        redeem(
+            voucher(1, "m1", 3 * BLY, "m2", &[("embed", 0)]),
+            &[("embed", 0)],
+        ),
         ErrorCode::InvalidUsage,
     );
-    // usage for a model the provider does not serve
-    let mut other = redeem(voucher(1, "m1", 3 * BLY, "m2"), &[]);
+    // usage for a model the provider does not serve (and the voucher was signed for)
+    let mut v = voucher(1, "m1", 3 * BLY, "m2", &[]).voucher;
+    v.model = "not-served".into();
+    let mut other = redeem(v.sign(CHAIN, &key("m2")), &[]);
     if let InferenceMsg::Redeem { model, .. } = &mut other {
         *model = "not-served".into();
     }
@@ -294,7 +316,7 @@ fn bad_vouchers_and_channel_misuse_are_rejected_with_codes() {
         &mut s,
         4,
         "m1",
-        redeem(voucher(1, "m1", 3 * BLY, "m2"), &[]),
+        redeem(voucher(1, "m1", 3 * BLY, "m2", &[]), &[]),
         ErrorCode::InvalidUsage,
     );
     ok(run(
@@ -372,7 +394,7 @@ fn bad_vouchers_and_channel_misuse_are_rejected_with_codes() {
         &mut s,
         28,
         "m1",
-        redeem(voucher(1, "m1", 3 * BLY, "m2"), &[]),
+        redeem(voucher(1, "m1", 3 * BLY, "m2", &[]), &[]),
         ErrorCode::ChannelExpired,
     );
     ok(run(&mut s, 28, "m2", InferenceMsg::Close { channel: 1 }));
@@ -387,4 +409,204 @@ fn bad_vouchers_and_channel_misuse_are_rejected_with_codes() {
         inference::held_in_channels(&s).unwrap(),
         inference::held(&s).unwrap()
     );
+}
+
+#[test]
+fn a_provider_cannot_redeem_with_usage_or_a_model_the_user_did_not_sign() {
+    let mut s = net();
+    const SIGNED: &[(&str, u64)] = &[("embed", 100), ("layer0.expert0", 100)];
+    // The provider reports its own choice of usage (all on the expert it would like paid),
+    // or the signed usage for another model: refused, nothing moves but the fee.
+    rejected(
+        &mut s,
+        3,
+        "m1",
+        redeem(
+            voucher(1, "m1", 2 * BLY, "m2", SIGNED),
+            &[("layer0.expert1", 200)],
+        ),
+        ErrorCode::VoucherUsageMismatch,
+    );
+    rejected(
+        &mut s,
+        3,
+        "m1",
+        redeem(voucher(1, "m1", 2 * BLY, "m2", SIGNED), &[]),
+        ErrorCode::VoucherUsageMismatch,
+    );
+    let mut other = redeem(voucher(1, "m1", 2 * BLY, "m2", SIGNED), SIGNED);
+    if let InferenceMsg::Redeem { model, .. } = &mut other {
+        *model = "another-model".into();
+    }
+    rejected(&mut s, 3, "m1", other, ErrorCode::VoucherWrongModel);
+    // unsorted usage has no canonical root
+    rejected(
+        &mut s,
+        3,
+        "m1",
+        redeem(
+            voucher(
+                1,
+                "m1",
+                2 * BLY,
+                "m2",
+                &[("layer0.expert0", 100), ("embed", 100)],
+            ),
+            &[("layer0.expert0", 100), ("embed", 100)],
+        ),
+        ErrorCode::InvalidUsage,
+    );
+    // The signed usage redeems; a later voucher cannot report less (usage is cumulative).
+    ok(run(
+        &mut s,
+        3,
+        "m1",
+        redeem(voucher(1, "m1", 2 * BLY, "m2", SIGNED), SIGNED),
+    ));
+    rejected(
+        &mut s,
+        4,
+        "m1",
+        redeem(
+            voucher(1, "m1", 3 * BLY, "m2", &[("embed", 150)]),
+            &[("embed", 150)],
+        ),
+        ErrorCode::UsageNotCumulative,
+    );
+    ok(run(
+        &mut s,
+        4,
+        "m1",
+        redeem(
+            voucher(
+                1,
+                "m1",
+                3 * BLY,
+                "m2",
+                &[("embed", 150), ("layer0.expert0", 100)],
+            ),
+            &[("embed", 150), ("layer0.expert0", 100)],
+        ),
+    ));
+}
+
+#[test]
+fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
+    use blyan_proto::pol::{
+        AttestAggregate, AttestSubmissions, Judgement, NewBlockVersion, PolMsg, RoundInfo,
+        RoundStatus,
+    };
+    let params = PolParams {
+        round_blocks: 3,
+        phase1_blocks: 3,
+        phase2_blocks: 3,
+        hashcash_bits: 4,
+        ..PolParams::default()
+    };
+    let mut s = genesis_with_validators(params, true, &["v1"]);
+    // m3 and m4 submit different deltas to layer0.expert1
+    for (i, who) in ["m3", "m4"].iter().enumerate() {
+        let mut m = submission(&s, 10 * BLY);
+        m.deltas[0].hash = [30 + i as u8; 32];
+        m.deltas[0].cid = format!("bafkdelta{i}");
+        m.manifest_hash = [40 + i as u8; 32];
+        m.stamp = Some(stamp_for(&s, who, &m, 4));
+        ok(submit(&mut s, 1, who, m));
+    }
+    empty_blocks(&mut s, 2, 3);
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!(r.status, RoundStatus::Phase1, "{r:?}");
+    // the only validator: m3 improves the loss by 0.4 nats alone, m4 by 0.2
+    let attest = |s: &mut MemState, height: u64, m: PolMsg| {
+        let t = verify(pol_tx(s, "v1", m), &key("v1"));
+        let o = run_block(s, height, &[t]).remove(0);
+        assert_eq!(o.code, 0, "{}", o.log);
+    };
+    let judgements = vec![
+        Judgement {
+            submission: 1,
+            flags: 0,
+            loss_micro: 4_600_000,
+        },
+        Judgement {
+            submission: 2,
+            flags: 0,
+            loss_micro: 4_800_000,
+        },
+    ];
+    attest(
+        &mut s,
+        4,
+        PolMsg::AttestSubmissions(AttestSubmissions {
+            round: 1,
+            judgements,
+        }),
+    );
+    attest(
+        &mut s,
+        5,
+        PolMsg::AttestAggregate(AttestAggregate {
+            round: 1,
+            aggregate_hash: [1; 32],
+            blocks: vec![NewBlockVersion {
+                block: "layer0.expert1".into(),
+                delta_cid: "bafkaggdelta".into(),
+                delta_hash: [1; 32],
+                delta_size: 1_000,
+                cid: "bafknew".into(),
+                payload_hash: [2; 32],
+                size: 4_096,
+            }],
+            loss_micro: 4_500_000,
+        }),
+    );
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!(r.status, RoundStatus::Accepted, "{r:?}");
+    let head = dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap();
+    assert_eq!(
+        blyan_chain::pol::contributors(&s, &head.id).unwrap(),
+        {
+            let mut c = vec![
+                (key("m3").address(), 400_000),
+                (key("m4").address(), 200_000),
+            ];
+            c.sort();
+            c
+        },
+        "the round's miners, weighted by their own measured improvement"
+    );
+
+    // m1 serves, m2 pays; all the usage is on the learned expert
+    ok(run(
+        &mut s,
+        6,
+        "m1",
+        InferenceMsg::RegisterProvider {
+            endpoint: "http://127.0.0.1:8080".into(),
+            models: vec![MODEL.into()],
+            price_per_1k_tokens: BLY / 1000,
+        },
+    ));
+    ok(run(
+        &mut s,
+        7,
+        "m2",
+        InferenceMsg::OpenChannel {
+            provider: key("m1").address(),
+            deposit: 10 * BLY,
+            duration_blocks: 20,
+        },
+    ));
+    let (m30, m40) = (balance(&s, "m3"), balance(&s, "m4"));
+    const USED: &[(&str, u64)] = &[("layer0.expert1", 1_000)];
+    ok(run(
+        &mut s,
+        8,
+        "m1",
+        redeem(voucher(1, "m1", 3 * BLY, "m2", USED), USED),
+    ));
+    let contrib = 3 * BLY * 15 / 100;
+    assert_eq!(balance(&s, "m3"), m30 + contrib * 2 / 3);
+    assert_eq!(balance(&s, "m4"), m40 + contrib / 3);
+    blyan_chain::invariants::check_full_supply(&s).unwrap();
 }

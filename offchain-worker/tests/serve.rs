@@ -213,9 +213,10 @@ fn free_tier_needs_hashcash_and_answers_429_over_quota() {
         (s, b["error"]["code"].as_str()),
         (429, Some("free_quota_exceeded"))
     );
-    // another caller (address) has its own quota; the stamp refused over quota is still
-    // good there, and a request refused as invalid spends neither its stamp nor quota
-    let mut h = g.headers(ADDR2);
+    // another caller (signed in with Ethereum) has its own quota; the stamp refused over
+    // quota is still good there, and a request refused as invalid spends neither its stamp
+    // nor quota
+    let mut h = session(&g.url, &blyan_proto::SecretKey::from_seed("caller 2"));
     let (s, _, b) = post(&g.url, "/v1/chat/completions", &body, &h);
     assert_eq!(
         (s, b["error"]["code"].as_str()),

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use blyan_proto::inference::{ChannelInfo, SignedVoucher, Voucher};
+use blyan_proto::inference::{usage_root, BlockUsage, ChannelInfo, SignedVoucher, Voucher};
 use blyan_proto::{Address, SecretKey};
 use blyan_worker::serve::payments::{voucher_header_value, ChannelSource, VOUCHER_HEADER};
 use blyan_worker::serve::quote::{cost, Signer};
@@ -29,10 +29,12 @@ const PRICE: u128 = 1_000_000;
 struct FakeChain {
     channels: Arc<Mutex<BTreeMap<u64, ChannelInfo>>>,
     height: Arc<AtomicU64>,
+    lookups: Arc<AtomicU64>,
 }
 
 impl ChannelSource for FakeChain {
     fn channel(&self, id: u64) -> Result<Option<ChannelInfo>, String> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
         Ok(self.channels.lock().unwrap().get(&id).cloned())
     }
     fn height(&self) -> Result<u64, String> {
@@ -78,13 +80,45 @@ fn billing(chain: &FakeChain, home: &std::path::Path, provider: Address) -> Arc<
     )
 }
 
+/// A voucher committing to the usage channel 1 has now (read from the gateway's book).
 fn sign(key: &SecretKey, channel: u64, provider: Address, cumulative: u128) -> SignedVoucher {
+    let root = USAGE_ROOT.with(|r| *r.borrow());
+    sign_with(key, channel, provider, cumulative, "blyan-tiny", root)
+}
+
+fn sign_with(
+    key: &SecretKey,
+    channel: u64,
+    provider: Address,
+    cumulative: u128,
+    model: &str,
+    usage_root: [u8; 32],
+) -> SignedVoucher {
     Voucher {
         channel,
         provider,
         cumulative,
+        model: model.into(),
+        usage_root,
     }
     .sign(CHAIN, key)
+}
+
+thread_local! {
+    /// The usage root `sign` commits to (set by `refresh_root`).
+    static USAGE_ROOT: std::cell::RefCell<[u8; 32]> = std::cell::RefCell::new(usage_root(&[]));
+}
+
+/// Reads channel 1's usage root from the gateway for the next `sign`.
+fn refresh_root(g: &Gw) {
+    let st = status(g, 1);
+    let usage: Vec<BlockUsage> = serde_json::from_value(st["usage"].clone()).unwrap();
+    let root = usage_root(&usage);
+    assert_eq!(
+        st["usage_root"].as_str().unwrap(),
+        format!("0x{}", hex::encode(root))
+    );
+    USAGE_ROOT.with(|r| *r.borrow_mut() = root);
 }
 
 fn vh(v: &SignedVoucher) -> Vec<(&'static str, String)> {
@@ -168,6 +202,7 @@ fn vouchers_pay_for_exactly_the_tokens_produced_and_bad_ones_are_refused_without
     assert_eq!(num(&st["redeemable"]), expect);
 
     // Refusals: 402 with an OpenAI-style error naming the reason; nothing billed.
+    refresh_root(&g);
     let next = charged + amount;
     let mut bad_sig = sign(&user, 1, provider, next);
     bad_sig.sig[10] ^= 0x55;
@@ -187,6 +222,14 @@ fn vouchers_pay_for_exactly_the_tokens_produced_and_bad_ones_are_refused_without
             "voucher_insufficient",
         ),
         (sign(&user, 3, provider, amount), "channel_expired"),
+        (
+            sign_with(&user, 1, provider, next, "another-model", usage_root(&[])),
+            "voucher_wrong_model",
+        ),
+        (
+            sign_with(&user, 1, provider, next, "blyan-tiny", [7; 32]),
+            "voucher_usage_mismatch",
+        ),
     ];
     for (v, code) in &cases {
         let (s, _, e) = post(&g.url, "/v1/chat/completions", &body, &vh(v));
@@ -269,6 +312,7 @@ fn vouchers_pay_for_exactly_the_tokens_produced_and_bad_ones_are_refused_without
 
     // A receipt for exactly the billed total makes it redeemable; posting it twice is a
     // replay.
+    refresh_root(&g);
     let receipt = sign(&user, 1, provider, billed2);
     let (s, _, r) = post(&g.url, "/v1/blyan/voucher", &json!({}), &vh(&receipt));
     assert_eq!(s, 200, "{r}");
@@ -333,5 +377,64 @@ fn vouchers_pay_for_exactly_the_tokens_produced_and_bad_ones_are_refused_without
     assert_eq!(
         (s, r["error"]["code"].as_str()),
         (402, Some("voucher_replayed"))
+    );
+}
+
+#[test]
+fn junk_vouchers_for_random_channels_cost_no_lookup_and_the_cache_stays_bounded() {
+    use blyan_worker::serve::payments::MAX_CACHED_CHANNELS;
+    use blyan_worker::serve::BillingRequest;
+    let home = tempfile::tempdir().unwrap();
+    let provider = SecretKey::from_seed("provider").address();
+    let chain = FakeChain::default();
+    chain.height.store(10, Ordering::SeqCst);
+    let vb = billing(&chain, home.path(), provider);
+    let quote = Signer::new(None)
+        .issue_quote("blyan-tiny", 1, 1, PRICE, 60)
+        .0;
+    let attempt = |v: &SignedVoucher| {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(VOUCHER_HEADER, voucher_header_value(v).parse().unwrap());
+        let req = BillingRequest {
+            headers: &headers,
+            peer: None,
+            address: None,
+        };
+        match vb.authorize(&req, &quote) {
+            Err(blyan_worker::serve::BillingError::Voucher { code, .. }) => code,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Random channel ids with signatures that do not recover (bad v, high s, garbage):
+    // refused before the chain is asked.
+    let user = SecretKey::from_seed("user");
+    for i in 0..3_000u64 {
+        let mut v = sign(
+            &user,
+            rand::random::<u64>() | 1 << 40,
+            provider,
+            1_000 + u128::from(i),
+        );
+        match i % 3 {
+            0 => v.sig[64] = 9,
+            1 => v.sig[32..64].copy_from_slice(&[0xff; 32]),
+            _ => v.sig = [0; 65],
+        }
+        assert_eq!(attempt(&v), "voucher_bad_signature");
+    }
+    assert_eq!(chain.lookups.load(Ordering::SeqCst), 0, "no chain lookups");
+    assert_eq!(vb.cached_channels(), 0);
+    // Well-signed vouchers (any key) for random channels are looked up, but the cache
+    // keeps at most MAX_CACHED_CHANNELS of them.
+    let n = MAX_CACHED_CHANNELS as u64 + 500;
+    for i in 0..n {
+        let v = sign(&user, 1 << 41 | i, provider, 1_000);
+        assert_eq!(attempt(&v), "voucher_unknown_channel");
+    }
+    assert_eq!(chain.lookups.load(Ordering::SeqCst), n);
+    assert!(
+        vb.cached_channels() <= MAX_CACHED_CHANNELS,
+        "{} cached",
+        vb.cached_channels()
     );
 }

@@ -223,6 +223,13 @@ error_codes! {
     VoucherAboveDeposit = 512,
     /// The usage report is malformed: too many entries, a block the model lacks, zero tokens.
     InvalidUsage = 513,
+    /// A redemption names another model than the one the voucher was signed for.
+    VoucherWrongModel = 514,
+    /// The reported usage does not match the voucher's usage commitment (`usage_root`).
+    VoucherUsageMismatch = 515,
+    /// The reported usage is below what an earlier redemption of the channel reported for
+    /// some block (usage is cumulative since the channel opened).
+    UsageNotCumulative = 516,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }

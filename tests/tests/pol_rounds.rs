@@ -63,6 +63,9 @@ fn spawn_gateway(net: &mut Localnet, dir: &std::path::Path, api: &str) -> String
         "100000",
         "--max-tokens-limit",
         "1000000",
+        // the stream read across the rounds may outlive the default 10-minute deadline
+        "--stream-deadline-secs",
+        "86400",
     ]
     .map(String::from)
     .to_vec();

@@ -206,6 +206,7 @@ pub fn close<S: StateWrite + ?Sized>(
     }
     c.closed = true;
     set_channel(state, &c);
+    set_channel_usage(state, id, &[]);
     events.push(Event::Inference(InferenceEvent::ChannelClosed {
         channel: id,
         refunded: refund,

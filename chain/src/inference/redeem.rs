@@ -1,9 +1,13 @@
 //! Redeeming a voucher: checks, then the split between provider, contributors and burn.
+//!
+//! The voucher binds the model and the usage the provider reports (`usage_root`); usage is
+//! cumulative since the channel opened, and the contributors' share of this redemption is
+//! split by each block's growth since the previous one (stored per channel).
 
 use std::collections::BTreeMap;
 
 use blyan_proto::event::Event;
-use blyan_proto::inference::{BlockUsage, InferenceEvent, SignedVoucher};
+use blyan_proto::inference::{usage_root, BlockUsage, InferenceEvent, SignedVoucher};
 use blyan_proto::{Address, ErrorCode};
 
 use super::state::*;
@@ -41,6 +45,58 @@ fn recipients<S: StateWrite + ?Sized>(
         head.author
     };
     Ok(vec![(author, 1)])
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Checks a cumulative usage report (sorted by block name, no zero or repeated entries, no
+/// block below what the channel's previous redemption reported) and returns the tokens
+/// each block served since that redemption (blocks that did not grow are left out).
+fn usage_growth<'a, S: StateWrite + ?Sized>(
+    state: &S,
+    channel: u64,
+    usage: &'a [BlockUsage],
+) -> TxResult<BTreeMap<&'a str, u64>> {
+    for pair in usage.windows(2) {
+        if let [a, b] = pair {
+            if a.block >= b.block {
+                return Err(bad(
+                    ErrorCode::InvalidUsage,
+                    format!(
+                        "usage must be sorted by block name without repeats: {:?} then {:?}",
+                        a.block, b.block
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(u) = usage.iter().find(|u| u.tokens == 0) {
+        return Err(bad(
+            ErrorCode::InvalidUsage,
+            format!("usage of {:?}: zero tokens", u.block),
+        ));
+    }
+    let now: BTreeMap<&str, u64> = usage.iter().map(|u| (u.block.as_str(), u.tokens)).collect();
+    let mut growth = now.clone();
+    for before in channel_usage(state, channel)? {
+        let reported = now.get(before.block.as_str()).copied().unwrap_or(0);
+        let Some(g) = reported.checked_sub(before.tokens) else {
+            return Err(bad(
+                ErrorCode::UsageNotCumulative,
+                format!(
+                    "usage of {:?} is {reported} tokens, below the {} an earlier redemption of channel {channel} reported",
+                    before.block, before.tokens
+                ),
+            ));
+        };
+        if let Some(x) = growth.get_mut(before.block.as_str()) {
+            *x = g;
+        }
+    }
+    growth.retain(|_, t| *t > 0);
+    Ok(growth)
 }
 
 /// The provider redeems the user's latest voucher.
@@ -106,6 +162,15 @@ pub fn redeem<S: StateWrite + ?Sized>(
             ),
         ));
     }
+    if v.model != model {
+        return Err(bad(
+            ErrorCode::VoucherWrongModel,
+            format!(
+                "the voucher was signed for model {:?}, the redemption names {model:?}",
+                v.model
+            ),
+        ));
+    }
     let rec = crate::dag::must_model(state, model)?;
     let serves = provider(state, &c.provider)?.is_some_and(|p| p.models.iter().any(|m| m == model));
     if !serves {
@@ -117,14 +182,16 @@ pub fn redeem<S: StateWrite + ?Sized>(
     if usage.len() > usize::try_from(p.max_usage_entries).unwrap_or(usize::MAX) {
         return Err(bad(ErrorCode::InvalidUsage, "too many usage entries"));
     }
-    let mut by_block: BTreeMap<&str, u64> = BTreeMap::new();
-    for u in usage {
-        if u.tokens == 0 || by_block.insert(u.block.as_str(), u.tokens).is_some() {
-            return Err(bad(
-                ErrorCode::InvalidUsage,
-                format!("usage of {:?}: zero tokens or listed twice", u.block),
-            ));
-        }
+    let by_block = usage_growth(state, c.id, usage)?;
+    if usage_root(usage) != v.usage_root {
+        return Err(bad(
+            ErrorCode::VoucherUsageMismatch,
+            format!(
+                "the reported usage (root 0x{}) is not the usage the user signed (root 0x{})",
+                hex(&usage_root(usage)),
+                hex(&v.usage_root)
+            ),
+        ));
     }
     let amount = v.cumulative.saturating_sub(c.redeemed);
     let provider_share = mul_div(amount, u128::from(p.provider_bps), 10_000);
@@ -167,6 +234,7 @@ pub fn redeem<S: StateWrite + ?Sized>(
     adjust_held(state, 0, amount)?;
     c.redeemed = v.cumulative;
     set_channel(state, &c);
+    set_channel_usage(state, c.id, usage);
     events.push(Event::Inference(InferenceEvent::Redeemed {
         channel: c.id,
         amount,

@@ -1,6 +1,6 @@
 //! `inference` state: keys and typed accessors.
 
-use blyan_proto::inference::{ChannelId, ChannelInfo, InferenceParams, ProviderInfo};
+use blyan_proto::inference::{BlockUsage, ChannelId, ChannelInfo, InferenceParams, ProviderInfo};
 use blyan_proto::{Address, ErrorCode};
 
 use crate::error::{TxError, TxResult};
@@ -25,6 +25,13 @@ pub mod state_key {
     pub const HELD: &[u8] = b"inference/held";
     /// Prefix of (user, channel) index entries.
     pub const USER_CHANNEL_PREFIX: &[u8] = b"inference/user_channel/";
+    /// Prefix of the usage last redeemed per channel (`Vec<BlockUsage>`, cumulative).
+    pub const CHANNEL_USAGE_PREFIX: &[u8] = b"inference/channel_usage/";
+
+    /// The usage a channel's last redemption reported.
+    pub fn channel_usage(id: u64) -> Vec<u8> {
+        key(CHANNEL_USAGE_PREFIX, &id.to_be_bytes())
+    }
 
     /// A provider.
     pub fn provider(a: &blyan_proto::Address) -> Vec<u8> {
@@ -84,6 +91,26 @@ pub fn channel<S: StateRead + ?Sized>(state: &S, id: ChannelId) -> TxResult<Chan
 /// Stores a channel.
 pub fn set_channel<S: StateWrite + ?Sized>(state: &mut S, c: &ChannelInfo) {
     state.put_scale(state_key::channel(c.id), c);
+}
+
+/// The cumulative usage the channel's last redemption reported (empty before the first).
+pub fn channel_usage<S: StateRead + ?Sized>(state: &S, id: ChannelId) -> TxResult<Vec<BlockUsage>> {
+    Ok(state
+        .get_scale(&state_key::channel_usage(id))?
+        .unwrap_or_default())
+}
+
+/// Records the cumulative usage of a redemption (`usage` empty: forgets it).
+pub fn set_channel_usage<S: StateWrite + ?Sized>(
+    state: &mut S,
+    id: ChannelId,
+    usage: &[BlockUsage],
+) {
+    if usage.is_empty() {
+        state.delete_raw(&state_key::channel_usage(id));
+    } else {
+        state.put_scale(state_key::channel_usage(id), &usage.to_vec());
+    }
 }
 
 /// The channels `user` opened, oldest first.

@@ -9,6 +9,7 @@
 //! and whether a hashcash stamp is needed.
 
 mod attest;
+mod contributors;
 mod payout;
 mod query;
 mod rounds;

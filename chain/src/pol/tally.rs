@@ -214,6 +214,7 @@ pub fn close_phase2<S: StateWrite + ?Sized>(
         r.new_blocks.push(id);
         events.extend(ev);
     }
+    super::contributors::record_round_contributors(state, &r, &agg.blocks, &subs, base);
     let mut rec = crate::dag::must_model(state, &r.model)?;
     rec.loss_micro = Some(new_loss);
     crate::dag::set_model(state, &r.model, &rec);

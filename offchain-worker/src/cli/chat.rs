@@ -1,22 +1,26 @@
 //! `blyan-worker chat`: streams a reply from a gateway to the terminal. Free requests solve
-//! the gateway's hashcash challenge first; `--address` identifies the caller (its on-chain
-//! trust level sets the free quota).
+//! the gateway's hashcash challenge first (unless the signed-in caller is trusted);
+//! `--sign-in` signs in with the key options (Sign-In with Ethereum: the caller's on-chain
+//! trust level then sets its free quota), else the caller is anonymous.
 //!
 //! With `--channel ID` the request is paid from that payment channel with the user key
 //! (`--key-hex`/`BLYAN_WORKER_KEY` or `--keystore`): the client asks `POST /v1/quote`,
 //! reads the channel's billed and in-flight totals from `GET /v1/blyan/channel/{id}`, signs
-//! `cumulative = billed + in flight + quote amount` and streams. When the stream ends it
-//! signs a receipt for exactly the billed total the last chunk reports and posts it to
-//! `POST /v1/blyan/voucher`, so the provider can redeem exactly what was used.
+//! `cumulative = billed + in flight + quote amount` for the gateway's model and the
+//! channel's usage as listed there (`usage_root`), and streams. When the stream ends it
+//! signs a receipt for exactly the billed total the last chunk reports, over the usage as it
+//! now stands, and posts it to `POST /v1/blyan/voucher`, so the provider can redeem exactly
+//! what was used.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use blyan_proto::inference::Voucher;
+use blyan_proto::inference::{usage_root, BlockUsage, Voucher};
 use blyan_proto::{Address, SecretKey};
 use blyan_worker::serve::payments::{voucher_header_value, VOUCHER_HEADER};
-use blyan_worker::serve::quote::solve_challenge;
+use blyan_worker::serve::quote::{now_secs, solve_challenge};
+use blyan_worker::serve::siwe::{format_rfc3339, personal_sign, SiweMessage};
 use clap::Args;
 
 use super::miner::KeyArgs;
@@ -37,9 +41,10 @@ pub struct ChatArgs {
     /// Sampler seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Caller address (`Authorization: Bearer 0x…`).
+    /// Sign in with the key (`--key-hex`/`BLYAN_WORKER_KEY` or `--keystore`) through
+    /// Sign-In with Ethereum and send the session as the bearer.
     #[arg(long)]
-    address: Option<String>,
+    sign_in: bool,
     /// System prompt.
     #[arg(long)]
     system: Option<String>,
@@ -107,8 +112,9 @@ pub fn chat(a: ChatArgs) -> Result<()> {
     let mut req = agent
         .post(&format!("{base}/v1/chat/completions"))
         .set("x-blyan-quote", quote["id"].as_str().unwrap_or_default());
-    if let Some(addr) = &a.address {
-        req = req.set("authorization", &format!("Bearer {addr}"));
+    if a.sign_in {
+        let token = sign_in(&agent, base, &a.key.load()?)?;
+        req = req.set("authorization", &format!("Bearer {token}"));
     }
     let payer = match a.channel {
         Some(channel) => {
@@ -123,7 +129,7 @@ pub fn chat(a: ChatArgs) -> Result<()> {
                 "[channel {channel}: billed {}, signing a voucher for {cumulative} (quote {amount})]",
                 status["billed"].as_str().unwrap_or("?")
             );
-            req = req.set(VOUCHER_HEADER, &p.voucher(cumulative));
+            req = req.set(VOUCHER_HEADER, &p.voucher(cumulative, &status)?);
             Some((p, cumulative))
         }
         None => {
@@ -194,9 +200,11 @@ pub fn chat(a: ChatArgs) -> Result<()> {
             payment["charged"].as_str().unwrap_or("?")
         );
         if !a.no_receipt {
+            // the receipt commits to the usage as it stands now, this request included
+            let status = p.status(&agent)?;
             let r = agent
                 .post(&format!("{base}/v1/blyan/voucher"))
-                .set(VOUCHER_HEADER, &p.voucher(billed))
+                .set(VOUCHER_HEADER, &p.voucher(billed, &status)?)
                 .call();
             match r {
                 Ok(_) => eprintln!("[receipt for {billed} sent]"),
@@ -211,12 +219,42 @@ pub fn chat(a: ChatArgs) -> Result<()> {
     Ok(())
 }
 
+/// Signs in at `base` with `key` (Sign-In with Ethereum); returns the session token.
+fn sign_in(agent: &ureq::Agent, base: &str, key: &SecretKey) -> Result<String> {
+    let n: Value = agent
+        .get(&format!("{base}/v1/auth/nonce"))
+        .call()
+        .map_err(api_error)?
+        .into_json()?;
+    let now = now_secs();
+    let m = SiweMessage {
+        domain: n["domain"].as_str().unwrap_or_default().to_string(),
+        address: key.address(),
+        statement: n["statement"].as_str().map(str::to_string),
+        uri: n["uri"].as_str().unwrap_or_default().to_string(),
+        chain_id: n["chain_id"].as_u64().unwrap_or(1),
+        nonce: n["nonce"].as_str().unwrap_or_default().to_string(),
+        issued_at: format_rfc3339(now),
+        expiration_time: format_rfc3339(now + 3600),
+    };
+    let text = m.text();
+    let r: Value = agent
+        .post(&format!("{base}/v1/auth/siwe"))
+        .send_json(json!({"message": text, "signature": personal_sign(key, &text)}))
+        .map_err(api_error)?
+        .into_json()?;
+    let token = r["token"].as_str().context("no session token")?;
+    eprintln!("[signed in as {}]", key.address());
+    Ok(token.to_string())
+}
+
 /// Signs vouchers for one channel.
 struct Payer {
     base: String,
     channel: u64,
     provider: Address,
     chain_id: String,
+    model: String,
     key: SecretKey,
 }
 
@@ -241,6 +279,7 @@ impl Payer {
             channel,
             provider,
             chain_id: p["chain_id"].as_str().unwrap_or_default().to_string(),
+            model: p["model"].as_str().unwrap_or_default().to_string(),
             key,
         })
     }
@@ -262,14 +301,24 @@ impl Payer {
         Ok(s)
     }
 
-    fn voucher(&self, cumulative: u128) -> String {
+    /// A voucher for `cumulative` committing to the usage in the channel's `status`: the
+    /// root is recomputed from the listed usage, so the key signs what it was shown.
+    fn voucher(&self, cumulative: u128, status: &Value) -> Result<String> {
+        let usage: Vec<BlockUsage> = serde_json::from_value(status["usage"].clone())
+            .with_context(|| format!("no usage in the channel status {status}"))?;
+        let root = usage_root(&usage);
+        if status["usage_root"].as_str() != Some(format!("0x{}", hex::encode(root)).as_str()) {
+            bail!("the gateway's usage_root does not match its usage list: {status}");
+        }
         let v = Voucher {
             channel: self.channel,
             provider: self.provider,
             cumulative,
+            model: self.model.clone(),
+            usage_root: root,
         }
         .sign(&self.chain_id, &self.key);
-        voucher_header_value(&v)
+        Ok(voucher_header_value(&v))
     }
 }
 

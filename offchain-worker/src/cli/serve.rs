@@ -13,6 +13,7 @@ use blyan_proto::query::QueryPath;
 use blyan_worker::chain::{RpcClient, TxSender};
 use blyan_worker::ipfs::KuboClient;
 use blyan_worker::serve::quote::Signer;
+use blyan_worker::serve::siwe::SiweConfig;
 use blyan_worker::serve::{
     self, payments, Billing, FreeTier, FreeTierConfig, Gateway, GatewayConfig, ModelOrigin,
     PaymentsConfig, VoucherBilling,
@@ -83,11 +84,27 @@ pub struct ServeArgs {
     /// Time limit of one Kubo call, in seconds.
     #[arg(long, default_value_t = 60)]
     ipfs_timeout: u64,
-    /// Take paid requests: the payments book (vouchers, billed totals, usage) lives in this
-    /// directory; needs `--chain` and the provider's key (`--key-hex`/`BLYAN_WORKER_KEY` or
-    /// `--keystore`).
-    #[arg(long, requires = "chain")]
+    /// The gateway's state directory: the free tier's daily counts (`free_quota.json`, so a
+    /// restart does not reset them) and, with `--chain`, paid requests: the payments book
+    /// (vouchers, billed totals, usage) with the provider's key (`--key-hex`/
+    /// `BLYAN_WORKER_KEY` or `--keystore`).
+    #[arg(long)]
     home: Option<PathBuf>,
+    /// The domain Sign-In with Ethereum messages must name (default: the request's Host).
+    #[arg(long)]
+    siwe_domain: Option<String>,
+    /// The chain id Sign-In with Ethereum messages must name.
+    #[arg(long, default_value_t = 1)]
+    siwe_chain_id: u64,
+    /// Generations one caller may run at once.
+    #[arg(long, default_value_t = 4)]
+    max_per_caller: usize,
+    /// Longest a generation (a stream) may run, seconds.
+    #[arg(long, default_value_t = 600)]
+    stream_deadline_secs: u64,
+    /// Longest a stream waits for the client to take an event, seconds.
+    #[arg(long, default_value_t = 30)]
+    send_timeout_secs: u64,
     #[command(flatten)]
     key: KeyArgs,
     /// Redeem the vouchers on chain every this many seconds (0: never; then use
@@ -153,14 +170,26 @@ pub fn serve(a: ServeArgs, device: &Device) -> Result<()> {
             newbie_per_day: a.free_newbie,
             trusted_per_day: a.free_trusted,
             chain_rpc: a.chain.clone(),
+            quota_store: a.home.as_ref().map(|h| h.join("free_quota.json")),
             ..FreeTierConfig::default()
         },
         signer_key,
+        siwe: SiweConfig {
+            domain: a.siwe_domain.clone(),
+            chain_id: a.siwe_chain_id,
+            ..SiweConfig::default()
+        },
+        max_per_caller: a.max_per_caller,
+        stream_deadline: Duration::from_secs(a.stream_deadline_secs.max(1)),
+        send_timeout: Duration::from_secs(a.send_timeout_secs.max(1)),
         ..GatewayConfig::default()
     };
-    let (billing, payments) = match &a.home {
-        None => (None, None),
-        Some(home) => {
+    if let Some(home) = &a.home {
+        std::fs::create_dir_all(home).with_context(|| home.display().to_string())?;
+    }
+    let (billing, payments) = match (&a.home, &a.chain) {
+        (None, _) | (_, None) => (None, None),
+        (Some(home), Some(_)) => {
             let (Some(rpc), Some(model)) = (&a.chain, &a.model_id) else {
                 bail!("--home (payments) needs --chain and --model-id");
             };

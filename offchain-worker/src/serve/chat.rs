@@ -6,6 +6,12 @@
 //! the response body is dropped; for a plain request, a guard owned by the handler future
 //! raises a cancel flag when that future is dropped. Either way the tokens actually produced
 //! are counted, and that is what [`super::Billing::settle`] receives.
+//!
+//! A client that stops reading is treated as gone: each event must be taken within
+//! `send_timeout`, and no generation runs past `stream_deadline`, so the generation permit
+//! and the caller's slot are freed. One caller runs at most `max_per_caller` generations at
+//! once (more: 429 `too_many_concurrent_requests`); the caller is the signed-in address or
+//! the client IP, checked before billing, and for paid requests also the channel's user.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,7 +21,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -30,6 +36,7 @@ use super::api::{
 use super::billing::{Authorization, BillingRequest, Payment, Settlement};
 use super::engine::{self, BlockTally, Finish, Utf8Stream};
 use super::handlers::{parse_json, prepare, request_quote, Prepared};
+use super::limits::CallerSlot;
 use super::metrics::ActiveGuard;
 use super::quote::{cost, now_secs};
 use super::version::ModelVersion;
@@ -37,6 +44,8 @@ use super::Gateway;
 
 /// One admitted request.
 struct Job {
+    _slots: Vec<CallerSlot>,
+    deadline: Instant,
     gw: Arc<Gateway>,
     version: Arc<ModelVersion>,
     p: Prepared,
@@ -127,7 +136,9 @@ impl Job {
             produced += 1;
             let piece = utf8.push(id);
             text.push_str(&piece);
-            !cancel.load(Ordering::Relaxed) && (piece.is_empty() || emit(&piece))
+            !cancel.load(Ordering::Relaxed)
+                && Instant::now() < self.deadline
+                && (piece.is_empty() || emit(&piece))
         });
         let (finish, error) = match result {
             Ok((_, f)) => (f, None),
@@ -170,6 +181,15 @@ impl Drop for CancelOnDrop {
     }
 }
 
+fn too_many(max: usize, caller: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_error",
+        "too_many_concurrent_requests",
+        format!("{caller} already runs {max} generations at once on this gateway; wait for one to finish"),
+    )
+}
+
 /// The handler.
 pub(super) async fn completions(
     State(gw): State<Arc<Gateway>>,
@@ -181,18 +201,41 @@ pub(super) async fn completions(
     let req: ChatRequest = parse_json(&body)?;
     let p = prepare(&gw, &req)?;
     let (quote, quote_id) = request_quote(&gw, &headers, &p)?;
+    let session = gw.siwe.authenticate(&headers)?;
+    let address = session.map(|s| s.address);
+    // The caller as known before billing (signed-in address, else IP): its slot is taken
+    // first, so a refused request spends no stamp and no quota.
+    let pre_caller = address.map_or_else(|| format!("ip:{}", peer.ip()), |a| a.to_string());
+    let max = gw.callers.max();
+    let mut slots = vec![gw
+        .callers
+        .try_acquire(&pre_caller)
+        .ok_or_else(|| too_many(max, &pre_caller))?];
     let billing = gw.billing.clone();
     let auth = tokio::task::spawn_blocking(move || {
         billing.authorize(
             &BillingRequest {
                 headers: &headers,
                 peer: Some(peer),
+                address,
             },
             &quote,
         )
     })
     .await
     .map_err(|e| ApiError::internal(format!("billing task: {e}")))??;
+    if auth.caller != pre_caller {
+        // a paid request: the channel's user is a caller too
+        match gw.callers.try_acquire(&auth.caller) {
+            Some(s) => slots.push(s),
+            None => {
+                // release the reservation: nothing was produced
+                gw.billing
+                    .settle(&auth, &Usage::new(0, 0), &Default::default());
+                return Err(too_many(max, &auth.caller));
+            }
+        }
+    }
     let permit = gw
         .permits
         .clone()
@@ -200,6 +243,8 @@ pub(super) async fn completions(
         .await
         .map_err(|_| ApiError::internal("the gateway is shutting down"))?;
     let job = Job {
+        _slots: slots,
+        deadline: Instant::now() + gw.cfg.stream_deadline,
         version: gw.handle.current(),
         gw,
         p,
@@ -251,11 +296,35 @@ async fn complete(job: Job, permit: OwnedSemaphorePermit) -> Result<Response, Ap
 }
 
 fn stream(job: Job, permit: OwnedSemaphorePermit) -> Response {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
+    // a small buffer: a client that stops reading is noticed soon
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
     let version = job.version.clone();
+    let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let send = |data: String| tx.blocking_send(Event::default().data(data)).is_ok();
+        let gone = AtomicBool::new(false);
+        // Each event must be taken within the send timeout, else the client counts as gone:
+        // generation stops and the permit is freed. (The deadline stops generation itself,
+        // see `Job::run`.)
+        let send = |data: String| {
+            if gone.load(Ordering::Relaxed) {
+                return false;
+            }
+            let wait = job.gw.cfg.send_timeout;
+            let ev = Event::default().data(data);
+            let ok = matches!(
+                rt.block_on(tokio::time::timeout(wait, tx.send(ev))),
+                Ok(Ok(()))
+            );
+            if !ok {
+                gone.store(true, Ordering::Relaxed);
+                if !tx.is_closed() {
+                    job.gw.metrics.stalled.inc();
+                    tracing::info!(id = %job.id, caller = %job.auth.caller, "client stopped reading; stream dropped");
+                }
+            }
+            ok
+        };
         if !send(job.chunk(json!({"role": "assistant", "content": ""}), None, None)) {
             return;
         }

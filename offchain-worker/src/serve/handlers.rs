@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::api::{blyan_object, version_header, ApiError, ChatRequest, VERSION_HEADER};
 use super::engine::{chat_prompt, prompt_ids, SampleOptions, TemplateMessage};
 use super::quote::{now_secs, Quote, TokenError};
+use super::siwe::SiweError;
 use super::Gateway;
 
 /// The chat page.
@@ -30,6 +31,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/blyan/model", get(blyan_model))
         .route("/v1/challenge", get(challenge))
+        .route("/v1/auth/nonce", get(auth_nonce).post(auth_nonce))
+        .route("/v1/auth/siwe", post(auth_siwe))
         .route("/v1/quote", post(quote))
         .route("/v1/chat/completions", post(super::chat::completions))
         .route("/v1/blyan/payments", get(payments))
@@ -62,6 +65,8 @@ async fn stamp_version(State(gw): State<Arc<Gateway>>, req: Request, next: Next)
                 | "/v1/models"
                 | "/v1/blyan/model"
                 | "/v1/challenge"
+                | "/v1/auth/nonce"
+                | "/v1/auth/siwe"
                 | "/v1/quote"
                 | "/v1/chat/completions"
                 | "/v1/blyan/payments"
@@ -171,6 +176,67 @@ async fn voucher(
         .await
         .map_err(|e| ApiError::internal(format!("billing task: {e}")))??;
     Ok(Json(s))
+}
+
+impl From<SiweError> for ApiError {
+    fn from(e: SiweError) -> Self {
+        let code = match e {
+            SiweError::Malformed(_) => "invalid_siwe_message",
+            SiweError::Mismatch(_) => "siwe_mismatch",
+            SiweError::BadNonce(_) => "invalid_siwe_nonce",
+            SiweError::BadSignature(_) => "invalid_siwe_signature",
+            SiweError::BadSession => "invalid_session",
+        };
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            code,
+            e.to_string(),
+        )
+    }
+}
+
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|v| v.to_str().ok())
+}
+
+/// `GET|POST /v1/auth/nonce`: a Sign-In with Ethereum nonce and the message to sign.
+async fn auth_nonce(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Json<Value> {
+    let (nonce, expires_at) = gw.siwe.issue_nonce();
+    let domain = gw.siwe.domain(host(&headers));
+    let cfg = gw.siwe.config();
+    let uri = format!("http://{domain}");
+    let message = format!(
+        "{domain} wants you to sign in with your Ethereum account:\n{{address}}\n\n{}\n\nURI: {uri}\nVersion: 1\nChain ID: {}\nNonce: {nonce}\nIssued At: {{issued_at}}\nExpiration Time: {{expiration_time}}",
+        cfg.statement, cfg.chain_id
+    );
+    Json(json!({
+        "nonce": nonce, "expires_at": expires_at, "domain": domain, "uri": uri,
+        "chain_id": cfg.chain_id, "statement": cfg.statement, "version": "1",
+        "message": message,
+        "rule": "fill in {address} (EIP-55), {issued_at} and {expiration_time} (RFC 3339, UTC), sign with personal_sign (EIP-191), POST {message, signature} to /v1/auth/siwe; send the token as Authorization: Bearer {token}",
+    }))
+}
+
+/// `POST /v1/auth/siwe`: `{message, signature}` → a session token.
+async fn auth_siwe(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct SignIn {
+        message: String,
+        signature: String,
+    }
+    let req: SignIn = parse_json(&body)?;
+    let (token, session) = gw
+        .siwe
+        .sign_in(&req.message, &req.signature, host(&headers))?;
+    Ok(Json(json!({
+        "token": token, "token_type": "Bearer", "address": session.address.to_string(),
+        "expires_at": session.expires_at,
+    })))
 }
 
 async fn challenge(State(gw): State<Arc<Gateway>>) -> Json<Value> {

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub active_streams: IntGauge,
     /// Generations stopped because the client went away.
     pub cancelled: IntCounter,
+    /// Streams dropped because the client stopped taking events (send timeout or deadline).
+    pub stalled: IntCounter,
     /// Model versions loaded after the first.
     pub reloads: IntCounter,
     /// Reload attempts that failed (the old version stays).
@@ -70,6 +72,10 @@ impl Metrics {
                 "blyan_gateway_cancelled_total",
                 "Generations stopped by a client disconnect",
             )?,
+            stalled: IntCounter::new(
+                "blyan_gateway_stalled_streams_total",
+                "Streams dropped because the client stopped reading",
+            )?,
             reloads: IntCounter::new(
                 "blyan_gateway_model_reloads_total",
                 "New model versions loaded without restart",
@@ -91,6 +97,7 @@ impl Metrics {
         r.register(Box::new(m.tokens_per_second.clone()))?;
         r.register(Box::new(m.active_streams.clone()))?;
         r.register(Box::new(m.cancelled.clone()))?;
+        r.register(Box::new(m.stalled.clone()))?;
         r.register(Box::new(m.reloads.clone()))?;
         r.register(Box::new(m.reload_failures.clone()))?;
         r.register(Box::new(m.cache_bytes.clone()))?;

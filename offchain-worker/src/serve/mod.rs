@@ -8,24 +8,32 @@
 //!   version they started with, new requests get the new one.
 //! - Endpoints: `GET /v1/models`, `POST /v1/chat/completions` (SSE with `stream: true`),
 //!   `POST /v1/quote`, `GET /v1/challenge`, `GET /v1/blyan/model`, `GET /health`,
-//!   `GET /metrics`, and the chat page at `/`. Every response carries the
+//!   `GET /metrics`, `GET|POST /v1/auth/nonce` and `POST /v1/auth/siwe` (Sign-In with
+//!   Ethereum, [`siwe`]), and the chat page at `/`. Every response carries the
 //!   `x-blyan-model-version` header ([`api::VERSION_HEADER`]); JSON bodies also carry
 //!   `system_fingerprint` and a `blyan` object with the head ids.
 //! - Payment goes through the [`Billing`] trait; [`FreeTier`] is the default, and
 //!   [`VoucherBilling`] takes payment-channel vouchers (`x-blyan-voucher`, see [`payments`])
 //!   with the free tier for requests without one. `GET /v1/blyan/payments`,
 //!   `GET /v1/blyan/channel/{id}` and `POST /v1/blyan/voucher` serve paying clients.
-//! - Generation runs on tokio's blocking pool, at most `max_concurrency` at once.
+//! - Generation runs on tokio's blocking pool, at most `max_concurrency` at once and at most
+//!   `max_per_caller` per caller (more: 429). A stream ends after `stream_deadline`, and a
+//!   client that does not take an event within `send_timeout` is dropped, so a client that
+//!   never reads cannot hold a generation permit.
 
 pub mod api;
 pub mod billing;
 pub mod cache;
 mod chat;
 pub mod engine;
+mod free_tier;
 mod handlers;
+mod limits;
 pub mod metrics;
 pub mod payments;
 pub mod quote;
+mod rfc3339;
+pub mod siwe;
 pub mod version;
 
 use std::net::SocketAddr;
@@ -76,6 +84,14 @@ pub struct GatewayConfig {
     pub free_tier: FreeTierConfig,
     /// MAC key of quotes and challenges (`None`: random at start).
     pub signer_key: Option<[u8; 32]>,
+    /// Sign-In with Ethereum settings.
+    pub siwe: siwe::SiweConfig,
+    /// Generations one caller may run at once (more: 429).
+    pub max_per_caller: usize,
+    /// Longest a generation (a stream) may run.
+    pub stream_deadline: Duration,
+    /// Longest a stream waits for the client to take an event before dropping it.
+    pub send_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -94,6 +110,10 @@ impl Default for GatewayConfig {
             poll: None,
             free_tier: FreeTierConfig::default(),
             signer_key: None,
+            siwe: siwe::SiweConfig::default(),
+            max_per_caller: 4,
+            stream_deadline: Duration::from_secs(600),
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -114,7 +134,10 @@ pub struct Gateway {
     pub billing: Arc<dyn Billing>,
     /// Quote and challenge MACs.
     pub signer: Arc<Signer>,
+    /// Sign-In with Ethereum nonces and sessions.
+    pub siwe: Arc<siwe::Siwe>,
     permits: Arc<Semaphore>,
+    callers: Arc<limits::CallerSlots>,
     device: Device,
     reload_lock: std::sync::Mutex<()>,
 }
@@ -152,6 +175,8 @@ impl Gateway {
         Ok(Arc::new(Self {
             metrics: Metrics::new(&cache)?,
             permits: Arc::new(Semaphore::new(cfg.max_concurrency.max(1))),
+            callers: Arc::new(limits::CallerSlots::new(cfg.max_per_caller)),
+            siwe: Arc::new(siwe::Siwe::new(cfg.siwe.clone())),
             handle: ModelHandle::new(version),
             origin,
             cache,

@@ -241,8 +241,10 @@ impl Signer {
         (self.seal("bc1", &c), c.expires_at)
     }
 
-    /// Checks an `x-blyan-hashcash` value `{challenge}:{nonce}` and spends it.
-    pub fn check_stamp(&self, header: &str) -> Result<(), TokenError> {
+    /// Checks an `x-blyan-hashcash` value `{challenge}:{nonce}` without spending it:
+    /// genuine, not expired, enough work, not spent before. Returns the challenge and its
+    /// expiry.
+    pub fn verify_stamp<'a>(&self, header: &'a str) -> Result<(&'a str, u64), TokenError> {
         let (challenge, nonce) = header
             .trim()
             .rsplit_once(':')
@@ -261,14 +263,46 @@ impl Signer {
         if got < c.bits {
             return Err(TokenError::Weak { got, need: c.bits });
         }
+        if self
+            .spent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(challenge)
+        {
+            return Err(TokenError::Replayed);
+        }
+        Ok((challenge, c.expires_at))
+    }
+
+    /// Checks an `x-blyan-hashcash` value `{challenge}:{nonce}` and spends it. The spent
+    /// set keeps at most [`MAX_SPENT_STAMPS`] challenges until they expire (when full, the
+    /// one expiring soonest makes room).
+    pub fn check_stamp(&self, header: &str) -> Result<(), TokenError> {
+        let (challenge, expires_at) = self.verify_stamp(header)?;
+        let now = now_secs();
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
-        spent.retain(|_, exp| *exp >= now);
-        if spent.insert(challenge.to_string(), c.expires_at).is_some() {
+        if spent.len() >= MAX_SPENT_STAMPS {
+            spent.retain(|_, exp| *exp >= now);
+            while spent.len() >= MAX_SPENT_STAMPS {
+                let first = spent
+                    .iter()
+                    .min_by_key(|(_, e)| **e)
+                    .map(|(k, _)| k.clone());
+                match first {
+                    Some(k) => spent.remove(&k),
+                    None => break,
+                };
+            }
+        }
+        if spent.insert(challenge.to_string(), expires_at).is_some() {
             return Err(TokenError::Replayed);
         }
         Ok(())
     }
 }
+
+/// Most spent hashcash challenges remembered (each needed a solved stamp).
+pub const MAX_SPENT_STAMPS: usize = 262_144;
 
 /// `sha3-256(challenge ‖ ":" ‖ nonce)`.
 pub fn stamp_digest(challenge: &str, nonce: &str) -> [u8; 32] {

@@ -14,7 +14,35 @@ use candle_core::Device;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// Two caller addresses.
+/// Signs in at `url` as `key` (Sign-In with Ethereum, as the README documents it); returns
+/// the bearer header of the session.
+pub fn session(url: &str, key: &blyan_proto::SecretKey) -> Vec<(&'static str, String)> {
+    use blyan_worker::serve::siwe::{format_rfc3339, personal_sign, SiweMessage};
+    let (s, _, n) = get(url, "/v1/auth/nonce");
+    assert_eq!(s, 200, "{n}");
+    let now = blyan_worker::serve::quote::now_secs();
+    let text = SiweMessage {
+        domain: n["domain"].as_str().unwrap().into(),
+        address: key.address(),
+        statement: n["statement"].as_str().map(str::to_string),
+        uri: n["uri"].as_str().unwrap().into(),
+        chain_id: n["chain_id"].as_u64().unwrap(),
+        nonce: n["nonce"].as_str().unwrap().into(),
+        issued_at: format_rfc3339(now),
+        expiration_time: format_rfc3339(now + 600),
+    }
+    .text();
+    let body = serde_json::json!({"message": text, "signature": personal_sign(key, &text)});
+    let (s, _, r) = post(url, "/v1/auth/siwe", &body, &[]);
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["address"], key.address().to_string());
+    vec![(
+        "authorization",
+        format!("Bearer {}", r["token"].as_str().unwrap()),
+    )]
+}
+
+/// Two caller addresses (a bearer that is an address is not a session: anonymous).
 pub const ADDR1: &str = "0x1111111111111111111111111111111111111111";
 pub const ADDR2: &str = "0x2222222222222222222222222222222222222222";
 
@@ -51,6 +79,20 @@ impl Gw {
 
     /// Starts a gateway with a custom billing.
     pub fn start_with(cfg: GatewayConfig, billing: Option<Arc<dyn serve::Billing>>) -> Self {
+        Self::start_inner(cfg, billing, None)
+    }
+
+    /// Starts a gateway whose accepted sockets have a send buffer of `bytes` (inherited
+    /// from the listener), so a client that stops reading blocks the gateway's writes soon.
+    pub fn start_with_send_buffer(cfg: GatewayConfig, bytes: u32) -> Self {
+        Self::start_inner(cfg, None, Some(bytes))
+    }
+
+    fn start_inner(
+        cfg: GatewayConfig,
+        billing: Option<Arc<dyn serve::Billing>>,
+        send_buffer: Option<u32>,
+    ) -> Self {
         let dir = tiny_model_dir(7);
         let gw = Gateway::load(
             ModelOrigin::Dir(dir.path().to_path_buf()),
@@ -65,7 +107,14 @@ impl Gw {
             .build()
             .unwrap();
         let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(async {
+                let sock = tokio::net::TcpSocket::new_v4()?;
+                if let Some(b) = send_buffer {
+                    sock.set_send_buffer_size(b)?;
+                }
+                sock.bind("127.0.0.1:0".parse().unwrap())?;
+                sock.listen(1024)
+            })
             .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         rt.spawn(serve::serve(gw.clone(), listener));
@@ -77,7 +126,8 @@ impl Gw {
         }
     }
 
-    /// Headers naming caller `addr`.
+    /// Headers naming caller `addr` as a bare bearer (no longer an identity: the caller is
+    /// anonymous, by IP).
     pub fn headers(&self, addr: &str) -> Vec<(&'static str, String)> {
         vec![("authorization", format!("Bearer {addr}"))]
     }

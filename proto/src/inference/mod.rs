@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::params::u128_string;
 use crate::Address;
 
-pub use voucher::{voucher_digest, SignedVoucher, Voucher, VOUCHER_DOMAIN};
+pub use voucher::{usage_root, voucher_digest, SignedVoucher, Voucher, VOUCHER_DOMAIN};
 
 /// A channel id (one counter, from 1).
 pub type ChannelId = u64;
@@ -109,7 +109,9 @@ pub enum InferenceMsg {
         voucher: SignedVoucher,
         /// Model served.
         model: String,
-        /// Tokens per block since the last redemption.
+        /// Tokens per block since the channel opened, sorted by block name, no zero
+        /// entries: exactly the usage whose [`usage_root`] the voucher carries. The
+        /// contributors' share is split by the growth since the previous redemption.
         usage: Vec<BlockUsage>,
     },
     /// The user closes an expired channel and takes back what was not redeemed.

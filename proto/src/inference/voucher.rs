@@ -1,14 +1,22 @@
-//! Vouchers: a user's signed promise that a channel owes its provider a cumulative amount.
-//! Each request carries a voucher with a higher cumulative amount; the provider only ever
-//! needs to redeem the latest one.
+//! Vouchers: a user's signed promise that a channel owes its provider a cumulative amount
+//! for a model, with the per-block usage it agrees to. Each request carries a voucher with
+//! a higher cumulative amount; the provider only ever needs to redeem the latest one.
 //!
 //! Signing hash: keccak256(`"\x19Blyan Voucher:\n"` ‖ u32 BE length of chain id ‖ chain id ‖
-//! SCALE(voucher)), signed like a transaction (recoverable secp256k1, 65 bytes).
+//! SCALE(voucher)), signed like a transaction (recoverable secp256k1, 65 bytes). SCALE field
+//! order: `channel` (u64 LE), `provider` (20 bytes), `cumulative` (u128 LE), `model`
+//! (compact length ‖ UTF-8), `usage_root` (32 bytes).
+//!
+//! `usage_root` commits to the usage the provider will report when it redeems this voucher:
+//! [`usage_root`] of the channel's tokens per block since it opened, sorted by block name,
+//! zero entries left out. The chain refuses a redemption whose usage or model differs, so a
+//! provider cannot route the contributors' share to blocks (or a model) of its choosing.
 
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-use crate::hash::keccak256_concat;
+use super::BlockUsage;
+use crate::hash::{keccak256, keccak256_concat};
 use crate::keys::{recover_address, KeyError};
 use crate::{Address, SecretKey};
 
@@ -25,6 +33,19 @@ pub struct Voucher {
     /// Total owed on this channel so far, base units.
     #[serde(with = "crate::params::u128_string")]
     pub cumulative: u128,
+    /// The model served (a redemption must name the same one).
+    pub model: String,
+    /// [`usage_root`] of the usage a redemption of this voucher reports, hex in JSON.
+    #[serde(with = "crate::msg::hex32")]
+    pub usage_root: [u8; 32],
+}
+
+/// The commitment to a usage report: keccak256(SCALE(`Vec<BlockUsage>`)), that is of the
+/// compact entry count, then per entry the compact length and UTF-8 bytes of the block
+/// name and the tokens as u64 LE. The chain only accepts usage sorted by block name with
+/// no zero entries, so each usage has one root.
+pub fn usage_root(usage: &[BlockUsage]) -> [u8; 32] {
+    keccak256(&usage.encode())
 }
 
 /// A voucher with the user's signature.
@@ -86,6 +107,8 @@ mod tests {
             channel: 3,
             provider: SecretKey::from_seed("p").address(),
             cumulative: 1_000,
+            model: "m".into(),
+            usage_root: usage_root(&[]),
         };
         let sv = v.clone().sign("blyan-test", &user);
         assert_eq!(sv.signer("blyan-test").unwrap(), user.address());
@@ -93,6 +116,15 @@ mod tests {
         let mut tampered = sv.clone();
         tampered.voucher.cumulative = 2_000;
         assert_ne!(tampered.signer("blyan-test").ok(), Some(user.address()));
+        let mut other_model = sv.clone();
+        other_model.voucher.model = "other".into();
+        assert_ne!(other_model.signer("blyan-test").ok(), Some(user.address()));
+        let mut other_usage = sv.clone();
+        other_usage.voucher.usage_root = usage_root(&[BlockUsage {
+            block: "embed".into(),
+            tokens: 1,
+        }]);
+        assert_ne!(other_usage.signer("blyan-test").ok(), Some(user.address()));
         let json = serde_json::to_string(&sv).unwrap();
         assert_eq!(serde_json::from_str::<SignedVoucher>(&json).unwrap(), sv);
     }

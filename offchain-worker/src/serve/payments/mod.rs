@@ -2,10 +2,14 @@
 //!
 //! A user opens a channel to this gateway's provider account on chain (`blyand tx inference
 //! open-channel`), then sends with each request a voucher signed with the channel's user
-//! key, `Voucher { channel, provider, cumulative }`, in the `x-blyan-voucher` header (the
-//! `SignedVoucher` as JSON, or that JSON in base64). The gateway checks it against the
-//! channel read from the chain (cached for a couple of seconds):
+//! key, `Voucher { channel, provider, cumulative, model, usage_root }`, in the
+//! `x-blyan-voucher` header (the `SignedVoucher` as JSON, or that JSON in base64). The
+//! gateway checks what it can without the chain first (provider, model, a signature that
+//! recovers at all), so junk vouchers cost no chain lookup; then it checks the voucher
+//! against the channel read from the chain (cached for a couple of seconds, at most
+//! [`MAX_CACHED_CHANNELS`] channels):
 //!
+//! - the voucher is for this gateway's model (`voucher_wrong_model`);
 //! - the signature recovers the channel's user (else `voucher_bad_signature`);
 //! - the voucher names this gateway's provider, and the channel pays this provider
 //!   (`voucher_wrong_provider`, `voucher_wrong_channel`, `voucher_unknown_channel`);
@@ -14,6 +18,10 @@
 //! - `cumulative` ≤ the deposit (`voucher_above_deposit`);
 //! - the voucher is new: not at or below what was redeemed on chain or the voucher the
 //!   gateway would redeem now, and not one accepted before (`voucher_replayed`);
+//! - `usage_root` is the root of the channel's usage as the gateway counts it now, or as it
+//!   was before one of the last few requests settled (`voucher_usage_mismatch`; the
+//!   channel's `usage` and `usage_root` are in `GET /v1/blyan/channel/{id}`), and not older
+//!   than the usage of a voucher below it;
 //! - `cumulative` ≥ billed + in flight + quote (`voucher_insufficient`), where *billed* is
 //!   what the channel owes for tokens produced so far (all requests, since it opened) and
 //!   *in flight* the quotes of its requests still running.
@@ -40,16 +48,20 @@
 //! # Usage report and persistence
 //!
 //! Each settled request adds its tokens per block (see [`super::engine::BlockTally`]) to the
-//! channel's usage since its last redemption. The vouchers, billed totals and usage live in
+//! channel's usage since it opened; each voucher is kept with the usage it commits to, and
+//! a redemption reports exactly that (the chain checks it against `usage_root` and pays
+//! contributors by the growth since the previous redemption). A receipt for the same
+//! cumulative amount as a voucher already taken replaces it when its usage is newer. The vouchers, billed totals and usage live in
 //! `{home}/payments.json`, rewritten atomically after every change; `{home}/payments.lock`
 //! is held while a [`VoucherBilling`] is open, so a gateway and `blyan-worker redeem` never
 //! share a home. [`VoucherBilling::redeem_all`] sends `MsgRedeem` for every channel with
-//! something new to redeem, with the usage since the last redemption.
+//! something new to redeem, with the redeemed voucher's usage.
 
+mod accept;
 mod book;
 mod redeem;
 
-use book::{write_atomic, Book, ChannelBook};
+use book::{dominates, write_atomic, Book, ChannelBook, HeldVoucher};
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -59,9 +71,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
-use blyan_proto::inference::{
-    BlockUsage, ChannelInfo, InferenceMsg, InferenceParams, SignedVoucher,
-};
+use blyan_proto::inference::{BlockUsage, ChannelInfo, InferenceMsg, SignedVoucher};
 use blyan_proto::params::u128_string;
 use blyan_proto::query::QueryPath;
 use blyan_proto::{Address, Msg};
@@ -82,6 +92,10 @@ pub const VOUCHER_HEADER: &str = "x-blyan-voucher";
 /// Most vouchers kept per channel above the billed total (a client signing many tiny
 /// increments cannot grow the book without bound; dropped ones were never redeemable yet).
 const MAX_PENDING_VOUCHERS: usize = 256;
+
+/// Most channels whose chain state is cached (random channel ids cannot grow it further:
+/// the oldest entry makes room).
+pub const MAX_CACHED_CHANNELS: usize = 1024;
 
 /// Where channels are read from (the chain; a fake in tests).
 pub trait ChannelSource: Send + Sync {
@@ -150,8 +164,8 @@ pub struct RedeemReport {
 /// A channel read from the chain: when, what (`None`: no such channel), at which height.
 type CachedChannel = (Instant, Option<ChannelInfo>, u64);
 
-/// A redemption to send: channel, voucher, redeemed before, billed, usage.
-type RedeemWork = (u64, SignedVoucher, u128, u128, BTreeMap<String, u64>);
+/// A redemption to send: channel, voucher (with its usage), redeemed before, billed.
+type RedeemWork = (u64, HeldVoucher, u128, u128);
 
 /// The paid tier (see the module docs); requests without a voucher go to the free tier.
 pub struct VoucherBilling {
@@ -287,154 +301,28 @@ impl VoucherBilling {
         let unavailable = |e: String| BillingError::Unavailable(format!("reading the chain: {e}"));
         let c = self.source.channel(id).map_err(unavailable)?;
         let h = self.source.height().map_err(unavailable)?;
-        lock(&self.cache).insert(id, (Instant::now(), c.clone(), h));
+        let mut cache = lock(&self.cache);
+        if cache.len() >= MAX_CACHED_CHANNELS && !cache.contains_key(&id) {
+            let ttl = self.cfg.channel_ttl;
+            cache.retain(|_, (at, _, _)| at.elapsed() < ttl);
+            while cache.len() >= MAX_CACHED_CHANNELS {
+                let oldest = cache
+                    .iter()
+                    .min_by_key(|(_, (at, _, _))| *at)
+                    .map(|(k, _)| *k);
+                match oldest {
+                    Some(k) => cache.remove(&k),
+                    None => break,
+                };
+            }
+        }
+        cache.insert(id, (Instant::now(), c.clone(), h));
         Ok((c, h))
     }
 
-    /// Checks a voucher header and records the voucher when it covers `amount` on top of
-    /// the channel's billed and in-flight totals; `reserve` adds `amount` to in flight.
-    fn accept(
-        &self,
-        headers: &HeaderMap,
-        amount: u128,
-        reserve: bool,
-    ) -> Result<(SignedVoucher, ChannelInfo, u128), BillingError> {
-        let text = headers
-            .get(VOUCHER_HEADER)
-            .ok_or_else(|| {
-                refuse(
-                    "voucher_missing",
-                    "send a signed voucher in x-blyan-voucher",
-                )
-            })?
-            .to_str()
-            .map_err(|_| refuse("voucher_malformed", "x-blyan-voucher is not text"))?;
-        let sv = parse_voucher(text).map_err(|e| {
-            refuse(
-                "voucher_malformed",
-                format!("x-blyan-voucher: {e}; send the SignedVoucher JSON or its base64"),
-            )
-        })?;
-        let v = &sv.voucher;
-        let me = self.cfg.provider;
-        if v.provider != me {
-            return Err(refuse(
-                "voucher_wrong_provider",
-                format!(
-                    "the voucher names provider {}; this gateway is provider {me}",
-                    v.provider
-                ),
-            ));
-        }
-        let (c, height) = self.channel(v.channel, false)?;
-        let Some(c) = c else {
-            return Err(refuse(
-                "voucher_unknown_channel",
-                format!(
-                    "channel {} does not exist on chain {}",
-                    v.channel, self.cfg.chain_id
-                ),
-            ));
-        };
-        if c.provider != me {
-            return Err(refuse(
-                "voucher_wrong_channel",
-                format!(
-                    "channel {} pays provider {}, not this gateway ({me}); open a channel to {me}",
-                    c.id, c.provider
-                ),
-            ));
-        }
-        match sv.signer(&self.cfg.chain_id) {
-            Ok(a) if a == c.user => {}
-            Ok(a) => {
-                return Err(refuse(
-                    "voucher_bad_signature",
-                    format!(
-                        "bad voucher signature: it recovers {a}, not channel {}'s user {} (vouchers are signed for chain {})",
-                        c.id, c.user, self.cfg.chain_id
-                    ),
-                ))
-            }
-            Err(e) => {
-                return Err(refuse(
-                    "voucher_bad_signature",
-                    format!("bad voucher signature: {e}"),
-                ))
-            }
-        }
-        if c.closed {
-            return Err(refuse(
-                "channel_closed",
-                format!("channel {} is closed", c.id),
-            ));
-        }
-        if height.saturating_add(self.cfg.min_blocks_left) > c.expires_at {
-            return Err(refuse(
-                "channel_expired",
-                format!(
-                    "channel {} expires at height {} (now {height}; this gateway needs {} blocks left to redeem); extend it with blyand tx inference top-up --extend-blocks",
-                    c.id, c.expires_at, self.cfg.min_blocks_left
-                ),
-            ));
-        }
-        if v.cumulative > c.deposit {
-            return Err(refuse(
-                "voucher_above_deposit",
-                format!(
-                    "the voucher is for {} but channel {} holds {}; top it up with blyand tx inference top-up",
-                    v.cumulative, c.id, c.deposit
-                ),
-            ));
-        }
-        let mut book = lock(&self.book);
-        let b = book.channels.entry(c.id).or_default();
-        if c.redeemed > b.redeemed {
-            b.redeemed = c.redeemed;
-            b.prune();
-        }
-        let floor = b
-            .redeemable()
-            .map_or(b.redeemed, |r| r.voucher.cumulative)
-            .max(b.redeemed);
-        if v.cumulative <= floor
-            || b.vouchers
-                .iter()
-                .any(|x| x.voucher.cumulative == v.cumulative)
-        {
-            return Err(refuse(
-                "voucher_replayed",
-                format!(
-                    "replayed voucher: cumulative {} was already accepted or is not above {floor} (redeemed or redeemable) on channel {}; sign a new one for at least {}",
-                    v.cumulative,
-                    c.id,
-                    b.billed.saturating_add(b.in_flight).saturating_add(amount)
-                ),
-            ));
-        }
-        let need = b.billed.saturating_add(b.in_flight).saturating_add(amount);
-        if v.cumulative < need {
-            return Err(refuse(
-                "voucher_insufficient",
-                format!(
-                    "the voucher for {} does not cover billed {} + in flight {} + this request's quote {amount} = {need} on channel {}",
-                    v.cumulative, b.billed, b.in_flight, c.id
-                ),
-            ));
-        }
-        let billed_before = b.billed;
-        let at = b
-            .vouchers
-            .partition_point(|x| x.voucher.cumulative < v.cumulative);
-        b.vouchers.insert(at, sv.clone());
-        if reserve {
-            b.in_flight = b.in_flight.saturating_add(amount);
-        }
-        b.prune();
-        let snapshot = book.clone();
-        drop(book);
-        self.save(&snapshot);
-        Ok((sv, c, billed_before))
+    /// Channels whose chain state is cached now (at most [`MAX_CACHED_CHANNELS`]).
+    pub fn cached_channels(&self) -> usize {
+        lock(&self.cache).len()
     }
 }
 
@@ -470,9 +358,7 @@ impl Billing for VoucherBilling {
         b.in_flight = b.in_flight.saturating_sub(q.amount);
         b.billed = b.billed.saturating_add(charged);
         b.requests += 1;
-        for (block, t) in blocks {
-            *b.usage.entry(block.clone()).or_insert(0) += t;
-        }
+        b.add_usage(blocks);
         b.prune();
         let billed_total = b.billed;
         let snapshot = book.clone();
@@ -492,7 +378,7 @@ impl Billing for VoucherBilling {
             "model": self.cfg.model,
             "voucher_header": VOUCHER_HEADER,
             "min_blocks_left": self.cfg.min_blocks_left,
-            "rule": "sign Voucher{channel, provider, cumulative} with the channel's user key for chain_id, cumulative >= billed + in_flight + quote amount (GET /v1/blyan/channel/{id}: next_voucher_min); the gateway redeems the highest voucher at or below the billed total, never more",
+            "rule": "sign Voucher{channel, provider, cumulative, model, usage_root} with the channel's user key for chain_id, cumulative >= billed + in_flight + quote amount (GET /v1/blyan/channel/{id}: next_voucher_min), usage_root = that channel's usage_root; the gateway redeems the highest voucher at or below the billed total, never more",
         })
     }
 
@@ -519,6 +405,7 @@ impl Billing for VoucherBilling {
         s["height"] = json!(height);
         s["closed"] = json!(c.closed);
         s["chain_id"] = json!(self.cfg.chain_id);
+        s["model"] = json!(self.cfg.model);
         Ok(s)
     }
 

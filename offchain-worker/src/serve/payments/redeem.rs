@@ -4,26 +4,21 @@ use super::*;
 
 impl VoucherBilling {
     /// Sends `MsgRedeem` for every channel whose redeemable voucher is above what was
-    /// redeemed, with its usage since the last redemption; waits up to `timeout` for each.
+    /// redeemed, with the usage that voucher commits to; waits up to `timeout` for each.
     pub fn redeem_all(&self, sender: &TxSender, timeout: Duration) -> Vec<RedeemReport> {
-        let max_entries = sender
-            .rpc()
-            .query::<InferenceParams>(&QueryPath::InferenceParams)
-            .map(|p| usize::try_from(p.max_usage_entries).unwrap_or(usize::MAX))
-            .unwrap_or(1024);
         let work: Vec<RedeemWork> = {
             let book = lock(&self.book);
             book.channels
                 .iter()
                 .filter_map(|(id, b)| {
                     let v = b.redeemable()?;
-                    (v.voucher.cumulative > b.redeemed)
-                        .then(|| (*id, v.clone(), b.redeemed, b.billed, b.usage.clone()))
+                    (v.cumulative() > b.redeemed).then(|| (*id, v.clone(), b.redeemed, b.billed))
                 })
                 .collect()
         };
         let mut out = Vec::new();
-        for (id, sv, redeemed, billed, usage_map) in work {
+        for (id, held, redeemed, billed) in work {
+            let sv = held.signed;
             // The chain may have moved (an earlier redemption from another home).
             let on_chain = match self.channel(id, true) {
                 Ok((Some(c), _)) => c.redeemed,
@@ -44,22 +39,11 @@ impl VoucherBilling {
                 self.save(&snapshot);
                 continue;
             }
-            let mut usage: Vec<BlockUsage> = usage_map
-                .iter()
-                .filter(|(_, t)| **t > 0)
-                .map(|(block, tokens)| BlockUsage {
-                    block: block.clone(),
-                    tokens: *tokens,
-                })
-                .collect();
-            if usage.len() > max_entries {
-                usage.sort_by(|a, b| b.tokens.cmp(&a.tokens).then(a.block.cmp(&b.block)));
-                usage.truncate(max_entries);
-                usage.sort_by(|a, b| a.block.cmp(&b.block));
-            }
+            // exactly the usage the voucher commits to (its usage_root)
+            let usage = held.usage;
             let msg = Msg::Inference(InferenceMsg::Redeem {
                 voucher: sv.clone(),
-                model: self.cfg.model.clone(),
+                model: sv.voucher.model.clone(),
                 usage: usage.clone(),
             });
             let mut report = RedeemReport {
@@ -102,12 +86,6 @@ impl VoucherBilling {
                 let mut book = lock(&self.book);
                 if let Some(b) = book.channels.get_mut(&id) {
                     b.redeemed = b.redeemed.max(sv.voucher.cumulative);
-                    for (block, t) in &usage_map {
-                        if let Some(x) = b.usage.get_mut(block) {
-                            *x = x.saturating_sub(*t);
-                        }
-                    }
-                    b.usage.retain(|_, t| *t > 0);
                     b.prune();
                 }
                 let snapshot = book.clone();
