@@ -2,16 +2,19 @@
 //! the model's round in progress,
 //!
 //! * in phase 1, judge every submission ([`judge`]: fetch and verify by hash, decode, screen
-//!   with [`crate::defense`], measure base + submission alone on the validation set) and send
-//!   `MsgAttestSubmissions` with one judgement per submission in the round's order;
+//!   with [`crate::defense`], measure base + submission alone on the validation set) and
+//!   prepare `MsgAttestSubmissions` with one judgement per submission in the round's order;
 //! * in phase 2, aggregate the admitted submissions with the model's rule, apply the
 //!   aggregate, upload each changed block's new TensorBlock and lossless aggregate delta to
-//!   Kubo, measure the new loss and send `MsgAttestAggregate` ([`aggregate`]).
+//!   Kubo, measure the new loss and prepare `MsgAttestAggregate` ([`aggregate`]).
 //!
-//! It attests each phase of a round at most once: before working it checks its own record
-//! (`{home}/validator-state.json`, written before and after sending) and the chain's
-//! attestations of the round, and the chain refuses a second one anyway
-//! (`DuplicateAttestation`). [`replay`] re-derives every learned version from its deltas.
+//! A prepared attestation gets a random salt and is kept in the state file
+//! (`{home}/validator-state.json`) before its commitment (`MsgCommit`) is sent in the
+//! phase's commit window; once that window is over the validator reveals it (sends the
+//! attestation itself). A restart mid-phase finds the prepared attestation and reveals
+//! exactly it: it never prepares or commits a phase twice, and the chain refuses a second
+//! commitment or attestation anyway (`DuplicateCommitment`, `DuplicateAttestation`).
+//! [`replay`] re-derives every learned version from its deltas.
 
 pub mod aggregate;
 mod base;
@@ -21,7 +24,7 @@ mod state;
 pub mod weights;
 
 pub use base::{head_hashes, open_source, Base};
-pub use state::{Attested, PendingAttestation, ValidatorState};
+pub use state::{Attested, PendingAttestation, Plan, Prepared, ValidatorState};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,12 +32,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use blyan_proto::pol::{
-    AttestAggregate, AttestSubmissions, Attestation, PolMsg, PolParams, RoundInfo, RoundStatus,
-    SubmissionInfo, SubmissionStatus,
+    AttestAggregate, AttestSubmissions, Attestation, CommitAttestation, PolMsg, PolParams,
+    RoundInfo, RoundStatus, RoundVoting, SubmissionInfo, SubmissionStatus,
 };
 use blyan_proto::query::QueryPath;
-use blyan_proto::Msg;
+use blyan_proto::{ErrorCode, Msg};
 use candle_core::Device;
+use rand::RngCore;
 
 use crate::chain::submission::fetch_deltas;
 use crate::chain::{ChainSource, RpcClient, TxSender};
@@ -42,10 +46,26 @@ use crate::defense::{DefenseParams, Update};
 use crate::ipfs::KuboClient;
 use judge::MAX_LOSS_MICRO;
 
-/// CheckTx codes that settle a phase for this validator: `UnknownRound` (413) through
-/// `MalformedAttestation` (418).
-const FINAL_REFUSALS_FROM: u32 = blyan_proto::ErrorCode::UnknownRound as u32;
-const FINAL_REFUSALS_TO: u32 = blyan_proto::ErrorCode::MalformedAttestation as u32;
+/// Refusals to send again later: a reveal sent before the reveal window opened, and a
+/// commitment the chain already has (ours: the next pass reveals it).
+fn retry_later(code: u32, commit: bool) -> bool {
+    let c = ErrorCode::from_u32(code);
+    c == Some(ErrorCode::RevealWindowNotOpen)
+        || (commit && c == Some(ErrorCode::DuplicateCommitment))
+}
+
+/// Whether a CheckTx refusal of a commitment (`commit`) or an attestation settles the
+/// phase for this validator: the pol refusals would come back the same. Others (nonce,
+/// fees, [`retry_later`]) are sent again at the next block.
+fn settles_phase(code: u32, commit: bool) -> bool {
+    let pol = |from: ErrorCode, to: ErrorCode| (from.as_u32()..=to.as_u32()).contains(&code);
+    !retry_later(code, commit)
+        && (pol(ErrorCode::UnknownRound, ErrorCode::MalformedAttestation)
+            || pol(
+                ErrorCode::NotInPowerSnapshot,
+                ErrorCode::RevealWindowNotOpen,
+            ))
+}
 
 /// How a validator works.
 #[derive(Debug, Clone)]
@@ -65,6 +85,15 @@ pub struct ValidatorConfig {
 pub enum Step {
     /// Nothing to do now.
     Idle(String),
+    /// A commitment was recorded on chain.
+    Committed {
+        /// Round.
+        round: u64,
+        /// 1 or 2.
+        phase: u8,
+        /// Height of its block.
+        height: u64,
+    },
     /// An attestation was committed.
     Attested(Attested),
 }
@@ -153,8 +182,13 @@ impl Validator {
                     last_idle = why;
                 }
                 Ok(Step::Idle(_)) => {}
+                Ok(Step::Committed {
+                    round,
+                    phase,
+                    height,
+                }) => tracing::info!(round, phase, height, "commitment recorded"),
                 Ok(Step::Attested(a)) => tracing::info!(round = a.round, phase = a.phase,
-                    height = a.height, tx = %a.tx_hash, "attestation committed"),
+                    height = a.height, tx = %a.tx_hash, "attestation revealed and recorded"),
                 Err(e) => {
                     tracing::warn!(height, "validator step failed (retrying next block): {e:#}")
                 }
@@ -164,15 +198,15 @@ impl Validator {
         }
     }
 
-    /// One pass at `height`: settle an attestation in flight, then attest the current
-    /// phase of the model's round if this validator has not yet.
+    /// One pass at `height`: settle a transaction in flight, then commit to or reveal the
+    /// current phase of the model's round if this validator has not yet.
     pub fn step(&mut self, height: u64) -> anyhow::Result<Step> {
         if let Some(done) = self.settle_pending(height)? {
-            return Ok(Step::Attested(done));
+            return Ok(done);
         }
         if self.state.pending.is_some() {
             return Ok(Step::Idle(
-                "waiting for the attestation to be committed".into(),
+                "waiting for the transaction to be committed".into(),
             ));
         }
         let Some(r) = self.current()? else {
@@ -199,22 +233,87 @@ impl Validator {
         if let Some(why) = self.already(&r, phase)? {
             return Ok(Step::Idle(why));
         }
-        let msg = if phase == 1 {
-            self.phase1(&r)?
-        } else {
-            self.phase2(&r)?
+        let Some(voting) = self.voting(r.id)? else {
+            return Ok(Step::Idle(format!(
+                "round {} has no power snapshot yet",
+                r.id
+            )));
         };
-        // The work takes a while: look again before sending.
-        match self.current()? {
-            Some(now) if now.id == r.id && now.status == r.status => {}
-            _ => {
-                return Ok(Step::Idle(format!(
-                    "phase {phase} of round {} ended before this validator finished",
-                    r.id
-                )))
-            }
+        let me = self.sender.address();
+        if voting.power_of(&me).is_none() {
+            return Ok(Step::Idle(format!(
+                "not in the power snapshot of round {}",
+                r.id
+            )));
         }
-        self.send(r.id, phase, msg, height)
+        let until = voting.commit_until(phase);
+        let on_chain = voting.commitment_of(phase, &me).map(|c| c.commitment);
+        if self.state.prepared_for(r.id, phase).is_none() {
+            if on_chain.is_some() {
+                // Committed by a run whose state file is gone: without the salt it cannot
+                // be revealed.
+                return self.give_up(r.id, phase, height, "lost-salt");
+            }
+            if height >= until {
+                return Ok(Step::Idle(format!(
+                    "phase {phase} of round {} took commitments through height {until}",
+                    r.id
+                )));
+            }
+            let msg = if phase == 1 {
+                self.phase1(&r)?
+            } else {
+                self.phase2(&r)?
+            };
+            // The work takes a while: look again before committing.
+            match self.current()? {
+                Some(now) if now.id == r.id && now.status == r.status => {}
+                _ => {
+                    return Ok(Step::Idle(format!(
+                        "phase {phase} of round {} ended before this validator finished",
+                        r.id
+                    )))
+                }
+            }
+            // Kept before the commitment is sent, so a restart reveals this very one.
+            self.state.prepare(Prepared::new(&me, msg)?);
+            self.state.save(&self.cfg.home)?;
+            return self.send_commit(r.id, phase, height);
+        }
+        match self
+            .state
+            .plan(r.id, phase, on_chain.as_ref(), until, height)
+        {
+            Some(Plan::Commit) => self.send_commit(r.id, phase, height),
+            Some(Plan::Reveal) => self.send_reveal(r.id, phase, height),
+            Some(Plan::AwaitReveals) | None => Ok(Step::Idle(format!(
+                "committed to phase {phase} of round {}; reveals from height {}",
+                r.id,
+                until.saturating_add(1)
+            ))),
+            Some(Plan::Missed) => self.give_up(r.id, phase, height, "missed-commit-window"),
+            Some(Plan::Foreign) => self.give_up(r.id, phase, height, "foreign-commitment"),
+        }
+    }
+
+    /// Records `phase` of `round` as settled without an attestation (`why` in place of the
+    /// transaction hash).
+    fn give_up(&mut self, round: u64, phase: u8, height: u64, why: &str) -> anyhow::Result<Step> {
+        tracing::warn!(round, phase, "phase given up: {why}");
+        self.state.record(Attested {
+            round,
+            phase,
+            tx_hash: why.into(),
+            height,
+        });
+        self.state.save(&self.cfg.home)?;
+        Ok(Step::Idle(format!(
+            "phase {phase} of round {round} given up: {why}"
+        )))
+    }
+
+    fn voting(&self, round: u64) -> anyhow::Result<Option<RoundVoting>> {
+        Ok(self.rpc().query(&QueryPath::Voting(round))?)
     }
 
     fn current(&self) -> anyhow::Result<Option<RoundInfo>> {
@@ -283,7 +382,7 @@ impl Validator {
         Ok(self.rpc().query(&QueryPath::Submissions(round))?)
     }
 
-    fn phase1(&mut self, r: &RoundInfo) -> anyhow::Result<Msg> {
+    fn phase1(&mut self, r: &RoundInfo) -> anyhow::Result<PolMsg> {
         self.prepare()?;
         let subs = self.submissions(r.id)?;
         let fetched = subs.iter().map(|s| fetch_deltas(&self.kubo, s)).collect();
@@ -297,13 +396,14 @@ impl Validator {
                 loss_micro = j.loss_micro, base_loss_micro = ?r.base_loss_micro,
                 "judged: {}", o.note);
         }
-        Ok(Msg::Pol(PolMsg::AttestSubmissions(AttestSubmissions {
+        Ok(PolMsg::AttestSubmissions(AttestSubmissions {
             round: r.id,
             judgements,
-        })))
+            salt: fresh_salt(),
+        }))
     }
 
-    fn phase2(&mut self, r: &RoundInfo) -> anyhow::Result<Msg> {
+    fn phase2(&mut self, r: &RoundInfo) -> anyhow::Result<PolMsg> {
         self.prepare()?;
         let params: PolParams = self.rpc().query(&QueryPath::PolParams)?;
         let rule = aggregate::rule(params.rule_for(&self.cfg.model_id));
@@ -342,21 +442,56 @@ impl Validator {
             blocks = ?blocks.iter().map(|b| format!("{} {}", b.block, b.cid)).collect::<Vec<_>>(),
             base_loss_micro = ?r.base_loss_micro, new_loss_micro = loss_micro,
             fake = self.cfg.fake_aggregate, "aggregate built");
-        Ok(Msg::Pol(PolMsg::AttestAggregate(AttestAggregate {
+        Ok(PolMsg::AttestAggregate(AttestAggregate {
             round: r.id,
             aggregate_hash: hash,
             blocks,
             loss_micro,
-        })))
+            salt: fresh_salt(),
+        }))
     }
 
-    fn send(&mut self, round: u64, phase: u8, msg: Msg, height: u64) -> anyhow::Result<Step> {
-        let sent = self.sender.send(|_| vec![msg])?;
+    /// Sends the commitment to the attestation prepared for `phase` of `round`.
+    fn send_commit(&mut self, round: u64, phase: u8, height: u64) -> anyhow::Result<Step> {
+        let p = self
+            .state
+            .prepared_for(round, phase)
+            .context("nothing prepared to commit to")?;
+        let commitment: [u8; 32] = hex::decode(&p.commitment)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .context("a prepared commitment is not 32 bytes of hex")?;
+        let msg = PolMsg::Commit(CommitAttestation {
+            round,
+            phase,
+            commitment,
+        });
+        self.send(round, phase, msg, height, true)
+    }
+
+    /// Reveals the attestation prepared for `phase` of `round`.
+    fn send_reveal(&mut self, round: u64, phase: u8, height: u64) -> anyhow::Result<Step> {
+        let msg = self
+            .state
+            .prepared_for(round, phase)
+            .context("nothing prepared to reveal")?
+            .msg
+            .clone();
+        self.send(round, phase, msg, height, false)
+    }
+
+    fn send(
+        &mut self,
+        round: u64,
+        phase: u8,
+        msg: PolMsg,
+        height: u64,
+        commit: bool,
+    ) -> anyhow::Result<Step> {
+        let what = if commit { "commitment" } else { "attestation" };
+        let sent = self.sender.send(|_| vec![Msg::Pol(msg)])?;
         if sent.code != 0 {
-            // The pol refusals (unknown round or submission, not a validator, phase closed,
-            // duplicate, malformed) would come back the same: this phase is done. Others
-            // (nonce, fees) are retried at the next block.
-            if (FINAL_REFUSALS_FROM..=FINAL_REFUSALS_TO).contains(&sent.code) {
+            if settles_phase(sent.code, commit) {
                 self.state.record(Attested {
                     round,
                     phase,
@@ -366,74 +501,91 @@ impl Validator {
                 self.state.save(&self.cfg.home)?;
             }
             return Ok(Step::Idle(format!(
-                "phase-{phase} attestation of round {round} refused by CheckTx: code {} {}",
+                "phase-{phase} {what} of round {round} refused by CheckTx: code {} {}",
                 sent.code, sent.log
             )));
         }
-        tracing::info!(round, phase, tx = %sent.hash, "attestation broadcast");
+        tracing::info!(round, phase, tx = %sent.hash, "{what} broadcast");
         self.state.pending = Some(PendingAttestation {
             round,
             phase,
             tx_hash: sent.hash.clone(),
             nonce: sent.nonce,
             sent_at: height,
+            commit,
         });
         self.state.save(&self.cfg.home)?;
         let committed = self.sender.wait(&sent.hash, Duration::from_secs(60))?;
         match self.settle_pending(committed.height)? {
-            Some(a) => Ok(Step::Attested(a)),
+            Some(step) => Ok(step),
             None => Ok(Step::Idle(format!(
-                "phase-{phase} attestation of round {round} failed: code {} {}",
+                "phase-{phase} {what} of round {round} failed: code {} {}",
                 committed.code, committed.log
             ))),
         }
     }
 
-    /// Resolves the attestation in flight, if any. A failed one is recorded too (with the
-    /// code in place of the hash): the chain's checks are deterministic, so sending it
-    /// again would fail again.
-    fn settle_pending(&mut self, height: u64) -> anyhow::Result<Option<Attested>> {
+    /// Resolves the transaction in flight, if any. A failed attestation or commitment is
+    /// recorded too (with the code in place of the hash): the chain's checks are
+    /// deterministic, so sending it again would fail again (except [`retry_later`]'s).
+    fn settle_pending(&mut self, height: u64) -> anyhow::Result<Option<Step>> {
         let Some(p) = self.state.pending.clone() else {
             return Ok(None);
         };
         let done = match self.rpc().tx(&p.tx_hash)? {
-            Some((h, 0, _)) => Some(Attested {
+            Some((h, 0, _)) if p.commit => Some(Step::Committed {
                 round: p.round,
                 phase: p.phase,
-                tx_hash: p.tx_hash.clone(),
                 height: h,
             }),
+            Some((h, 0, _)) => {
+                let a = Attested {
+                    round: p.round,
+                    phase: p.phase,
+                    tx_hash: p.tx_hash.clone(),
+                    height: h,
+                };
+                self.state.record(a.clone());
+                Some(Step::Attested(a))
+            }
             Some((h, code, log)) => {
                 tracing::warn!(
                     height = h,
                     code,
                     round = p.round,
                     phase = p.phase,
-                    "attestation failed in its block: {log}"
+                    commit = p.commit,
+                    "transaction failed in its block: {log}"
                 );
-                self.state.record(Attested {
-                    round: p.round,
-                    phase: p.phase,
-                    tx_hash: format!("failed:{code}"),
-                    height: h,
-                });
+                if !retry_later(code, p.commit) {
+                    self.state.record(Attested {
+                        round: p.round,
+                        phase: p.phase,
+                        tx_hash: format!("failed:{code}"),
+                        height: h,
+                    });
+                }
                 None
             }
             None if height > p.sent_at.saturating_add(20)
                 && self.sender.next_nonce()? <= p.nonce =>
             {
-                tracing::warn!(tx = %p.tx_hash, "attestation dropped from the mempool");
+                tracing::warn!(tx = %p.tx_hash, "transaction dropped from the mempool");
                 None
             }
             None => return Ok(None),
         };
         self.state.pending = None;
-        if let Some(a) = &done {
-            self.state.record(a.clone());
-        }
         self.state.save(&self.cfg.home)?;
         Ok(done)
     }
+}
+
+/// A secret salt for a commitment.
+fn fresh_salt() -> [u8; 32] {
+    let mut salt = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    salt
 }
 
 #[cfg(test)]
