@@ -20,6 +20,7 @@ pub mod aggregate;
 mod base;
 pub mod judge;
 pub mod replay;
+mod send;
 mod state;
 pub mod weights;
 
@@ -32,40 +33,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use blyan_proto::pol::{
-    AttestAggregate, AttestSubmissions, Attestation, CommitAttestation, PolMsg, PolParams,
-    RoundInfo, RoundStatus, RoundVoting, SubmissionInfo, SubmissionStatus,
+    AttestAggregate, AttestSubmissions, Attestation, PolMsg, PolParams, RoundInfo, RoundStatus,
+    RoundVoting, SubmissionInfo, SubmissionStatus,
 };
 use blyan_proto::query::QueryPath;
-use blyan_proto::{ErrorCode, Msg};
 use candle_core::Device;
-use rand::RngCore;
 
 use crate::chain::submission::fetch_deltas;
 use crate::chain::{ChainSource, RpcClient, TxSender};
 use crate::defense::{DefenseParams, Update};
 use crate::ipfs::KuboClient;
 use judge::MAX_LOSS_MICRO;
-
-/// Refusals to send again later: a reveal sent before the reveal window opened, and a
-/// commitment the chain already has (ours: the next pass reveals it).
-fn retry_later(code: u32, commit: bool) -> bool {
-    let c = ErrorCode::from_u32(code);
-    c == Some(ErrorCode::RevealWindowNotOpen)
-        || (commit && c == Some(ErrorCode::DuplicateCommitment))
-}
-
-/// Whether a CheckTx refusal of a commitment (`commit`) or an attestation settles the
-/// phase for this validator: the pol refusals would come back the same. Others (nonce,
-/// fees, [`retry_later`]) are sent again at the next block.
-fn settles_phase(code: u32, commit: bool) -> bool {
-    let pol = |from: ErrorCode, to: ErrorCode| (from.as_u32()..=to.as_u32()).contains(&code);
-    !retry_later(code, commit)
-        && (pol(ErrorCode::UnknownRound, ErrorCode::MalformedAttestation)
-            || pol(
-                ErrorCode::NotInPowerSnapshot,
-                ErrorCode::RevealWindowNotOpen,
-            ))
-}
+use send::fresh_salt;
 
 /// How a validator works.
 #[derive(Debug, Clone)]
@@ -296,22 +275,6 @@ impl Validator {
         }
     }
 
-    /// Records `phase` of `round` as settled without an attestation (`why` in place of the
-    /// transaction hash).
-    fn give_up(&mut self, round: u64, phase: u8, height: u64, why: &str) -> anyhow::Result<Step> {
-        tracing::warn!(round, phase, "phase given up: {why}");
-        self.state.record(Attested {
-            round,
-            phase,
-            tx_hash: why.into(),
-            height,
-        });
-        self.state.save(&self.cfg.home)?;
-        Ok(Step::Idle(format!(
-            "phase {phase} of round {round} given up: {why}"
-        )))
-    }
-
     fn voting(&self, round: u64) -> anyhow::Result<Option<RoundVoting>> {
         Ok(self.rpc().query(&QueryPath::Voting(round))?)
     }
@@ -450,142 +413,6 @@ impl Validator {
             salt: fresh_salt(),
         }))
     }
-
-    /// Sends the commitment to the attestation prepared for `phase` of `round`.
-    fn send_commit(&mut self, round: u64, phase: u8, height: u64) -> anyhow::Result<Step> {
-        let p = self
-            .state
-            .prepared_for(round, phase)
-            .context("nothing prepared to commit to")?;
-        let commitment: [u8; 32] = hex::decode(&p.commitment)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .context("a prepared commitment is not 32 bytes of hex")?;
-        let msg = PolMsg::Commit(CommitAttestation {
-            round,
-            phase,
-            commitment,
-        });
-        self.send(round, phase, msg, height, true)
-    }
-
-    /// Reveals the attestation prepared for `phase` of `round`.
-    fn send_reveal(&mut self, round: u64, phase: u8, height: u64) -> anyhow::Result<Step> {
-        let msg = self
-            .state
-            .prepared_for(round, phase)
-            .context("nothing prepared to reveal")?
-            .msg
-            .clone();
-        self.send(round, phase, msg, height, false)
-    }
-
-    fn send(
-        &mut self,
-        round: u64,
-        phase: u8,
-        msg: PolMsg,
-        height: u64,
-        commit: bool,
-    ) -> anyhow::Result<Step> {
-        let what = if commit { "commitment" } else { "attestation" };
-        let sent = self.sender.send(|_| vec![Msg::Pol(msg)])?;
-        if sent.code != 0 {
-            if settles_phase(sent.code, commit) {
-                self.state.record(Attested {
-                    round,
-                    phase,
-                    tx_hash: format!("refused:{}", sent.code),
-                    height,
-                });
-                self.state.save(&self.cfg.home)?;
-            }
-            return Ok(Step::Idle(format!(
-                "phase-{phase} {what} of round {round} refused by CheckTx: code {} {}",
-                sent.code, sent.log
-            )));
-        }
-        tracing::info!(round, phase, tx = %sent.hash, "{what} broadcast");
-        self.state.pending = Some(PendingAttestation {
-            round,
-            phase,
-            tx_hash: sent.hash.clone(),
-            nonce: sent.nonce,
-            sent_at: height,
-            commit,
-        });
-        self.state.save(&self.cfg.home)?;
-        let committed = self.sender.wait(&sent.hash, Duration::from_secs(60))?;
-        match self.settle_pending(committed.height)? {
-            Some(step) => Ok(step),
-            None => Ok(Step::Idle(format!(
-                "phase-{phase} {what} of round {round} failed: code {} {}",
-                committed.code, committed.log
-            ))),
-        }
-    }
-
-    /// Resolves the transaction in flight, if any. A failed attestation or commitment is
-    /// recorded too (with the code in place of the hash): the chain's checks are
-    /// deterministic, so sending it again would fail again (except [`retry_later`]'s).
-    fn settle_pending(&mut self, height: u64) -> anyhow::Result<Option<Step>> {
-        let Some(p) = self.state.pending.clone() else {
-            return Ok(None);
-        };
-        let done = match self.rpc().tx(&p.tx_hash)? {
-            Some((h, 0, _)) if p.commit => Some(Step::Committed {
-                round: p.round,
-                phase: p.phase,
-                height: h,
-            }),
-            Some((h, 0, _)) => {
-                let a = Attested {
-                    round: p.round,
-                    phase: p.phase,
-                    tx_hash: p.tx_hash.clone(),
-                    height: h,
-                };
-                self.state.record(a.clone());
-                Some(Step::Attested(a))
-            }
-            Some((h, code, log)) => {
-                tracing::warn!(
-                    height = h,
-                    code,
-                    round = p.round,
-                    phase = p.phase,
-                    commit = p.commit,
-                    "transaction failed in its block: {log}"
-                );
-                if !retry_later(code, p.commit) {
-                    self.state.record(Attested {
-                        round: p.round,
-                        phase: p.phase,
-                        tx_hash: format!("failed:{code}"),
-                        height: h,
-                    });
-                }
-                None
-            }
-            None if height > p.sent_at.saturating_add(20)
-                && self.sender.next_nonce()? <= p.nonce =>
-            {
-                tracing::warn!(tx = %p.tx_hash, "transaction dropped from the mempool");
-                None
-            }
-            None => return Ok(None),
-        };
-        self.state.pending = None;
-        self.state.save(&self.cfg.home)?;
-        Ok(done)
-    }
-}
-
-/// A secret salt for a commitment.
-fn fresh_salt() -> [u8; 32] {
-    let mut salt = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut salt);
-    salt
 }
 
 #[cfg(test)]
