@@ -517,10 +517,14 @@ fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
     let r: RoundInfo = query(&s, QueryPath::Round(1));
     assert_eq!(r.status, RoundStatus::Phase1, "{r:?}");
     // the only validator: m3 improves the loss by 0.4 nats alone, m4 by 0.2
+    // commit at `height`, reveal at the next: the commit window closes once the only
+    // validator has committed
     let attest = |s: &mut MemState, height: u64, m: PolMsg| {
-        let t = verify(pol_tx(s, "v1", m), &key("v1"));
-        let o = run_block(s, height, &[t]).remove(0);
-        assert_eq!(o.code, 0, "{}", o.log);
+        for (h, msg) in [(height, commit_to("v1", &m)), (height + 1, m)] {
+            let t = verify(pol_tx(s, "v1", msg), &key("v1"));
+            let o = run_block(s, h, &[t]).remove(0);
+            assert_eq!(o.code, 0, "{}", o.log);
+        }
     };
     let judgements = vec![
         Judgement {
@@ -540,11 +544,12 @@ fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
         PolMsg::AttestSubmissions(AttestSubmissions {
             round: 1,
             judgements,
+            salt: [3; 32],
         }),
     );
     attest(
         &mut s,
-        5,
+        6,
         PolMsg::AttestAggregate(AttestAggregate {
             round: 1,
             aggregate_hash: [1; 32],
@@ -558,6 +563,7 @@ fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
                 size: 4_096,
             }],
             loss_micro: 4_500_000,
+            salt: [4; 32],
         }),
     );
     let r: RoundInfo = query(&s, QueryPath::Round(1));
@@ -579,7 +585,7 @@ fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
     // m1 serves, m2 pays; all the usage is on the learned expert
     ok(run(
         &mut s,
-        6,
+        8,
         "m1",
         InferenceMsg::RegisterProvider {
             endpoint: "http://127.0.0.1:8080".into(),
@@ -589,7 +595,7 @@ fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
     ));
     ok(run(
         &mut s,
-        7,
+        9,
         "m2",
         InferenceMsg::OpenChannel {
             provider: key("m1").address(),
@@ -601,7 +607,7 @@ fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
     const USED: &[(&str, u64)] = &[("layer0.expert1", 1_000)];
     ok(run(
         &mut s,
-        8,
+        10,
         "m1",
         redeem(voucher(1, "m1", 3 * BLY, "m2", USED), USED),
     ));

@@ -3,7 +3,9 @@
 //! power; Byzantine bonds are burned, harmful submissions pay a fee; an aggregate that more
 //! than 2/3 of the power agrees on and that lowers the loss becomes new block versions and
 //! pays learning and validation rewards. Quorum misses return bonds; every bad attestation
-//! gets its own code and changes nothing but its fee and nonce.
+//! gets its own code and changes nothing but its fee and nonce. Every attestation is the
+//! reveal of a commitment made in the phase's commit window (`pol_commit_reveal.rs` has the
+//! attacks on that).
 
 mod common;
 
@@ -12,7 +14,7 @@ use blyan_chain::{bank, dag, MemState, TxOutcome, VerifiedTx};
 use blyan_proto::dag::BlockType;
 use blyan_proto::pol::{
     flags, AttestAggregate, AttestSubmissions, Judgement, NewBlockVersion, PolMsg, PolParams,
-    RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustLevel,
+    RoundInfo, RoundStatus, RoundVoting, SubmissionInfo, SubmissionStatus, TrustLevel,
 };
 use blyan_proto::query::QueryPath;
 use blyan_proto::{ErrorCode, BLY};
@@ -80,6 +82,7 @@ fn phase1(i: usize) -> AttestSubmissions {
             judgement(3, flag, 9_000_000),
             judgement(4, 0, 5_200_000),
         ],
+        salt: [i as u8; 32],
     }
 }
 
@@ -97,12 +100,22 @@ fn aggregate(hash: u8, loss_micro: u64) -> AttestAggregate {
             size: 4_096,
         }],
         loss_micro,
+        salt: [hash; 32],
     }
 }
 
 fn attest_block(s: &mut MemState, height: u64, msgs: Vec<(&str, PolMsg)>) -> Vec<TxOutcome> {
     let txs: Vec<VerifiedTx> = msgs.into_iter().map(|(v, m)| signed(s, v, m)).collect();
     run_block(s, height, &txs)
+}
+
+/// Commits to `msgs` in block `height` and reveals them in the next one (the commit window
+/// closes early when all four validators committed); the reveals' outcomes.
+fn attest(s: &mut MemState, height: u64, msgs: Vec<(&str, PolMsg)>) -> Vec<TxOutcome> {
+    let commits = msgs.iter().map(|(v, m)| (*v, commit_to(v, m))).collect();
+    let outs = attest_block(s, height, commits);
+    assert!(outs.iter().all(|o| o.code == 0), "{outs:?}");
+    attest_block(s, height + 1, msgs)
 }
 
 #[test]
@@ -116,7 +129,7 @@ fn an_honest_round_is_accepted_attackers_pay_and_rewards_follow_improvement() {
         .map(|m| balance(&s, m))
         .collect();
 
-    let outs = attest_block(
+    let outs = attest(
         &mut s,
         4,
         (0..4)
@@ -124,7 +137,7 @@ fn an_honest_round_is_accepted_attackers_pay_and_rewards_follow_improvement() {
             .collect(),
     );
     assert!(outs.iter().all(|o| o.code == 0), "{outs:?}");
-    // everyone attested: phase 1 closed early
+    // everyone committed at 4 and revealed at 5: phase 1 closed early
     let r: RoundInfo = query(&s, QueryPath::Round(1));
     assert_eq!((r.status, r.phase1_power), (RoundStatus::Phase2, 40));
     let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
@@ -151,9 +164,9 @@ fn an_honest_round_is_accepted_attackers_pay_and_rewards_follow_improvement() {
     );
 
     // phase 2: v1..v3 agree on aggregate A, v4 says B; A has 30 of 40 power
-    let outs = attest_block(
+    let outs = attest(
         &mut s,
-        5,
+        6,
         vec![
             ("v1", PolMsg::AttestAggregate(aggregate(1, 4_500_000))),
             ("v2", PolMsg::AttestAggregate(aggregate(1, 4_400_000))),
@@ -238,15 +251,15 @@ fn quorum_misses_and_disagreement_return_bonds_and_no_improvement_rejects() {
     let mut s = net();
     submit_all(&mut s);
     let m1 = balance(&s, "m1");
-    attest_block(
-        &mut s,
-        4,
-        (0..2)
-            .map(|i| (VALIDATORS[i], PolMsg::AttestSubmissions(phase1(i))))
-            .collect(),
-    );
+    let half: Vec<(&str, PolMsg)> = (0..2)
+        .map(|i| (VALIDATORS[i], PolMsg::AttestSubmissions(phase1(i))))
+        .collect();
+    let commits = half.iter().map(|(v, m)| (*v, commit_to(v, m))).collect();
+    attest_block(&mut s, 4, commits);
     run_block(&mut s, 5, &[]);
-    run_block(&mut s, 6, &[]);
+    // the commit window (4..=5) ran its course; both reveal in the last block of phase 1
+    let outs = attest_block(&mut s, 6, half);
+    assert!(outs.iter().all(|o| o.code == 0), "{outs:?}");
     let r: RoundInfo = query(&s, QueryPath::Round(1));
     assert_eq!(r.status, RoundStatus::NoQuorum);
     assert_eq!(balance(&s, "m1"), m1 + 10 * BLY);
@@ -255,7 +268,7 @@ fn quorum_misses_and_disagreement_return_bonds_and_no_improvement_rejects() {
     // phase 2 split 2 vs 2: no aggregate has more than 2/3
     let mut s = net();
     submit_all(&mut s);
-    attest_block(
+    attest(
         &mut s,
         4,
         (0..4)
@@ -263,9 +276,9 @@ fn quorum_misses_and_disagreement_return_bonds_and_no_improvement_rejects() {
             .collect(),
     );
     let head0 = dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap();
-    attest_block(
+    attest(
         &mut s,
-        5,
+        6,
         vec![
             ("v1", PolMsg::AttestAggregate(aggregate(1, 4_500_000))),
             ("v2", PolMsg::AttestAggregate(aggregate(1, 4_500_000))),
@@ -285,7 +298,7 @@ fn quorum_misses_and_disagreement_return_bonds_and_no_improvement_rejects() {
     // an aggregate that improves by less than 1%: rejected, heads stay, bonds back
     let mut s = net();
     submit_all(&mut s);
-    attest_block(
+    attest(
         &mut s,
         4,
         (0..4)
@@ -293,9 +306,9 @@ fn quorum_misses_and_disagreement_return_bonds_and_no_improvement_rejects() {
             .collect(),
     );
     let m2 = balance(&s, "m2");
-    attest_block(
+    attest(
         &mut s,
-        5,
+        6,
         (0..4)
             .map(|i| {
                 (
@@ -314,6 +327,7 @@ fn quorum_misses_and_disagreement_return_bonds_and_no_improvement_rejects() {
 
 fn expect(s: &mut MemState, height: u64, who: &str, m: PolMsg, code: ErrorCode) {
     let (bal, round) = (balance(s, who), query::<RoundInfo>(s, QueryPath::Round(1)));
+    let voting: Option<RoundVoting> = query(s, QueryPath::Voting(1));
     let o = attest_block(s, height, vec![(who, m)]).remove(0);
     assert_eq!(o.code, code.as_u32(), "expected {code:?}: {}", o.log);
     assert_eq!(
@@ -323,11 +337,22 @@ fn expect(s: &mut MemState, height: u64, who: &str, m: PolMsg, code: ErrorCode) 
     );
     let after: RoundInfo = query(s, QueryPath::Round(1));
     assert_eq!(after, round, "{code:?}: the round is unchanged");
+    let voting_after: Option<RoundVoting> = query(s, QueryPath::Voting(1));
+    assert_eq!(voting_after, voting, "{code:?}: no commitment recorded");
 }
 
 #[test]
 fn bad_attestations_get_their_own_codes_and_change_nothing() {
-    let mut s = net();
+    // phases of 6 blocks: phase 1 commits at 4..=7 and reveals at 8..=9
+    let mut s = genesis_with_validators(
+        PolParams {
+            phase1_blocks: 6,
+            phase2_blocks: 6,
+            ..judging_params()
+        },
+        true,
+        &VALIDATORS,
+    );
     let txs = vec![signed(
         &s,
         "m1",
@@ -337,21 +362,25 @@ fn bad_attestations_get_their_own_codes_and_change_nothing() {
     let one = |flags: u32, loss: u64| AttestSubmissions {
         round: 1,
         judgements: vec![judgement(1, flags, loss)],
+        salt: [1; 32],
     };
+    let good = PolMsg::AttestSubmissions(one(0, 4_000_000));
     // too early: the round still takes submissions
+    expect(&mut s, 2, "v1", good.clone(), ErrorCode::PhaseClosed);
     expect(
         &mut s,
         2,
         "v1",
-        PolMsg::AttestSubmissions(one(0, 4_000_000)),
+        commit_to("v1", &good),
         ErrorCode::PhaseClosed,
     );
     run_block(&mut s, 3, &[]);
+    expect(&mut s, 4, "outsider", good.clone(), ErrorCode::NotValidator);
     expect(
         &mut s,
         4,
         "outsider",
-        PolMsg::AttestSubmissions(one(0, 4_000_000)),
+        commit_to("outsider", &good),
         ErrorCode::NotValidator,
     );
     let mut unknown = one(0, 4_000_000);
@@ -363,13 +392,65 @@ fn bad_attestations_get_their_own_codes_and_change_nothing() {
         PolMsg::AttestSubmissions(unknown),
         ErrorCode::UnknownRound,
     );
-    let wrong_sub = AttestSubmissions {
-        round: 1,
-        judgements: vec![judgement(7, 0, 4_000_000)],
+    let PolMsg::Commit(mut phase3) = commit_to("v1", &good) else {
+        unreachable!()
     };
+    phase3.phase = 3;
     expect(
         &mut s,
         4,
+        "v1",
+        PolMsg::Commit(phase3),
+        ErrorCode::MalformedAttestation,
+    );
+    // a reveal during the commit window
+    expect(
+        &mut s,
+        4,
+        "v1",
+        good.clone(),
+        ErrorCode::RevealWindowNotOpen,
+    );
+    let o = attest_block(
+        &mut s,
+        4,
+        ["v1", "v2", "v3"]
+            .iter()
+            .map(|v| (*v, commit_to(v, &good)))
+            .collect(),
+    );
+    assert!(o.iter().all(|o| o.code == 0), "{o:?}");
+    expect(
+        &mut s,
+        5,
+        "v1",
+        commit_to("v1", &good),
+        ErrorCode::DuplicateCommitment,
+    );
+    expect(
+        &mut s,
+        7,
+        "v1",
+        good.clone(),
+        ErrorCode::RevealWindowNotOpen,
+    );
+    // v4 never committed: too late now, and a reveal without a commitment counts for nothing
+    expect(
+        &mut s,
+        8,
+        "v4",
+        commit_to("v4", &good),
+        ErrorCode::CommitWindowClosed,
+    );
+    expect(&mut s, 8, "v4", good.clone(), ErrorCode::NoCommitment);
+    let wrong_sub = AttestSubmissions {
+        round: 1,
+        judgements: vec![judgement(7, 0, 4_000_000)],
+        salt: [1; 32],
+    };
+    expect(
+        &mut s,
+        8,
         "v1",
         PolMsg::AttestSubmissions(wrong_sub),
         ErrorCode::UnknownSubmission,
@@ -378,6 +459,7 @@ fn bad_attestations_get_their_own_codes_and_change_nothing() {
         AttestSubmissions {
             round: 1,
             judgements: vec![],
+            salt: [1; 32],
         },
         one(1 << 20, 4_000_000),
         one(0, 0),
@@ -385,63 +467,69 @@ fn bad_attestations_get_their_own_codes_and_change_nothing() {
         AttestSubmissions {
             round: 1,
             judgements: vec![judgement(1, 0, 1), judgement(1, 0, 1)],
+            salt: [1; 32],
         },
     ] {
         expect(
             &mut s,
-            4,
+            8,
             "v1",
             PolMsg::AttestSubmissions(bad),
             ErrorCode::MalformedAttestation,
         );
     }
+    // well-formed but not what v1 committed to
+    expect(
+        &mut s,
+        8,
+        "v1",
+        PolMsg::AttestSubmissions(one(0, 4_000_001)),
+        ErrorCode::CommitmentMismatch,
+    );
     // an aggregate in phase 1
     expect(
         &mut s,
-        4,
+        8,
         "v1",
         PolMsg::AttestAggregate(aggregate(1, 4_000_000)),
         ErrorCode::PhaseClosed,
     );
-    let o = attest_block(
-        &mut s,
-        4,
-        vec![("v1", PolMsg::AttestSubmissions(one(0, 4_000_000)))],
-    );
+    let o = attest_block(&mut s, 8, vec![("v1", good.clone())]);
     assert_eq!(o[0].code, 0, "{}", o[0].log);
     expect(
         &mut s,
-        5,
+        8,
         "v1",
-        PolMsg::AttestSubmissions(one(0, 4_000_000)),
+        good.clone(),
         ErrorCode::DuplicateAttestation,
     );
-    // late: phase 1 ended at 6 (3 of 4 validators then attest nothing more)
+    // v2 and v3 reveal: every validator that committed revealed, phase 1 closes at once
     let o = attest_block(
         &mut s,
-        5,
-        ["v2", "v3"]
-            .iter()
-            .map(|v| (*v, PolMsg::AttestSubmissions(one(0, 4_000_000))))
-            .collect(),
+        8,
+        ["v2", "v3"].iter().map(|v| (*v, good.clone())).collect(),
     );
     assert!(o.iter().all(|o| o.code == 0));
-    run_block(&mut s, 6, &[]);
     let r: RoundInfo = query(&s, QueryPath::Round(1));
     assert_eq!(r.status, RoundStatus::Phase2, "30 of 40 is a quorum");
+    expect(&mut s, 9, "v4", good.clone(), ErrorCode::PhaseClosed);
+    // phase 2 started at 9 (phase 1 closed at 8) and commits through 8 + 4 = 12
+    let agg = PolMsg::AttestAggregate(aggregate(1, 4_000_000));
+    let o = attest_block(&mut s, 10, vec![("v1", commit_to("v1", &agg))]);
+    assert_eq!(o[0].code, 0, "{}", o[0].log);
     expect(
         &mut s,
-        7,
-        "v4",
-        PolMsg::AttestSubmissions(one(0, 4_000_000)),
-        ErrorCode::PhaseClosed,
+        12,
+        "v1",
+        agg.clone(),
+        ErrorCode::RevealWindowNotOpen,
     );
     // aggregates must name exactly the admitted blocks
     let mut wrong = aggregate(1, 4_000_000);
     wrong.blocks[0].block = "layer0.expert0".into();
     expect(
         &mut s,
-        7,
+        14,
         "v1",
         PolMsg::AttestAggregate(wrong),
         ErrorCode::MalformedAttestation,
@@ -450,7 +538,7 @@ fn bad_attestations_get_their_own_codes_and_change_nothing() {
     empty.blocks[0].cid = String::new();
     expect(
         &mut s,
-        7,
+        14,
         "v1",
         PolMsg::AttestAggregate(empty),
         ErrorCode::MalformedAttestation,

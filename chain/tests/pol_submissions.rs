@@ -69,13 +69,14 @@ fn a_round_opens_locks_bonds_closes_and_returns_bonds_without_quorum() {
     let o = submit(&mut s, 6, "m3", late);
     assert_eq!(o.code, ErrorCode::RoundNotOpen.as_u32(), "{}", o.log);
 
-    // no attestations: at the phase-1 deadline every bond goes back
+    // no commitments: when phase 1's commit window (6..=7) ends nobody can reveal, so the
+    // phase closes then, before its deadline (8), and every bond goes back
     let (b1, b2) = (balance(&s, "m1"), balance(&s, "m2"));
-    empty_blocks(&mut s, 7, 8);
+    empty_blocks(&mut s, 7, 7);
     let r: RoundInfo = query(&s, QueryPath::Round(1));
     assert_eq!(
         (r.status, r.ended_at, r.bonds),
-        (RoundStatus::NoQuorum, 8, 0)
+        (RoundStatus::NoQuorum, 7, 0)
     );
     assert_eq!(balance(&s, "m1"), b1 + 10 * BLY);
     assert_eq!(balance(&s, "m2"), b2 + 12 * BLY);

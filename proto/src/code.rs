@@ -195,6 +195,19 @@ error_codes! {
     /// An attestation's judgements or blocks do not fit the round: wrong count or order,
     /// unknown flag bits, a loss out of range, or blocks other than the admitted ones.
     MalformedAttestation = 418,
+    /// The signer operates a validator that was not in the round's power snapshot (taken
+    /// when the round entered phase 1), so it may not attest this round.
+    NotInPowerSnapshot = 440,
+    /// A commitment arrived after the phase's commit window closed.
+    CommitWindowClosed = 441,
+    /// The validator already committed to this phase of the round.
+    DuplicateCommitment = 442,
+    /// An attestation (reveal) without a commitment from its signer for that phase.
+    NoCommitment = 443,
+    /// An attestation (reveal) does not hash, with its salt, to the signer's commitment.
+    CommitmentMismatch = 444,
+    /// An attestation (reveal) arrived while the phase still takes commitments.
+    RevealWindowNotOpen = 445,
     /// A provider's endpoint, model list or price is malformed.
     InvalidProvider = 500,
     /// No provider registered at that address.

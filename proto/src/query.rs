@@ -85,6 +85,10 @@ pub enum QueryPath {
     /// `/pol/attestations/{round}` → `Vec<Attestation>`: phase 1, then phase 2, each by
     /// validator address.
     Attestations(u64),
+    /// `/pol/voting/{round}` → `Option<`[`crate::pol::RoundVoting`]`>` (provable): the
+    /// power snapshot, commit windows, commitments and deviating validators of a round
+    /// (`None` before it entered phase 1).
+    Voting(u64),
     /// `/inference/params` → [`crate::inference::InferenceParams`] (provable).
     InferenceParams,
     /// `/inference/provider/{address}` → [`crate::inference::ProviderInfo`] (provable).
@@ -163,6 +167,7 @@ impl QueryPath {
             ["pol", "submissions", n] => QueryPath::Submissions(num(n)?),
             ["pol", "trust", a] => QueryPath::Trust(addr(a)?),
             ["pol", "attestations", n] => QueryPath::Attestations(num(n)?),
+            ["pol", "voting", n] => QueryPath::Voting(num(n)?),
             ["inference", "params"] => QueryPath::InferenceParams,
             ["inference", "provider", a] => QueryPath::Provider(addr(a)?),
             ["inference", "providers"] => QueryPath::Providers,
@@ -207,6 +212,7 @@ impl std::fmt::Display for QueryPath {
             QueryPath::Submissions(n) => write!(f, "/pol/submissions/{n}"),
             QueryPath::Trust(a) => write!(f, "/pol/trust/{a}"),
             QueryPath::Attestations(n) => write!(f, "/pol/attestations/{n}"),
+            QueryPath::Voting(n) => write!(f, "/pol/voting/{n}"),
             QueryPath::InferenceParams => write!(f, "/inference/params"),
             QueryPath::Provider(a) => write!(f, "/inference/provider/{a}"),
             QueryPath::Providers => write!(f, "/inference/providers"),
@@ -360,6 +366,7 @@ mod tests {
             QueryPath::Submissions(7),
             QueryPath::Trust(a),
             QueryPath::Attestations(3),
+            QueryPath::Voting(3),
             QueryPath::InferenceParams,
             QueryPath::Provider(a),
             QueryPath::Providers,

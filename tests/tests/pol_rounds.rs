@@ -5,7 +5,8 @@
 //! validation loss falls each round, the expert's head moves with a delta block behind each
 //! version, miners and validators are rewarded, and `blyan-worker pol replay` re-derives
 //! every version's payload hash from the recorded deltas. A validator worker killed and
-//! restarted mid-round does not attest twice.
+//! restarted between its phase-1 commitment and its reveal reveals what it committed to
+//! and does not commit or attest twice.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -181,16 +182,20 @@ fn honest_miners_lower_the_loss_round_after_round_and_the_history_replays() {
         );
     }
 
-    // Round 1. Once validator 1 has attested phase 1, its worker is killed and restarted:
-    // it must not attest phase 1 again, and goes on to phase 2.
+    // Round 1. Once validator 1 has committed to its phase-1 attestation (before it
+    // reveals it), its worker is killed and restarted: it must reveal what it committed to
+    // from its state file, never commit or attest phase 1 again, and go on to phase 2.
     let op1 = net.operator(1).to_string();
     wait_for(
-        "validator 1's phase-1 attestation of round 1",
+        "validator 1's phase-1 commitment in round 1",
         Duration::from_secs(240),
         || {
-            pol_query(&net, &["attestations", "1"])
+            pol_query(&net, &["voting", "1"])["commitments"]
                 .as_array()
-                .is_some_and(|l| l.iter().any(|a| a["validator"] == op1.as_str()))
+                .is_some_and(|l| {
+                    l.iter()
+                        .any(|c| c["validator"] == op1.as_str() && c["phase"] == 1)
+                })
                 .then_some(())
         },
     );
@@ -292,6 +297,14 @@ fn honest_miners_lower_the_loss_round_after_round_and_the_history_replays() {
             .collect();
         assert_eq!(distinct.len(), 1, "identical aggregates: {distinct:?}");
         assert_eq!(r["phase2_agreeing_power"], r["total_power"]);
+        // Honest validators measured the same losses: none is recorded as deviating.
+        let voting = pol_query(&net, &["voting", &id.to_string()]);
+        assert_eq!(voting["deviating"], serde_json::json!([]), "{voting}");
+        assert_eq!(
+            voting["powers"].as_array().map(Vec::len),
+            Some(4),
+            "{voting}"
+        );
     }
     assert!(
         losses.windows(2).all(|w| w[1] < w[0]),
@@ -334,9 +347,17 @@ fn honest_miners_lower_the_loss_round_after_round_and_the_history_replays() {
         assert!(b1 > *b0, "miner {m} was rewarded: {b0} -> {b1}");
     }
 
-    // The restarted validator did not attest twice.
+    // The restarted validator revealed its phase-1 commitment (every validator attested
+    // both phases of round 1, checked above) and did not commit or attest twice.
     let log1 = std::fs::read_to_string(dir.path().join("val1.log")).unwrap();
-    assert!(!log1.contains("DuplicateAttestation"), "{log1}");
+    for refusal in [
+        "DuplicateAttestation",
+        "DuplicateCommitment",
+        "CommitmentMismatch",
+    ] {
+        assert!(!log1.contains(refusal), "{refusal}: {log1}");
+    }
+    assert!(!log1.contains("given up"), "{log1}");
 
     // Replay through the other Kubo node and another node's RPC.
     let out = run_worker(&[

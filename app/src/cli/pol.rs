@@ -2,8 +2,8 @@
 //! trust records.
 
 use blyan_proto::pol::{
-    solve_stamp, Attestation, PolParams, RoundInfo, StampInput, SubmissionInfo, SubmitDelta,
-    TrustInfo, TrustLevel,
+    solve_stamp, Attestation, PolParams, RoundInfo, RoundVoting, StampInput, SubmissionInfo,
+    SubmitDelta, TrustInfo, TrustLevel,
 };
 use blyan_proto::query::QueryPath;
 use blyan_proto::{Address, Msg};
@@ -59,6 +59,14 @@ pub enum PolQuery {
     /// A round's attestations: each validator's flags and losses per submission (phase 1)
     /// and its aggregate (phase 2).
     Attestations {
+        /// Round id.
+        round: u64,
+        #[command(flatten)]
+        opts: QueryOpts,
+    },
+    /// A round's voting record: the operator → power snapshot taken when it entered phase
+    /// 1, each phase's commit window, the commitments and the deviating validators.
+    Voting {
         /// Round id.
         round: u64,
         #[command(flatten)]
@@ -126,6 +134,9 @@ pub fn run_query(cmd: PolQuery, out: Output) -> anyhow::Result<()> {
         }
         PolQuery::Attestations { round, opts } => {
             fetch::<Vec<Attestation>>(&opts, &QueryPath::Attestations(round))?
+        }
+        PolQuery::Voting { round, opts } => {
+            fetch::<Option<RoundVoting>>(&opts, &QueryPath::Voting(round))?
         }
         PolQuery::Trust { address, opts } => fetch::<TrustInfo>(&opts, &QueryPath::Trust(address))?,
     };

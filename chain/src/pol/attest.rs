@@ -1,15 +1,17 @@
 //! Validators' attestations: phase 1 (`MsgAttestSubmissions`: flags and loss per
 //! submission) and phase 2 (`MsgAttestAggregate`: the aggregate's hash, its new blocks and
-//! loss). Only operators of active validators may attest, once per round and phase, while
-//! the phase is open.
+//! loss). Each is the reveal of a commitment (`MsgCommit`, [`super::voting`]): only
+//! operators in the round's power snapshot may attest, once per round and phase, in the
+//! phase's reveal window, and only what they committed to; they weigh their snapshot power.
 
 use blyan_proto::event::Event;
 use blyan_proto::pol::{
     flags, AttestAggregate, AttestSubmissions, Attestation, PolEvent, RoundInfo, RoundStatus,
 };
-use blyan_proto::{Address, ErrorCode};
+use blyan_proto::ErrorCode;
 
 use super::state::*;
+use super::voting::{check_commitment, check_reveal, open_round, phase_number};
 use crate::error::{TxError, TxResult};
 use crate::runtime::MsgContext;
 use crate::state::StateWrite;
@@ -21,75 +23,19 @@ fn malformed(log: impl Into<String>) -> TxError {
     TxError::new(ErrorCode::MalformedAttestation, log)
 }
 
-/// The signer's voting power if it operates an active validator.
-fn attester_power<S: StateWrite + ?Sized>(state: &S, who: &Address) -> TxResult<u64> {
-    crate::staking::active_set(state)?
-        .iter()
-        .find(|(op, _)| op == who)
-        .map(|(_, p)| *p)
-        .filter(|p| *p > 0)
-        .ok_or_else(|| {
-            TxError::new(
-                ErrorCode::NotValidator,
-                format!("{who} does not operate an active validator"),
-            )
-        })
-}
-
-/// The round, checked to be in `phase` with its deadline not passed.
-fn open_round<S: StateWrite + ?Sized>(
-    state: &S,
-    id: u64,
-    phase: RoundStatus,
-    height: u64,
-) -> TxResult<RoundInfo> {
-    let r = round(state, id)?
-        .ok_or_else(|| TxError::new(ErrorCode::UnknownRound, format!("no round {id}")))?;
-    let deadline = match phase {
-        RoundStatus::Phase1 => r.phase1_until,
-        _ => r.phase2_until,
-    };
-    if r.status != phase || height > deadline {
-        return Err(TxError::new(
-            ErrorCode::PhaseClosed,
-            format!(
-                "round {id} is {:?} (deadline {deadline}); this attestation is for {phase:?}",
-                r.status
-            ),
-        ));
-    }
-    Ok(r)
-}
-
-/// The round an attestation for `phase` may be recorded in, and the signer's power: an
-/// active validator's operator that has not attested this phase yet, while it is open.
+/// The round an attestation (a reveal) for `phase` may be recorded in, and the signer's
+/// snapshot power: the phase is open, its commit window is over, the signer is in the
+/// round's power snapshot and has not attested this phase yet. The content is checked
+/// next, then that it is what the signer committed to ([`check_commitment`]).
 fn admit<S: StateWrite + ?Sized>(
     state: &S,
     ctx: &MsgContext<'_>,
     round_id: u64,
     phase: RoundStatus,
 ) -> TxResult<(RoundInfo, u64)> {
-    let power = attester_power(state, &ctx.signer)?;
     let r = open_round(state, round_id, phase, ctx.height)?;
-    let n = phase_number(phase);
-    if attestation(state, r.id, n, &ctx.signer)?.is_some() {
-        return Err(TxError::new(
-            ErrorCode::DuplicateAttestation,
-            format!(
-                "{} already attested phase {n} of round {}",
-                ctx.signer, r.id
-            ),
-        ));
-    }
+    let power = check_reveal(state, ctx, &r, phase_number(phase))?;
     Ok((r, power))
-}
-
-fn phase_number(phase: RoundStatus) -> u8 {
-    if phase == RoundStatus::Phase1 {
-        1
-    } else {
-        2
-    }
 }
 
 /// Stores a checked attestation and adds its power to the round's phase.
@@ -170,6 +116,7 @@ pub fn attest_submissions<S: StateWrite + ?Sized>(
             )));
         }
     }
+    check_commitment(state, ctx, r.id, 1, &m.commitment(&ctx.signer))?;
     Ok(store(state, ctx, r, power, m.judgements.clone(), None))
 }
 
@@ -209,6 +156,7 @@ pub fn attest_aggregate<S: StateWrite + ?Sized>(
             m.loss_micro
         )));
     }
+    check_commitment(state, ctx, r.id, 2, &m.commitment(&ctx.signer))?;
     Ok(store(state, ctx, r, power, Vec::new(), Some(m.clone())))
 }
 

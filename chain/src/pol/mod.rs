@@ -10,6 +10,7 @@
 
 mod attest;
 mod contributors;
+mod deviation;
 mod payout;
 mod query;
 mod rounds;
@@ -17,6 +18,7 @@ mod state;
 mod submit;
 mod tally;
 mod trust;
+mod voting;
 
 pub use attest::{admitted_blocks, attest_aggregate, attest_submissions};
 pub use query::answer as answer_query;
@@ -25,6 +27,7 @@ pub use state::*;
 pub use submit::submit_delta;
 pub use tally::{above, carried_flags, weighted_median};
 pub use trust::{day_of, record_failure, record_success};
+pub use voting::commit;
 
 use blyan_proto::event::Event;
 use blyan_proto::pol::PolMsg;
@@ -43,5 +46,6 @@ pub fn execute<S: StateWrite + ?Sized>(
         PolMsg::SubmitDelta(m) => submit_delta(state, ctx, m),
         PolMsg::AttestSubmissions(m) => attest_submissions(state, ctx, m),
         PolMsg::AttestAggregate(m) => attest_aggregate(state, ctx, m),
+        PolMsg::Commit(m) => commit(state, ctx, m),
     }
 }

@@ -59,6 +59,10 @@ pub fn answer<S: StateRead + ?Sized>(
             all.extend(attestations(state, *id, 2).map_err(e)?);
             plain(all.encode())
         }
+        QueryPath::Voting(id) => Some(Answer {
+            value: round_voting(state, *id).map_err(e)?.encode(),
+            proof_key: Some(state_key::voting(*id)),
+        }),
         _ => None,
     })
 }

@@ -1,8 +1,11 @@
 //! Round deadlines, run at the end of every block.
 //!
-//! A round takes submissions through `submit_until`; then phase 1 runs through
-//! `phase1_until` and phase 2 through `phase2_until`. A phase closes at its deadline, or
-//! as soon as every validator of the snapshot taken when submissions closed has attested.
+//! A round takes submissions through `submit_until`; then the operator → power snapshot
+//! is taken ([`super::voting`]) and phase 1 runs through `phase1_until`, phase 2 through
+//! `phase2_until`. Each phase takes commitments first: its commit window ends at its
+//! `commit_until` height, or early once every validator of the snapshot committed; the
+//! reveals follow. A phase closes at its deadline, or as soon as every validator that
+//! committed has revealed after the commit window.
 //! A phase that closes without more than 2/3 of that power attesting ends the round as
 //! `NoQuorum`: every bond still held goes back and the heads stay.
 
@@ -11,33 +14,43 @@ use blyan_proto::pol::{PolEvent, RoundInfo, RoundStatus, SubmissionStatus};
 use blyan_proto::ErrorCode;
 
 use super::state::*;
+use super::voting::PhaseStep;
 use crate::error::{TxError, TxResult};
 use crate::state::StateWrite;
 
-/// Advances every round in progress whose phase ends with this block.
+/// Advances every round in progress whose phase or commit window ends with this block.
 pub fn end_block<S: StateWrite + ?Sized>(state: &mut S, height: u64) -> TxResult<Vec<Event>> {
     let mut events = Vec::new();
     for mut r in rounds_in_progress(state)? {
-        let all_in = |attested: u64| r.total_power > 0 && attested >= r.total_power;
-        match r.status {
+        let phase = match r.status {
             RoundStatus::Open if height >= r.submit_until => {
                 r.status = RoundStatus::Phase1;
-                r.total_power = crate::staking::active_set(state)?
-                    .iter()
-                    .fold(0u64, |a, (_, p)| a.saturating_add(*p));
+                r.total_power = super::voting::take_snapshot(state, &r)?;
                 set_round(state, &r);
                 events.push(Event::Pol(PolEvent::RoundClosed {
                     round: r.id,
                     submissions: u32::try_from(r.submissions.len()).unwrap_or(u32::MAX),
                 }));
+                continue;
             }
-            RoundStatus::Phase1 if height >= r.phase1_until || all_in(r.phase1_power) => {
+            RoundStatus::Phase1 => 1,
+            RoundStatus::Phase2 => 2,
+            _ => continue,
+        };
+        let v = must_round_voting(state, r.id)?;
+        match (super::voting::phase_step(&r, &v, phase, height), phase) {
+            (PhaseStep::Close, 1) => {
+                let id = r.id;
                 events.extend(super::tally::close_phase1(state, r, height)?);
+                super::voting::start_phase2(state, id, height)?;
             }
-            RoundStatus::Phase2 if height >= r.phase2_until || all_in(r.phase2_power) => {
+            (PhaseStep::Close, _) => {
                 events.extend(super::tally::close_phase2(state, r, height)?);
             }
-            _ => {}
+            (PhaseStep::OpenReveals, _) => {
+                events.push(super::voting::open_reveals(state, r.id, phase, height)?);
+            }
+            (PhaseStep::Wait, _) => {}
         }
     }
     Ok(events)

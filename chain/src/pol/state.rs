@@ -1,7 +1,8 @@
 //! `pol` state: keys and typed accessors.
 
 use blyan_proto::pol::{
-    Attestation, PolParams, RoundId, RoundInfo, SubmissionId, SubmissionInfo, TrustInfo,
+    Attestation, PolParams, RoundId, RoundInfo, RoundVoting, SubmissionId, SubmissionInfo,
+    TrustInfo,
 };
 use blyan_proto::{Address, ErrorCode};
 use parity_scale_codec::Decode;
@@ -47,6 +48,14 @@ pub mod state_key {
     /// The contributors of a block version created by a round.
     pub fn contributors(id: &[u8; 32]) -> Vec<u8> {
         key(CONTRIBUTORS_PREFIX, id)
+    }
+
+    /// Prefix of each round's voting record (power snapshot, commit windows, commitments).
+    pub const VOTING_PREFIX: &[u8] = b"pol/voting/";
+
+    /// A round's voting record.
+    pub fn voting(round: u64) -> Vec<u8> {
+        key(VOTING_PREFIX, &round.to_be_bytes())
     }
 
     /// Prefix of attestations (`{round}{phase}{validator}`).
@@ -223,6 +232,32 @@ pub fn trust<S: StateRead + ?Sized>(state: &S, addr: &Address) -> TxResult<Trust
 /// Stores a trust record.
 pub fn set_trust<S: StateWrite + ?Sized>(state: &mut S, addr: &Address, t: &TrustInfo) {
     state.put_scale(state_key::trust(addr), t);
+}
+
+/// A round's voting record, once it entered phase 1.
+pub fn round_voting<S: StateRead + ?Sized>(
+    state: &S,
+    round: RoundId,
+) -> TxResult<Option<RoundVoting>> {
+    state.get_scale(&state_key::voting(round))
+}
+
+/// A round's voting record; an error for a round in a phase without one.
+pub fn must_round_voting<S: StateRead + ?Sized>(
+    state: &S,
+    round: RoundId,
+) -> TxResult<RoundVoting> {
+    round_voting(state, round)?.ok_or_else(|| {
+        TxError::new(
+            ErrorCode::CorruptState,
+            format!("round {round} has no voting record"),
+        )
+    })
+}
+
+/// Stores a round's voting record.
+pub fn set_round_voting<S: StateWrite + ?Sized>(state: &mut S, v: &RoundVoting) {
+    state.put_scale(state_key::voting(v.round), v);
 }
 
 /// A validator's attestation of one phase, if any.

@@ -2,6 +2,8 @@
 //! medians over integer losses, flags carried by enough attesting power, the > 2/3 quorum
 //! on one aggregate, and what follows: slashes, fees, returned bonds, new block versions,
 //! rewards and trust updates. Everything is integer math over state, in a fixed order.
+//! Attestations carry their signer's power from the round's snapshot ([`super::voting`]);
+//! phase-1 attesters far from a median lose their validation reward ([`super::deviation`]).
 
 use std::collections::BTreeMap;
 
@@ -73,9 +75,9 @@ pub fn close_phase1<S: StateWrite + ?Sized>(
         return super::rounds::end_without_quorum(state, r, height);
     }
     let atts = attestations(state, r.id, 1)?;
+    let mut events = super::deviation::record_deviating(state, &r, &atts, &p)?;
     let base = r.base_loss_micro.unwrap_or(u64::MAX);
     let tolerance = base.saturating_mul(u64::from(p.harmful_tolerance_bps)) / 10_000;
-    let mut events = Vec::new();
     let mut admitted = 0usize;
     for (i, mut s) in round_submissions(state, &r)?.into_iter().enumerate() {
         let mut losses = Vec::with_capacity(atts.len());
@@ -218,7 +220,13 @@ pub fn close_phase2<S: StateWrite + ?Sized>(
     let mut rec = crate::dag::must_model(state, &r.model)?;
     rec.loss_micro = Some(new_loss);
     crate::dag::set_model(state, &r.model, &rec);
-    let validators: Vec<(Address, u64)> = agreeing.iter().map(|a| (a.validator, a.power)).collect();
+    // Validators recorded as deviating in phase 1 share no validation reward.
+    let deviating = must_round_voting(state, r.id)?.deviating;
+    let validators: Vec<(Address, u64)> = agreeing
+        .iter()
+        .filter(|a| !deviating.contains(&a.validator))
+        .map(|a| (a.validator, a.power))
+        .collect();
     events.extend(payout::pay_round(
         state,
         &p,

@@ -80,11 +80,21 @@ pub fn ctx(height: u64) -> BlockContext {
 
 /// Runs one block of already-verified transactions and commits it into `state`.
 pub fn run_block(state: &mut MemState, height: u64, txs: &[VerifiedTx]) -> Vec<TxOutcome> {
+    run_block_events(state, height, txs).0
+}
+
+/// Like [`run_block`], also returning the begin- and end-block events.
+pub fn run_block_events(
+    state: &mut MemState,
+    height: u64,
+    txs: &[VerifiedTx],
+) -> (Vec<TxOutcome>, Vec<blyan_proto::event::Event>) {
     let mut ex = BlockExecutor::begin(&*state, ctx(height)).unwrap();
     let outcomes = txs
         .iter()
         .map(|t| ex.execute(Ok(t), Mode::Deliver))
         .collect();
-    apply_writes(state, ex.end().unwrap().writes);
-    outcomes
+    let end = ex.end().unwrap();
+    apply_writes(state, end.writes);
+    (outcomes, end.events)
 }

@@ -9,7 +9,7 @@ use blyan_proto::dag::{BlockSpec, ModelArch, SemVer, ValidationSet};
 use blyan_proto::event::Event;
 use blyan_proto::params::{FeeParams, StakingParams, TxParams};
 use blyan_proto::pol::{
-    solve_stamp, BaseHead, DeltaRef, PolMsg, PolParams, StampInput, SubmitDelta,
+    solve_stamp, BaseHead, CommitAttestation, DeltaRef, PolMsg, PolParams, StampInput, SubmitDelta,
 };
 use blyan_proto::query::QueryPath;
 use blyan_proto::{Fee, Msg, Tx, BLY};
@@ -166,6 +166,11 @@ pub fn tx(s: &MemState, name: &str, m: SubmitDelta) -> Tx {
 
 /// A transaction from `name` carrying one `pol` message, at its next nonce.
 pub fn pol_tx(s: &MemState, name: &str, m: PolMsg) -> Tx {
+    msg_tx(s, name, Msg::Pol(m))
+}
+
+/// A transaction from `name` carrying `m`, at its next nonce.
+pub fn msg_tx(s: &MemState, name: &str, m: Msg) -> Tx {
     Tx {
         chain_id: CHAIN.into(),
         nonce: nonce_of(s, name),
@@ -174,9 +179,25 @@ pub fn pol_tx(s: &MemState, name: &str, m: PolMsg) -> Tx {
             max_fee_per_gas: 10_000_000_000,
             max_priority_fee_per_gas: 1_000,
         },
-        msgs: vec![Msg::Pol(m)],
+        msgs: vec![m],
         memo: String::new(),
     }
+}
+
+/// The commitment `who` makes to attestation `m` (`MsgAttestSubmissions` or
+/// `MsgAttestAggregate`, with its salt).
+pub fn commit_to(who: &str, m: &PolMsg) -> PolMsg {
+    let v = key(who).address();
+    let (round, phase, commitment) = match m {
+        PolMsg::AttestSubmissions(a) => (a.round, 1, a.commitment(&v)),
+        PolMsg::AttestAggregate(a) => (a.round, 2, a.commitment(&v)),
+        other => panic!("{other:?} is not an attestation"),
+    };
+    PolMsg::Commit(CommitAttestation {
+        round,
+        phase,
+        commitment,
+    })
 }
 
 pub fn submit(s: &mut MemState, height: u64, who: &str, m: SubmitDelta) -> TxOutcome {

@@ -2,27 +2,31 @@
 //! the model's round in progress,
 //!
 //! * in phase 1, judge every submission ([`judge`]: fetch and verify by hash, decode, screen
-//!   with [`crate::defense`], measure base + submission alone on the validation set) and send
-//!   `MsgAttestSubmissions` with one judgement per submission in the round's order;
+//!   with [`crate::defense`], measure base + submission alone on the validation set) and
+//!   prepare `MsgAttestSubmissions` with one judgement per submission in the round's order;
 //! * in phase 2, aggregate the admitted submissions with the model's rule, apply the
 //!   aggregate, upload each changed block's new TensorBlock and lossless aggregate delta to
-//!   Kubo, measure the new loss and send `MsgAttestAggregate` ([`aggregate`]).
+//!   Kubo, measure the new loss and prepare `MsgAttestAggregate` ([`aggregate`]).
 //!
-//! It attests each phase of a round at most once: before working it checks its own record
-//! (`{home}/validator-state.json`, written before and after sending) and the chain's
-//! attestations of the round, and the chain refuses a second one anyway
-//! (`DuplicateAttestation`). [`replay`] re-derives every learned version from its deltas.
+//! A prepared attestation gets a random salt and is kept in the state file
+//! (`{home}/validator-state.json`) before its commitment (`MsgCommit`) is sent in the
+//! phase's commit window; once that window is over the validator reveals it (sends the
+//! attestation itself). A restart mid-phase finds the prepared attestation and reveals
+//! exactly it: it never prepares or commits a phase twice, and the chain refuses a second
+//! commitment or attestation anyway (`DuplicateCommitment`, `DuplicateAttestation`).
+//! [`replay`] re-derives every learned version from its deltas.
 
 pub mod aggregate;
 mod base;
 pub mod fetch;
 pub mod judge;
 pub mod replay;
+mod send;
 mod state;
 pub mod weights;
 
 pub use base::{head_hashes, open_source, Base};
-pub use state::{Attested, PendingAttestation, ValidatorState};
+pub use state::{Attested, PendingAttestation, Plan, Prepared, ValidatorState};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,21 +35,16 @@ use std::time::Duration;
 use anyhow::Context;
 use blyan_proto::pol::{
     AttestAggregate, AttestSubmissions, Attestation, PolMsg, PolParams, RoundInfo, RoundStatus,
-    SubmissionInfo, SubmissionStatus,
+    RoundVoting, SubmissionInfo, SubmissionStatus,
 };
 use blyan_proto::query::QueryPath;
-use blyan_proto::Msg;
 use candle_core::Device;
 
-use crate::chain::{ChainSource, Committed, Resolution, RpcClient, TxSender};
+use crate::chain::{ChainSource, RpcClient, TxSender};
 use crate::defense::{DefenseParams, Update};
 use crate::ipfs::KuboClient;
 use judge::MAX_LOSS_MICRO;
-
-/// CheckTx codes that settle a phase for this validator: `UnknownRound` (413) through
-/// `MalformedAttestation` (418).
-const FINAL_REFUSALS_FROM: u32 = blyan_proto::ErrorCode::UnknownRound as u32;
-const FINAL_REFUSALS_TO: u32 = blyan_proto::ErrorCode::MalformedAttestation as u32;
+use send::fresh_salt;
 
 /// How a validator works.
 #[derive(Debug, Clone)]
@@ -65,6 +64,15 @@ pub struct ValidatorConfig {
 pub enum Step {
     /// Nothing to do now.
     Idle(String),
+    /// A commitment was recorded on chain.
+    Committed {
+        /// Round.
+        round: u64,
+        /// 1 or 2.
+        phase: u8,
+        /// Height of its block.
+        height: u64,
+    },
     /// An attestation was committed.
     Attested(Attested),
 }
@@ -156,8 +164,13 @@ impl Validator {
                     last_idle = why;
                 }
                 Ok(Step::Idle(_)) => {}
+                Ok(Step::Committed {
+                    round,
+                    phase,
+                    height,
+                }) => tracing::info!(round, phase, height, "commitment recorded"),
                 Ok(Step::Attested(a)) => tracing::info!(round = a.round, phase = a.phase,
-                    height = a.height, tx = %a.tx_hash, "attestation committed"),
+                    height = a.height, tx = %a.tx_hash, "attestation revealed and recorded"),
                 Err(e) => {
                     tracing::warn!(height, "validator step failed (retrying next block): {e:#}")
                 }
@@ -167,15 +180,15 @@ impl Validator {
         }
     }
 
-    /// One pass at `height`: settle an attestation in flight, then attest the current
-    /// phase of the model's round if this validator has not yet.
+    /// One pass at `height`: settle a transaction in flight, then commit to or reveal the
+    /// current phase of the model's round if this validator has not yet.
     pub fn step(&mut self, height: u64) -> anyhow::Result<Step> {
         if let Some(done) = self.settle_pending(height)? {
-            return Ok(Step::Attested(done));
+            return Ok(done);
         }
         if self.state.pending.is_some() {
             return Ok(Step::Idle(
-                "waiting for the attestation to be committed".into(),
+                "waiting for the transaction to be committed".into(),
             ));
         }
         let Some(r) = self.current()? else {
@@ -202,22 +215,71 @@ impl Validator {
         if let Some(why) = self.already(&r, phase)? {
             return Ok(Step::Idle(why));
         }
-        let msg = if phase == 1 {
-            self.phase1(&r)?
-        } else {
-            self.phase2(&r)?
+        let Some(voting) = self.voting(r.id)? else {
+            return Ok(Step::Idle(format!(
+                "round {} has no power snapshot yet",
+                r.id
+            )));
         };
-        // The work takes a while: look again before sending.
-        match self.current()? {
-            Some(now) if now.id == r.id && now.status == r.status => {}
-            _ => {
-                return Ok(Step::Idle(format!(
-                    "phase {phase} of round {} ended before this validator finished",
-                    r.id
-                )))
-            }
+        let me = self.sender.address();
+        if voting.power_of(&me).is_none() {
+            return Ok(Step::Idle(format!(
+                "not in the power snapshot of round {}",
+                r.id
+            )));
         }
-        self.send(r.id, phase, msg, height)
+        let until = voting.commit_until(phase);
+        let on_chain = voting.commitment_of(phase, &me).map(|c| c.commitment);
+        if self.state.prepared_for(r.id, phase).is_none() {
+            if on_chain.is_some() {
+                // Committed by a run whose state file is gone: without the salt it cannot
+                // be revealed.
+                return self.give_up(r.id, phase, height, "lost-salt");
+            }
+            if height >= until {
+                return Ok(Step::Idle(format!(
+                    "phase {phase} of round {} took commitments through height {until}",
+                    r.id
+                )));
+            }
+            let msg = if phase == 1 {
+                self.phase1(&r, until)?
+            } else {
+                self.phase2(&r, until)?
+            };
+            // The work takes a while: look again before committing.
+            match self.current()? {
+                Some(now) if now.id == r.id && now.status == r.status => {}
+                _ => {
+                    return Ok(Step::Idle(format!(
+                        "phase {phase} of round {} ended before this validator finished",
+                        r.id
+                    )))
+                }
+            }
+            // Kept before the commitment is sent, so a restart reveals this very one.
+            self.state.prepare(Prepared::new(&me, msg)?);
+            self.state.save(&self.cfg.home)?;
+            return self.send_commit(r.id, phase, height);
+        }
+        match self
+            .state
+            .plan(r.id, phase, on_chain.as_ref(), until, height)
+        {
+            Some(Plan::Commit) => self.send_commit(r.id, phase, height),
+            Some(Plan::Reveal) => self.send_reveal(r.id, phase, height),
+            Some(Plan::AwaitReveals) | None => Ok(Step::Idle(format!(
+                "committed to phase {phase} of round {}; reveals from height {}",
+                r.id,
+                until.saturating_add(1)
+            ))),
+            Some(Plan::Missed) => self.give_up(r.id, phase, height, "missed-commit-window"),
+            Some(Plan::Foreign) => self.give_up(r.id, phase, height, "foreign-commitment"),
+        }
+    }
+
+    fn voting(&self, round: u64) -> anyhow::Result<Option<RoundVoting>> {
+        Ok(self.rpc().query(&QueryPath::Voting(round))?)
     }
 
     fn current(&self) -> anyhow::Result<Option<RoundInfo>> {
@@ -286,13 +348,15 @@ impl Validator {
         Ok(self.rpc().query(&QueryPath::Submissions(round))?)
     }
 
-    fn phase1(&mut self, r: &RoundInfo) -> anyhow::Result<Msg> {
+    /// Judges every submission of `r`; fetching is budgeted to end well before `until`,
+    /// the last height of the commit window.
+    fn phase1(&mut self, r: &RoundInfo, until: u64) -> anyhow::Result<PolMsg> {
         self.prepare()?;
         let subs = self.submissions(r.id)?;
         let (Some(base), Some((_, texts))) = (self.base.as_mut(), self.texts.as_ref()) else {
             anyhow::bail!("no base model");
         };
-        let budget = fetch::phase_budget(self.sender.rpc(), r.phase1_until);
+        let budget = fetch::phase_budget(self.sender.rpc(), until);
         let deadline = std::time::Instant::now() + budget;
         let fetched = fetch::fetch_round(
             &self.kubo,
@@ -308,24 +372,28 @@ impl Validator {
                 loss_micro = j.loss_micro, base_loss_micro = ?r.base_loss_micro,
                 "judged: {}", o.note);
         }
-        Ok(Msg::Pol(PolMsg::AttestSubmissions(AttestSubmissions {
+        Ok(PolMsg::AttestSubmissions(AttestSubmissions {
             round: r.id,
             judgements,
-        })))
+            salt: fresh_salt(),
+        }))
     }
 
-    fn phase2(&mut self, r: &RoundInfo) -> anyhow::Result<Msg> {
+    /// Aggregates the admitted submissions of `r`; fetching is budgeted to end well before
+    /// `until`, the last height of the commit window.
+    fn phase2(&mut self, r: &RoundInfo, until: u64) -> anyhow::Result<PolMsg> {
         self.prepare()?;
         let params: PolParams = self.rpc().query(&QueryPath::PolParams)?;
         let rule = aggregate::rule(params.rule_for(&self.cfg.model_id));
         let server_lr_bps = params.server_lr_for(&self.cfg.model_id);
+        let mut updates = Vec::new();
         let admitted: Vec<SubmissionInfo> = self
             .submissions(r.id)?
             .into_iter()
             .filter(|s| s.status == SubmissionStatus::Admitted)
             .collect();
         let layouts = self.base.as_ref().context("no base model")?.layouts();
-        let deadline = std::time::Instant::now() + fetch::phase_budget(self.rpc(), r.phase2_until);
+        let deadline = std::time::Instant::now() + fetch::phase_budget(self.rpc(), until);
         let fetched = fetch::fetch_round(
             &self.kubo,
             &admitted,
@@ -333,7 +401,6 @@ impl Validator {
             deadline,
             fetch::FETCH_CONCURRENCY,
         );
-        let mut updates = Vec::new();
         for (s, f) in admitted.iter().zip(fetched) {
             let deltas = f?;
             updates.push(Update {
@@ -364,109 +431,13 @@ impl Validator {
             blocks = ?blocks.iter().map(|b| format!("{} {}", b.block, b.cid)).collect::<Vec<_>>(),
             base_loss_micro = ?r.base_loss_micro, new_loss_micro = loss_micro,
             fake = self.cfg.fake_aggregate, "aggregate built");
-        Ok(Msg::Pol(PolMsg::AttestAggregate(AttestAggregate {
+        Ok(PolMsg::AttestAggregate(AttestAggregate {
             round: r.id,
             aggregate_hash: hash,
             blocks,
             loss_micro,
-        })))
-    }
-
-    fn send(&mut self, round: u64, phase: u8, msg: Msg, height: u64) -> anyhow::Result<Step> {
-        let sent = self.sender.send(|_| vec![msg])?;
-        if sent.code != 0 {
-            // The pol refusals (unknown round or submission, not a validator, phase closed,
-            // duplicate, malformed) would come back the same: this phase is done. Others
-            // (nonce, fees) are retried at the next block.
-            if (FINAL_REFUSALS_FROM..=FINAL_REFUSALS_TO).contains(&sent.code) {
-                self.state.record(Attested {
-                    round,
-                    phase,
-                    tx_hash: format!("refused:{}", sent.code),
-                    height,
-                });
-                self.state.save(&self.cfg.home)?;
-            }
-            return Ok(Step::Idle(format!(
-                "phase-{phase} attestation of round {round} refused by CheckTx: code {} {}",
-                sent.code, sent.log
-            )));
-        }
-        tracing::info!(round, phase, tx = %sent.hash, "attestation broadcast");
-        self.state.pending = Some(PendingAttestation {
-            round,
-            phase,
-            tx_hash: sent.hash.clone(),
-            nonce: sent.nonce,
-            sent_at: height,
-        });
-        self.state.save(&self.cfg.home)?;
-        let committed = self.sender.wait(&sent.hash, Duration::from_secs(60))?;
-        match self.settle_pending(committed.height)? {
-            Some(a) => Ok(Step::Attested(a)),
-            None => Ok(Step::Idle(format!(
-                "phase-{phase} attestation of round {round} failed: code {} {}",
-                committed.code, committed.log
-            ))),
-        }
-    }
-
-    /// Resolves the attestation in flight, if any. A failed one is recorded too (with the
-    /// code in place of the hash): the chain's checks are deterministic, so sending it
-    /// again would fail again.
-    fn settle_pending(&mut self, height: u64) -> anyhow::Result<Option<Attested>> {
-        let Some(p) = self.state.pending.clone() else {
-            return Ok(None);
-        };
-        let done = match self.sender.resolve(&p.tx_hash, p.nonce)? {
-            Resolution::Committed(Committed {
-                height: h, code: 0, ..
-            }) => Some(Attested {
-                round: p.round,
-                phase: p.phase,
-                tx_hash: p.tx_hash.clone(),
-                height: h,
-            }),
-            Resolution::Committed(Committed {
-                height: h,
-                code,
-                log,
-            }) => {
-                tracing::warn!(
-                    height = h,
-                    code,
-                    round = p.round,
-                    phase = p.phase,
-                    "attestation failed in its block: {log}"
-                );
-                self.state.record(Attested {
-                    round: p.round,
-                    phase: p.phase,
-                    tx_hash: format!("failed:{code}"),
-                    height: h,
-                });
-                None
-            }
-            // Another transaction took the nonce (this one under another encoding, or
-            // another): whether the chain has the attestation is read from its record
-            // before attesting again.
-            Resolution::Superseded { next_nonce } => {
-                tracing::warn!(tx = %p.tx_hash, nonce = p.nonce, next_nonce,
-                    "attestation settled by nonce: its hash is not on chain");
-                None
-            }
-            Resolution::Pending { .. } if height > p.sent_at.saturating_add(20) => {
-                tracing::warn!(tx = %p.tx_hash, "attestation dropped from the mempool");
-                None
-            }
-            Resolution::Pending { .. } => return Ok(None),
-        };
-        self.state.pending = None;
-        if let Some(a) = &done {
-            self.state.record(a.clone());
-        }
-        self.state.save(&self.cfg.home)?;
-        Ok(done)
+            salt: fresh_salt(),
+        }))
     }
 }
 

@@ -6,6 +6,7 @@
 //! the heads it trained against and a bond. A round for the model opens with the first
 //! submission and stops taking submissions `round_blocks` blocks later.
 
+mod commit;
 mod info;
 mod params;
 mod stamp;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dag::BlockId;
 
+pub use commit::{commitment, CommitAttestation, Commitment, RoundVoting, COMMIT_DOMAIN};
 pub use info::{
     Attestation, RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo, TrustLevel,
 };
@@ -119,6 +121,9 @@ pub struct AttestSubmissions {
     pub round: RoundId,
     /// Judgements in the round's submission order.
     pub judgements: Vec<Judgement>,
+    /// The secret salt of this validator's phase-1 commitment (see [`commitment`]).
+    #[serde(with = "crate::msg::hex32")]
+    pub salt: [u8; 32],
 }
 
 /// A block's new version proposed by an aggregate.
@@ -154,6 +159,9 @@ pub struct AttestAggregate {
     pub blocks: Vec<NewBlockVersion>,
     /// Validation loss of the model with these versions, micro-nats.
     pub loss_micro: u64,
+    /// The secret salt of this validator's phase-2 commitment (see [`commitment`]).
+    #[serde(with = "crate::msg::hex32")]
+    pub salt: [u8; 32],
 }
 
 /// Messages of the `pol` module.
@@ -169,6 +177,9 @@ pub enum PolMsg {
     /// A validator's phase-2 aggregate.
     #[codec(index = 2)]
     AttestAggregate(AttestAggregate),
+    /// A validator's commitment to its attestation of one phase (`MsgCommit`).
+    #[codec(index = 3)]
+    Commit(CommitAttestation),
 }
 
 impl PolMsg {
@@ -176,7 +187,7 @@ impl PolMsg {
     pub fn outflow(&self) -> u128 {
         match self {
             PolMsg::SubmitDelta(s) => s.bond,
-            PolMsg::AttestSubmissions(_) | PolMsg::AttestAggregate(_) => 0,
+            PolMsg::AttestSubmissions(_) | PolMsg::AttestAggregate(_) | PolMsg::Commit(_) => 0,
         }
     }
 
@@ -186,6 +197,7 @@ impl PolMsg {
             PolMsg::SubmitDelta(_) => "pol.submit_delta",
             PolMsg::AttestSubmissions(_) => "pol.attest_submissions",
             PolMsg::AttestAggregate(_) => "pol.attest_aggregate",
+            PolMsg::Commit(_) => "pol.commit",
         }
     }
 }
@@ -225,6 +237,39 @@ pub enum PolEvent {
         round: RoundId,
         /// Submissions it holds.
         submissions: u32,
+    },
+    /// A validator committed to its attestation of a phase.
+    Committed {
+        /// Round.
+        round: RoundId,
+        /// Validator operator.
+        validator: crate::Address,
+        /// 1 or 2.
+        phase: u8,
+    },
+    /// A phase's commit window closed (early when every validator of the snapshot
+    /// committed): reveals are taken from the next height on.
+    RevealsOpen {
+        /// Round.
+        round: RoundId,
+        /// 1 or 2.
+        phase: u8,
+        /// First height that takes reveals.
+        from: u64,
+    },
+    /// A validator's phase-1 loss for a submission was far from the stake-weighted median
+    /// that a supermajority agreed with: it gets no validation reward for the round.
+    AttesterDeviated {
+        /// Round.
+        round: RoundId,
+        /// Validator operator.
+        validator: crate::Address,
+        /// The first submission it deviated on.
+        submission: SubmissionId,
+        /// Its loss, micro-nats.
+        loss_micro: u64,
+        /// The median, micro-nats.
+        median_loss_micro: u64,
     },
     /// A validator attested a phase.
     Attested {
@@ -290,6 +335,9 @@ impl PolEvent {
             PolEvent::RoundClosed { .. } => "pol_round_closed",
             PolEvent::RoundNoQuorum { .. } => "pol_round_no_quorum",
             PolEvent::Attested { .. } => "pol_attested",
+            PolEvent::Committed { .. } => "pol_committed",
+            PolEvent::RevealsOpen { .. } => "pol_reveals_open",
+            PolEvent::AttesterDeviated { .. } => "pol_attester_deviated",
             PolEvent::SubmissionJudged { .. } => "pol_submission_judged",
             PolEvent::Rewarded { .. } => "pol_rewarded",
             PolEvent::RoundEnded { .. } => "pol_round_ended",
@@ -343,6 +391,33 @@ impl PolEvent {
                 ("validator", validator.to_string()),
                 ("phase", phase.to_string()),
                 ("power", power.to_string()),
+            ],
+            PolEvent::Committed {
+                round,
+                validator,
+                phase,
+            } => vec![
+                ("round", round.to_string()),
+                ("validator", validator.to_string()),
+                ("phase", phase.to_string()),
+            ],
+            PolEvent::RevealsOpen { round, phase, from } => vec![
+                ("round", round.to_string()),
+                ("phase", phase.to_string()),
+                ("from", from.to_string()),
+            ],
+            PolEvent::AttesterDeviated {
+                round,
+                validator,
+                submission,
+                loss_micro,
+                median_loss_micro,
+            } => vec![
+                ("round", round.to_string()),
+                ("validator", validator.to_string()),
+                ("submission", submission.to_string()),
+                ("loss_micro", loss_micro.to_string()),
+                ("median_loss_micro", median_loss_micro.to_string()),
             ],
             PolEvent::SubmissionJudged {
                 round,

@@ -76,6 +76,17 @@ pub struct PolParams {
     /// Per-model server learning rates, basis points (the right step depends on how a
     /// model's miners train).
     pub model_server_lr: Vec<(String, u32)>,
+    /// Share of each phase, from its start, in which validators commit to their
+    /// attestations (`MsgCommit`), basis points; the rest of the phase takes the reveals
+    /// (see [`PolParams::commit_blocks`]). A commit window closes early once every
+    /// validator of the round's snapshot committed.
+    pub commit_window_bps: u32,
+    /// A validator whose phase-1 loss for an unflagged submission is further than this
+    /// from the submission's stake-weighted median, basis points of the median, is
+    /// recorded as deviating and gets no validation reward for the round (only when
+    /// validators holding more than `quorum_bps` of the snapshot power agree with the
+    /// median within this tolerance).
+    pub attester_deviation_bps: u32,
 }
 
 /// How validators combine the admitted deltas of a round.
@@ -148,6 +159,11 @@ impl Default for PolParams {
             // choice for governance, not a safe default.
             server_lr_bps: 10_000,
             model_server_lr: Vec::new(),
+            // 20 of 30 blocks to judge and commit; the reveals take a block or two.
+            commit_window_bps: 6_667,
+            // Honest validators measure bit-identical losses on the same hardware and
+            // nearly identical ones elsewhere; 5% leaves room for any float differences.
+            attester_deviation_bps: 500,
         }
     }
 }
@@ -155,8 +171,17 @@ impl Default for PolParams {
 impl PolParams {
     /// Checks the parameters make sense (genesis validation).
     pub fn validate(&self) -> Result<(), String> {
-        if self.round_blocks == 0 || self.phase1_blocks == 0 || self.phase2_blocks == 0 {
-            return Err("pol: round_blocks and phase blocks must be positive".into());
+        if self.round_blocks == 0 || self.phase1_blocks < 2 || self.phase2_blocks < 2 {
+            return Err(
+                "pol: round_blocks must be positive and each phase at least 2 blocks (a commit and a reveal window)"
+                    .into(),
+            );
+        }
+        if self.commit_window_bps == 0 || self.commit_window_bps >= 10_000 {
+            return Err("pol: commit_window_bps must be in 1..=9999 (reveals need time)".into());
+        }
+        if self.attester_deviation_bps > 100_000 {
+            return Err("pol: attester_deviation_bps above 100000 (10x the median)".into());
         }
         if self.hashcash_bits > 64 {
             return Err("pol: hashcash_bits above 64 could never be met in practice".into());
@@ -210,6 +235,17 @@ impl PolParams {
             .map_or(self.server_lr_bps, |(_, v)| *v)
     }
 
+    /// Blocks of a phase of `phase_blocks` that take commitments: `commit_window_bps` of
+    /// it (floor), at least 1, leaving at least 1 for the reveals.
+    pub fn commit_blocks(&self, phase_blocks: u64) -> u64 {
+        let share =
+            u128::from(phase_blocks).saturating_mul(u128::from(self.commit_window_bps)) / 10_000;
+        u64::try_from(share)
+            .unwrap_or(u64::MAX)
+            .min(phase_blocks.saturating_sub(1))
+            .max(1)
+    }
+
     /// The smallest bond for a trust level.
     pub fn min_bond(&self, level: super::TrustLevel) -> u128 {
         match level {
@@ -248,5 +284,39 @@ mod tests {
         p.model_server_lr.pop();
         p.server_lr_bps = 100_001;
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn commit_windows_leave_room_for_reveals() {
+        let p = PolParams::default();
+        assert_eq!(p.commit_blocks(30), 20);
+        assert_eq!(p.commit_blocks(3), 2);
+        assert_eq!(p.commit_blocks(2), 1);
+        let q = PolParams {
+            commit_window_bps: 1,
+            ..PolParams::default()
+        };
+        assert_eq!(q.commit_blocks(30), 1);
+        let q = PolParams {
+            commit_window_bps: 9_999,
+            ..PolParams::default()
+        };
+        assert_eq!(q.commit_blocks(30), 29);
+        for bad in [
+            PolParams {
+                commit_window_bps: 0,
+                ..PolParams::default()
+            },
+            PolParams {
+                commit_window_bps: 10_000,
+                ..PolParams::default()
+            },
+            PolParams {
+                phase2_blocks: 1,
+                ..PolParams::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 }

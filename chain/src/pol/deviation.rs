@@ -1,0 +1,130 @@
+//! The phase-1 deviation penalty (issue 11): a validator whose loss for a submission is
+//! far from that submission's stake-weighted median is recorded as deviating when phase 1
+//! closes, and gets no validation reward for the round.
+//!
+//! The check cannot be turned against an honest validator: it looks only at unflagged
+//! judgements (a validator that could not fetch or decode a delta flags it, so a miner
+//! that serves its delta to some validators only makes them flag, not deviate), and it
+//! applies to a submission only when validators holding more than `quorum_bps` (2/3) of
+//! the snapshot power reported losses within `attester_deviation_bps` of the median.
+//! Honest validators measure the same loss from the same hash-checked bytes, so with less
+//! than 1/3 of the power Byzantine that agreeing supermajority includes honest validators,
+//! and every honest validator is then within the tolerance too.
+
+use blyan_proto::event::Event;
+use blyan_proto::pol::{Attestation, PolEvent, PolParams, RoundInfo};
+use blyan_proto::Address;
+
+use super::state::*;
+use super::tally::{above, weighted_median};
+use crate::error::TxResult;
+use crate::state::StateWrite;
+
+/// Whether `loss` is further than `bps` of `median` from it.
+pub fn deviates(loss: u64, median: u64, bps: u32) -> bool {
+    let tolerance = u128::from(median).saturating_mul(u128::from(bps)) / 10_000;
+    u128::from(loss.abs_diff(median)) > tolerance
+}
+
+/// The validators that deviate on one submission's unflagged `(validator, loss, power)`
+/// judgements, if a supermajority of `total_power` agrees with the median.
+fn deviating_on(
+    judged: &[(Address, u64, u64)],
+    total_power: u64,
+    p: &PolParams,
+) -> Option<(u64, Vec<(Address, u64)>)> {
+    let votes: Vec<(u64, u64)> = judged.iter().map(|(_, l, pw)| (*l, *pw)).collect();
+    let median = weighted_median(&votes)?;
+    let agreeing = judged
+        .iter()
+        .filter(|(_, l, _)| !deviates(*l, median, p.attester_deviation_bps))
+        .fold(0u64, |a, (_, _, pw)| a.saturating_add(*pw));
+    if !above(agreeing, total_power, p.quorum_bps) {
+        return None;
+    }
+    let far = judged
+        .iter()
+        .filter(|(_, l, _)| deviates(*l, median, p.attester_deviation_bps))
+        .map(|(v, l, _)| (*v, *l))
+        .collect();
+    Some((median, far))
+}
+
+/// Records the round's deviating phase-1 attesters in its voting record (once each, at
+/// the first submission they deviate on) and says why in an event.
+pub(super) fn record_deviating<S: StateWrite + ?Sized>(
+    state: &mut S,
+    r: &RoundInfo,
+    atts: &[Attestation],
+    p: &PolParams,
+) -> TxResult<Vec<Event>> {
+    let mut v = must_round_voting(state, r.id)?;
+    let mut events = Vec::new();
+    for (i, sub) in r.submissions.iter().enumerate() {
+        let judged: Vec<(Address, u64, u64)> = atts
+            .iter()
+            .filter_map(|a| {
+                a.judgements
+                    .get(i)
+                    .filter(|j| j.submission == *sub && j.flags == 0)
+                    .map(|j| (a.validator, j.loss_micro, a.power))
+            })
+            .collect();
+        let Some((median, far)) = deviating_on(&judged, r.total_power, p) else {
+            continue;
+        };
+        for (validator, loss_micro) in far {
+            if v.deviating.contains(&validator) {
+                continue;
+            }
+            v.deviating.push(validator);
+            events.push(Event::Pol(PolEvent::AttesterDeviated {
+                round: r.id,
+                validator,
+                submission: *sub,
+                loss_micro,
+                median_loss_micro: median,
+            }));
+        }
+    }
+    if !events.is_empty() {
+        set_round_voting(state, &v);
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(n: u8) -> Address {
+        Address([n; 20])
+    }
+
+    #[test]
+    fn only_a_supermajority_around_the_median_makes_others_deviate() {
+        let p = PolParams::default(); // 5%, quorum 2/3
+        assert!(!deviates(105, 100, 500) && deviates(106, 100, 500) && deviates(94, 100, 500));
+        assert!(!deviates(0, 0, 500) && deviates(1, 0, 500));
+        // three agree, one is 50% off: it deviates
+        let j = [
+            (a(1), 100, 10),
+            (a(2), 100, 10),
+            (a(3), 101, 10),
+            (a(4), 150, 10),
+        ];
+        assert_eq!(deviating_on(&j, 40, &p), Some((100, vec![(a(4), 150)])));
+        // two against two: no supermajority, nobody is penalised
+        let j = [
+            (a(1), 100, 10),
+            (a(2), 100, 10),
+            (a(3), 150, 10),
+            (a(4), 150, 10),
+        ];
+        assert_eq!(deviating_on(&j, 40, &p), None);
+        // a supermajority of the attesters but not of the snapshot: nobody
+        let j = [(a(1), 100, 10), (a(2), 100, 10), (a(4), 150, 1)];
+        assert_eq!(deviating_on(&j, 40, &p), None);
+        assert_eq!(deviating_on(&[], 40, &p), None);
+    }
+}
