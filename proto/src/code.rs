@@ -144,6 +144,9 @@ error_codes! {
     DepositTooLow = 310,
     /// A CID, hash or meta field is malformed or too large.
     InvalidBlockField = 311,
+    /// The model has a validation set, so its heads change only through accepted
+    /// Proof-of-Learning rounds: its owner cannot publish new block versions.
+    ModelUnderPol = 312,
     /// A submission field is malformed: no deltas, too many, an empty or overlong CID,
     /// zero samples, too many dataset references, or base heads not one per delta.
     InvalidSubmission = 400,
@@ -184,6 +187,8 @@ error_codes! {
     /// An attestation's judgements or blocks do not fit the round: wrong count or order,
     /// unknown flag bits, a loss out of range, or blocks other than the admitted ones.
     MalformedAttestation = 418,
+    /// A delta with the same content hash is already in the round (a copied submission).
+    DuplicateDelta = 419,
     /// A provider's endpoint, model list or price is malformed.
     InvalidProvider = 500,
     /// No provider registered at that address.

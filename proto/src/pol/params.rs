@@ -76,6 +76,15 @@ pub struct PolParams {
     /// Per-model server learning rates, basis points (the right step depends on how a
     /// model's miners train).
     pub model_server_lr: Vec<(String, u32)>,
+    /// Most samples one submission's aggregation weight counts: a miner declares its
+    /// samples, so the weighted FedAvg uses `min(samples, max_samples_per_submission)`
+    /// (recorded as `SubmissionInfo::weight`), and rewards never depend on the claim.
+    pub max_samples_per_submission: u64,
+    /// Fee every submission pays when it is recorded, base units: never returned, whatever
+    /// the verdict (no-quorum rounds included); burned, or sent to the PoL reward pool
+    /// with `slash_to_reward_pool`.
+    #[serde(with = "u128_string")]
+    pub submission_fee: u128,
 }
 
 /// How validators combine the admitted deltas of a round.
@@ -148,6 +157,11 @@ impl Default for PolParams {
             // choice for governance, not a safe default.
             server_lr_bps: 10_000,
             model_server_lr: Vec::new(),
+            // A miner's run is steps × batch sequences: 300 × 8 in the tests, a few thousand
+            // in the benches; 100,000 leaves room for long runs and bounds any claim.
+            max_samples_per_submission: 100_000,
+            // 0.01 BLY: a few validator-minutes of fetching and evaluating per submission.
+            submission_fee: crate::BLY / 100,
         }
     }
 }
@@ -185,6 +199,9 @@ impl PolParams {
             return Err(
                 "pol: server learning rates must be in 1..=100000 bps (at most a 10x step)".into(),
             );
+        }
+        if self.max_samples_per_submission == 0 {
+            return Err("pol: max_samples_per_submission must be positive".into());
         }
         if self.quorum_bps < 5_000 || self.flag_bps == 0 {
             return Err(
@@ -248,5 +265,20 @@ mod tests {
         p.model_server_lr.pop();
         p.server_lr_bps = 100_001;
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn samples_cap_and_submission_fee_are_validated() {
+        let p = PolParams::default();
+        assert!(p.submission_fee > 0, "the default fee is not free");
+        let zero_cap = PolParams {
+            max_samples_per_submission: 0,
+            ..p.clone()
+        };
+        assert!(zero_cap
+            .validate()
+            .unwrap_err()
+            .contains("max_samples_per_submission"));
+        assert_eq!(p.validate(), Ok(()));
     }
 }
