@@ -316,7 +316,7 @@ impl Validator {
             let deltas = fetch_deltas(&self.kubo, &s)?;
             updates.push(Update {
                 submission: s.id,
-                samples: s.samples,
+                samples: s.weight,
                 blocks: deltas.into_iter().map(|d| d.decoded).collect(),
             });
         }
