@@ -87,7 +87,7 @@ pub fn close_phase1<S: StateWrite + ?Sized>(
             votes.push((j.flags, j.loss_micro, a.power));
         }
         (s.median_loss_micro, s.flags) = verdict::tally_votes(&votes, r.phase1_power, p.flag_bps);
-        let (_, ev) = verdict::apply(state, &p, &mut r, &mut s, base)?;
+        let ev = verdict::apply(state, &p, &mut r, &mut s, base)?;
         if s.status == SubmissionStatus::Admitted {
             admitted = admitted.saturating_add(1);
         }

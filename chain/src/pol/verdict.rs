@@ -56,8 +56,8 @@ pub(super) fn tally_votes(votes: &[Vote], phase1_power: u64, flag_bps: u32) -> (
     (weighted_median(&losses), carried)
 }
 
-/// Decides submission `s` from its tallied `median_loss_micro` and `flags`, moves its bond
-/// and records the trust outcome; returns the verdict's name and the events. Admitted
+/// Decides submission `s` from its tallied `median_loss_micro` and `flags` (its new
+/// `status`), moves its bond and records the trust outcome; returns the events. Admitted
 /// bonds stay locked until the round ends.
 pub(super) fn apply<S: StateWrite + ?Sized>(
     state: &mut S,
@@ -65,7 +65,7 @@ pub(super) fn apply<S: StateWrite + ?Sized>(
     r: &mut RoundInfo,
     s: &mut SubmissionInfo,
     base: u64,
-) -> TxResult<(&'static str, Vec<Event>)> {
+) -> TxResult<Vec<Event>> {
     let tolerance = base.saturating_mul(u64::from(p.harmful_tolerance_bps)) / 10_000;
     let mut events = Vec::new();
     let absolute = s.flags & !(flags::ROUND_RELATIVE | flags::UNFETCHABLE) != 0;
@@ -118,7 +118,7 @@ pub(super) fn apply<S: StateWrite + ?Sized>(
         flags: s.flags,
         penalty: s.penalty,
     }));
-    Ok((verdict, events))
+    Ok(events)
 }
 
 #[cfg(test)]
