@@ -372,7 +372,7 @@ fn a_miner_submits_a_trained_expert_delta_once_per_round_and_bad_submissions_are
     });
     let uf = dir.path().join("update.json");
     std::fs::write(&uf, update.to_string()).unwrap();
-    let out = net.cli(&[
+    let out = net.cli([
         "tx",
         "dag",
         "publish-model",
