@@ -558,10 +558,12 @@ fn round_relative_flags_exclude_without_slashing_and_absolute_ones_still_slash()
     let before = balances()(&s);
     let (supply, burned) = (bank::supply(&s).unwrap(), burned_fees(&s, 0));
     // m2: every validator says COSINE and KRUM (a Sybil majority can steer both);
-    // m3: v1 and v2 say KRUM only; m4: COSINE with DISTANCE (absolute evidence)
+    // m3: v1 and v2 say KRUM only, and its own loss is worse than the base (absolute
+    // evidence: harmful, not merely excluded); m4: COSINE with DISTANCE (absolute evidence)
     judge_round(&mut s, |v, i| match i {
         1 => (flags::COSINE | flags::KRUM, 4_700_000),
-        2 if v < 2 => (flags::KRUM, 4_700_000),
+        2 if v < 2 => (flags::KRUM, 5_100_000),
+        2 => (0, 5_100_000),
         3 => (flags::COSINE | flags::DISTANCE, 4_700_000),
         _ => (0, 4_600_000),
     });
@@ -571,38 +573,41 @@ fn round_relative_flags_exclude_without_slashing_and_absolute_ones_still_slash()
         vec![
             SubmissionStatus::Admitted,
             SubmissionStatus::Excluded,
-            SubmissionStatus::Excluded,
+            SubmissionStatus::Harmful,
             SubmissionStatus::Byzantine
         ]
     );
     assert_eq!(subs[1].flags, flags::COSINE | flags::KRUM);
     assert_eq!((subs[1].penalty, subs[1].reward), (0, 0));
-    assert_eq!((subs[2].penalty, subs[2].reward), (0, 0));
+    assert_eq!(
+        (subs[2].flags, subs[2].penalty, subs[2].reward),
+        (flags::KRUM, BLY, 0)
+    );
     assert_eq!(subs[3].penalty, 10 * BLY);
     let after = balances()(&s);
     assert_eq!(after[1], before[1] + 10 * BLY, "excluded: bond returned");
-    assert_eq!(after[2], before[2] + 10 * BLY, "excluded: bond returned");
+    assert_eq!(after[2], before[2] + 9 * BLY, "harmful: the 10% fee");
     assert_eq!(after[3], before[3], "absolute evidence: bond slashed");
     assert_eq!(
         after[0],
         before[0] + 10 * BLY + 600 * BLY,
         "the only admitted one"
     );
-    for (m, failed) in [("m2", 0), ("m3", 0), ("m4", 1)] {
+    for (m, failed) in [("m2", 0), ("m3", 1), ("m4", 1)] {
         let t = pol::trust(&s, &key(m).address()).unwrap();
         assert_eq!(
             (t.failed, t.consecutive_failures),
             (failed, failed as u32),
-            "{m}: exclusion leaves trust alone"
+            "{m}: exclusion alone leaves trust alone"
         );
     }
     let r: RoundInfo = query(&s, QueryPath::Round(1));
     assert_eq!((r.status, r.slashed), (RoundStatus::Accepted, 10 * BLY));
     assert_eq!(bank::balance(&s, &BOND_POOL).unwrap(), 0);
-    // minted: the rewards; burned: m4's bond and the attestations' fees
+    // minted: the rewards; burned: m4's bond, m3's harmful fee and the attestations' fees
     assert_eq!(
         bank::supply(&s).unwrap(),
-        supply + 660 * BLY - 10 * BLY - (burned_fees(&s, 0) - burned)
+        supply + 660 * BLY - 11 * BLY - (burned_fees(&s, 0) - burned)
     );
 }
 

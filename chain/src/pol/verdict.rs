@@ -8,11 +8,12 @@
 //!   submission, no reward.
 //! - Flags carried by `flag_bps` of the power that judged it: absolute evidence against the
 //!   content ([`flags::SLASHING`]: decode, non-finite, norm, distance, shape, hash) makes it
-//!   `Byzantine` (bond slashed, trust reset); round-relative statistics alone
-//!   ([`flags::ROUND_RELATIVE`]: cosine, Krum, which Sybil updates in the same round can
-//!   steer) only make it `Excluded` (no reward, bond returned, trust unchanged).
-//! - Median loss above the base loss plus the tolerance: `Harmful` (a fee out of the bond,
-//!   the rest returned, trust lowered). Otherwise `Admitted`.
+//!   `Byzantine` (bond slashed, trust reset).
+//! - Median loss above the base loss plus the tolerance (its own loss, also absolute):
+//!   `Harmful` (a fee out of the bond, the rest returned, trust lowered).
+//! - Round-relative statistics alone ([`flags::ROUND_RELATIVE`]: cosine, Krum, which Sybil
+//!   updates in the same round can steer) only make it `Excluded` (no reward, bond
+//!   returned, trust unchanged). Otherwise `Admitted`.
 
 use blyan_proto::event::Event;
 use blyan_proto::pol::{flags, PolEvent, PolParams, RoundInfo, SubmissionInfo, SubmissionStatus};
@@ -84,13 +85,6 @@ pub(super) fn apply<S: StateWrite + ?Sized>(
             super::trust::record_failure(state, &s.miner, p, true)?;
             "byzantine"
         }
-    } else if s.flags & flags::ROUND_RELATIVE != 0 {
-        if s.bond > 0 {
-            events.push(crate::bank::transfer(state, &BOND_POOL, &s.miner, s.bond)?);
-        }
-        r.bonds = r.bonds.saturating_sub(s.bond);
-        s.status = SubmissionStatus::Excluded;
-        "excluded"
     } else if s
         .median_loss_micro
         .is_some_and(|l| l > base.saturating_add(tolerance))
@@ -106,6 +100,13 @@ pub(super) fn apply<S: StateWrite + ?Sized>(
         s.status = SubmissionStatus::Harmful;
         super::trust::record_failure(state, &s.miner, p, false)?;
         "harmful"
+    } else if s.flags & flags::ROUND_RELATIVE != 0 {
+        if s.bond > 0 {
+            events.push(crate::bank::transfer(state, &BOND_POOL, &s.miner, s.bond)?);
+        }
+        r.bonds = r.bonds.saturating_sub(s.bond);
+        s.status = SubmissionStatus::Excluded;
+        "excluded"
     } else {
         s.status = SubmissionStatus::Admitted;
         "admitted"

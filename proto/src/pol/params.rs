@@ -157,9 +157,10 @@ impl Default for PolParams {
             // choice for governance, not a safe default.
             server_lr_bps: 10_000,
             model_server_lr: Vec::new(),
-            // A miner's run is steps × batch sequences: 300 × 8 in the tests, a few thousand
-            // in the benches; 100,000 leaves room for long runs and bounds any claim.
-            max_samples_per_submission: 100_000,
+            // A miner's run is steps × batch sequences: 300 × 8 = 2,400 in the tests. A claim
+            // at the cap outweighs such a run about 4× in FedAvg, never without bound; longer
+            // honest runs just share the cap's weight.
+            max_samples_per_submission: 10_000,
             // 0.01 BLY: a few validator-minutes of fetching and evaluating per submission.
             submission_fee: crate::BLY / 100,
         }
