@@ -296,3 +296,103 @@ fn genesis_models_pass_the_same_checks_and_record_their_baseline_loss() {
     let err = init_chain(&mut MemState::new(), &make(all_specs()[1..].to_vec())).unwrap_err();
     assert_eq!(err.code, ErrorCode::MissingBlocks);
 }
+
+/// The owner of a model with a validation set tries to replace a head mid-round (the
+/// round's miners trained on it, and the owner's version skips Proof-of-Learning): refused
+/// in CheckTx and in a block with `ModelUnderPol`, only the fee and nonce spent.
+#[test]
+fn the_owner_cannot_publish_heads_of_a_model_under_proof_of_learning() {
+    use blyan_chain::runtime::Mode;
+    use blyan_chain::{BlockExecutor, VerifiedTx};
+    use blyan_proto::{DagMsg, Fee, Msg, Tx};
+    use common::pol::{self as p, MODEL};
+
+    let mut s = p::genesis_with(p::params(), true);
+    // the owner (the genesis validator, its tokens staked) gets funds for fees
+    let fund = verify(send_tx(0, proposer(), 10 * BLY), &key("outsider"));
+    assert_eq!(run_block(&mut s, 1, &[fund])[0].code, 0);
+    let m = p::stamped(&s, "m1", p::submission(&s, 10 * BLY));
+    assert_eq!(p::submit(&mut s, 2, "m1", m).code, 0, "a round is open");
+    let head0 = dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap();
+    let mut upd = spec(
+        "layer0.expert1",
+        blyan_proto::dag::BlockType::Expert,
+        1,
+        vec![],
+    );
+    upd.cid = "bafkownerupgrade".into();
+    let publish_tx = |s: &MemState| -> VerifiedTx {
+        let owner = key("proposer");
+        verify(
+            Tx {
+                chain_id: CHAIN.into(),
+                nonce: blyan_chain::auth::nonce(s, &owner.address()).unwrap(),
+                fee: Fee {
+                    gas_limit: 200_000,
+                    max_fee_per_gas: 10_000_000_000,
+                    max_priority_fee_per_gas: 1_000,
+                },
+                msgs: vec![Msg::Dag(DagMsg::PublishModel {
+                    model_id: MODEL.into(),
+                    arch: p::arch(),
+                    meta_json: "{}".into(),
+                    blocks: vec![upd.clone()],
+                    deposit: 0,
+                })],
+                memo: String::new(),
+            },
+            &owner,
+        )
+    };
+    let t = publish_tx(&s);
+    let mut ex = BlockExecutor::begin(&s, ctx(3)).unwrap();
+    let o = ex.execute(Ok(&t), Mode::Check);
+    assert_eq!(o.code, ErrorCode::ModelUnderPol.as_u32(), "{}", o.log);
+    assert!(o.invalid);
+
+    let (bal, nonce) = (
+        bank::balance(&s, &proposer()).unwrap(),
+        blyan_chain::auth::nonce(&s, &proposer()).unwrap(),
+    );
+    let o = run_block(&mut s, 3, &[t]).remove(0);
+    assert_eq!(o.code, ErrorCode::ModelUnderPol.as_u32(), "{}", o.log);
+    assert!(o.log.contains("validation set"), "{}", o.log);
+    // the proposer tips itself, so its balance moved by the burned part of the fee only
+    assert_eq!(
+        bank::balance(&s, &proposer()).unwrap(),
+        bal - p::fee_paid(&o) + tip_of(&o)
+    );
+    assert_eq!(
+        blyan_chain::auth::nonce(&s, &proposer()).unwrap(),
+        nonce + 1
+    );
+    assert_eq!(
+        dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap(),
+        head0,
+        "the head stays"
+    );
+
+    // after the round too: such a model changes only through accepted rounds
+    p::empty_blocks(&mut s, 4, 12);
+    assert_eq!(
+        blyan_chain::pol::round(&s, 1).unwrap().unwrap().status,
+        blyan_proto::pol::RoundStatus::NoQuorum
+    );
+    let t = publish_tx(&s);
+    let o = run_block(&mut s, 13, &[t]).remove(0);
+    assert_eq!(o.code, ErrorCode::ModelUnderPol.as_u32(), "{}", o.log);
+    assert_eq!(
+        dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap(),
+        head0
+    );
+}
+
+fn tip_of(o: &blyan_chain::TxOutcome) -> u128 {
+    o.events
+        .iter()
+        .find_map(|e| match e {
+            blyan_proto::event::Event::FeePaid { tip, .. } => Some(*tip),
+            _ => None,
+        })
+        .unwrap()
+}

@@ -44,10 +44,16 @@ fn signed(s: &MemState, who: &str, m: PolMsg) -> VerifiedTx {
 
 /// m1..m4 submit to layer0.expert1 at height 1 (samples 800, 400, 100, 100).
 fn submit_all(s: &mut MemState) {
-    let txs: Vec<VerifiedTx> = [("m1", 800), ("m2", 400), ("m3", 100), ("m4", 100)]
+    submit_samples(s, [800, 400, 100, 100]);
+}
+
+/// m1..m4 submit distinct deltas to layer0.expert1 at height 1 declaring `samples`.
+fn submit_samples(s: &mut MemState, samples: [u64; 4]) {
+    let txs: Vec<VerifiedTx> = ["m1", "m2", "m3", "m4"]
         .iter()
+        .zip(samples.iter())
         .map(|(m, samples)| {
-            let mut msg = submission(s, 10 * BLY);
+            let mut msg = submission_of(s, m, 10 * BLY);
             msg.samples = *samples;
             let msg = stamped(s, m, msg);
             signed(s, m, PolMsg::SubmitDelta(msg))
@@ -160,7 +166,8 @@ fn an_honest_round_is_accepted_attackers_pay_and_rewards_follow_improvement() {
     assert_eq!(balance(&s, "m4"), before[3] + 9 * BLY);
     assert_eq!(
         bank::supply(&s).unwrap(),
-        supply0 - 11 * BLY - burned_fees(&s, supply0)
+        supply0 - 11 * BLY - 4 * judging_params().submission_fee - burned_fees(&s, supply0),
+        "slash, harmful fee and the four submission fees burned"
     );
 
     // phase 2: v1..v3 agree on aggregate A, v4 says B; A has 30 of 40 power
@@ -208,10 +215,11 @@ fn an_honest_round_is_accepted_attackers_pay_and_rewards_follow_improvement() {
     let history = dag::history(&s, MODEL, "layer0.expert1").unwrap();
     assert_eq!(history.len(), 2, "the delta block is not a version");
 
-    // rewards: 600 BLY by samples × own improvement (800×400,001 vs 400×200,000)
+    // rewards: 600 BLY by each one's own measured improvement (399,999 vs 200,000 µnats);
+    // the declared samples (800 vs 400) play no part
     let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
-    let w1 = 800u128 * 399_999;
-    let w2 = 400u128 * 200_000;
+    let w1 = 399_999u128;
+    let w2 = 200_000u128;
     let r1 = 600 * BLY * w1 / (w1 + w2);
     assert_eq!(subs[0].reward, r1);
     assert_eq!(subs[1].reward, 600 * BLY * w2 / (w1 + w2));
@@ -543,4 +551,217 @@ fn bad_attestations_get_their_own_codes_and_change_nothing() {
         PolMsg::AttestAggregate(empty),
         ErrorCode::MalformedAttestation,
     );
+}
+
+/// Runs phase 1 with every validator giving `judge(validator index, submission index)`
+/// (committed at height 4, revealed at 5), then (when anything was admitted) a phase 2
+/// where all agree on an aggregate with loss 4,400,000 (committed at 6, revealed at 7:
+/// accepted).
+fn judge_round(s: &mut MemState, judge: impl Fn(usize, usize) -> (u32, u64)) {
+    let msgs = (0..4)
+        .map(|v| {
+            let judgements = (0..4)
+                .map(|i| {
+                    let (f, loss) = judge(v, i);
+                    judgement(i as u64 + 1, f, loss)
+                })
+                .collect();
+            (
+                VALIDATORS[v],
+                PolMsg::AttestSubmissions(AttestSubmissions {
+                    round: 1,
+                    judgements,
+                    salt: [v as u8; 32],
+                }),
+            )
+        })
+        .collect();
+    let outs = attest(s, 4, msgs);
+    assert!(outs.iter().all(|o| o.code == 0), "{outs:?}");
+    if query::<RoundInfo>(s, QueryPath::Round(1)).status == RoundStatus::Phase2 {
+        let outs = attest(
+            s,
+            6,
+            VALIDATORS
+                .iter()
+                .map(|v| (*v, PolMsg::AttestAggregate(aggregate(1, 4_400_000))))
+                .collect(),
+        );
+        assert!(outs.iter().all(|o| o.code == 0), "{outs:?}");
+    }
+}
+
+fn balances() -> impl Fn(&MemState) -> Vec<u128> {
+    |s| {
+        ["m1", "m2", "m3", "m4"]
+            .iter()
+            .map(|m| balance(s, m))
+            .collect()
+    }
+}
+
+#[test]
+fn a_samples_claim_buys_nothing_rewards_follow_measured_improvement() {
+    let mut s = net();
+    // m2 declares u64::MAX samples for a delta that improves half as much as m1's; m3 and
+    // m4 declare u64::MAX too and improve nothing measurable
+    submit_samples(&mut s, [800, u64::MAX, u64::MAX, u64::MAX]);
+    let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
+    let cap = judging_params().max_samples_per_submission;
+    assert_eq!(
+        subs.iter().map(|x| x.weight).collect::<Vec<_>>(),
+        vec![800, cap, cap, cap],
+        "the aggregation weight any claim buys is capped"
+    );
+    let before = balances()(&s);
+    judge_round(&mut s, |_, i| (0, [4_600_000, 4_800_000, BASE, BASE][i]));
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!(r.status, RoundStatus::Accepted, "{r:?}");
+    let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
+    // 600 BLY split by improvement: 400,000 : 200,000 : 0 : 0
+    assert_eq!(
+        subs.iter().map(|x| x.reward).collect::<Vec<_>>(),
+        vec![400 * BLY, 200 * BLY, 0, 0]
+    );
+    let after = balances()(&s);
+    assert_eq!(after[0], before[0] + 10 * BLY + 400 * BLY);
+    assert_eq!(after[1], before[1] + 10 * BLY + 200 * BLY);
+    assert_eq!(after[2], before[2] + 10 * BLY, "bond back, no reward");
+    assert_eq!(after[3], before[3] + 10 * BLY, "bond back, no reward");
+    blyan_chain::invariants::check_full_supply(&s).unwrap();
+
+    // nobody improved alone (the aggregate did): equal shares, whatever the claims
+    let mut s = net();
+    submit_samples(&mut s, [1, u64::MAX, 1, 1]);
+    judge_round(&mut s, |_, _| (0, BASE));
+    let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
+    assert_eq!(
+        subs.iter().map(|x| x.reward).collect::<Vec<_>>(),
+        vec![150 * BLY; 4]
+    );
+}
+
+#[test]
+fn round_relative_flags_exclude_without_slashing_and_absolute_ones_still_slash() {
+    let mut s = net();
+    submit_all(&mut s);
+    let before = balances()(&s);
+    let (supply, burned) = (bank::supply(&s).unwrap(), burned_fees(&s, 0));
+    // m2: every validator says COSINE and KRUM (a Sybil majority can steer both);
+    // m3: v1 and v2 say KRUM only, and its own loss is worse than the base (absolute
+    // evidence: harmful, not merely excluded); m4: COSINE with DISTANCE (absolute evidence)
+    judge_round(&mut s, |v, i| match i {
+        1 => (flags::COSINE | flags::KRUM, 4_700_000),
+        2 if v < 2 => (flags::KRUM, 5_100_000),
+        2 => (0, 5_100_000),
+        3 => (flags::COSINE | flags::DISTANCE, 4_700_000),
+        _ => (0, 4_600_000),
+    });
+    let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
+    assert_eq!(
+        subs.iter().map(|x| x.status).collect::<Vec<_>>(),
+        vec![
+            SubmissionStatus::Admitted,
+            SubmissionStatus::Excluded,
+            SubmissionStatus::Harmful,
+            SubmissionStatus::Byzantine
+        ]
+    );
+    assert_eq!(subs[1].flags, flags::COSINE | flags::KRUM);
+    assert_eq!((subs[1].penalty, subs[1].reward), (0, 0));
+    assert_eq!(
+        (subs[2].flags, subs[2].penalty, subs[2].reward),
+        (flags::KRUM, BLY, 0)
+    );
+    assert_eq!(subs[3].penalty, 10 * BLY);
+    let after = balances()(&s);
+    assert_eq!(after[1], before[1] + 10 * BLY, "excluded: bond returned");
+    assert_eq!(after[2], before[2] + 9 * BLY, "harmful: the 10% fee");
+    assert_eq!(after[3], before[3], "absolute evidence: bond slashed");
+    assert_eq!(
+        after[0],
+        before[0] + 10 * BLY + 600 * BLY,
+        "the only admitted one"
+    );
+    for (m, failed) in [("m2", 0), ("m3", 1), ("m4", 1)] {
+        let t = pol::trust(&s, &key(m).address()).unwrap();
+        assert_eq!(
+            (t.failed, t.consecutive_failures),
+            (failed, failed as u32),
+            "{m}: exclusion alone leaves trust alone"
+        );
+    }
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!((r.status, r.slashed), (RoundStatus::Accepted, 10 * BLY));
+    assert_eq!(bank::balance(&s, &BOND_POOL).unwrap(), 0);
+    // minted: the rewards; burned: m4's bond, m3's harmful fee and the attestations' fees
+    assert_eq!(
+        bank::supply(&s).unwrap(),
+        supply + 660 * BLY - 11 * BLY - (burned_fees(&s, 0) - burned)
+    );
+}
+
+#[test]
+fn content_no_validator_could_fetch_keeps_its_bond_and_one_abstainer_changes_nothing() {
+    let p = PolParams {
+        slash_to_reward_pool: true,
+        ..judging_params()
+    };
+    let mut s = genesis_with_validators(p.clone(), true, &VALIDATORS);
+    submit_all(&mut s);
+    let before = balances()(&s);
+    let pool = bank::balance(&s, &pol::REWARD_POOL).unwrap();
+    assert_eq!(pool, 4 * p.submission_fee, "the submission fees");
+    // m2: nobody could fetch it; m3: v1 could not (it abstains: the other three decide,
+    // even though its judgement also carries NORM and a low loss); m4: half the power
+    // could not fetch it (no aggregate could reach 2/3 with it)
+    judge_round(&mut s, |v, i| match (v, i) {
+        (_, 1) => (flags::UNFETCHABLE, 1),
+        (0, 2) => (flags::UNFETCHABLE | flags::NORM, 1),
+        (0 | 1, 3) => (flags::UNFETCHABLE, 1),
+        (_, 2) => (0, 4_800_000 + v as u64),
+        _ => (0, 4_600_000),
+    });
+    let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
+    assert_eq!(
+        subs.iter().map(|x| x.status).collect::<Vec<_>>(),
+        vec![
+            SubmissionStatus::Admitted,
+            SubmissionStatus::Unfetchable,
+            SubmissionStatus::Admitted,
+            SubmissionStatus::Unfetchable
+        ]
+    );
+    assert_eq!(
+        (subs[1].flags, subs[1].median_loss_micro),
+        (flags::UNFETCHABLE, None)
+    );
+    assert_eq!(
+        (subs[2].flags, subs[2].median_loss_micro),
+        (0, Some(4_800_002)),
+        "the abstainer is out of the median and the flags"
+    );
+    assert_eq!((subs[1].penalty, subs[3].penalty), (10 * BLY, 10 * BLY));
+    let after = balances()(&s);
+    assert_eq!(after[1], before[1], "unfetchable: the bond is kept");
+    assert_eq!(after[3], before[3], "unfetchable: the bond is kept");
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!((r.status, r.slashed), (RoundStatus::Accepted, 20 * BLY));
+    // the kept bonds went to the reward pool and paid part of the rewards
+    assert_eq!(r.learning_rewards, subs[0].reward + subs[2].reward);
+    assert!(
+        600 * BLY - r.learning_rewards <= 1,
+        "paid in full but the dust"
+    );
+    assert_eq!(r.validation_rewards, 60 * BLY);
+    assert_eq!(bank::balance(&s, &pol::REWARD_POOL).unwrap(), 0);
+    let t2 = pol::trust(&s, &key("m2").address()).unwrap();
+    assert_eq!(
+        (t2.failed, t2.level),
+        (1, TrustLevel::Newbie),
+        "trust lowered like harmful"
+    );
+    assert_eq!(after[0], before[0] + 10 * BLY + subs[0].reward);
+    assert_eq!(subs[0].reward, 600 * BLY * 400_000 / (400_000 + 199_998));
+    blyan_chain::invariants::check_full_supply(&s).unwrap();
 }

@@ -9,8 +9,8 @@ use blyan_chain::pol::{self, BOND_POOL};
 use blyan_chain::state::{apply_writes, Overlay};
 use blyan_chain::{bank, MemState};
 use blyan_proto::pol::{
-    solve_stamp, RoundInfo, RoundStatus, StampInput, SubmissionInfo, SubmissionStatus, SubmitDelta,
-    TrustLevel,
+    solve_stamp, PolParams, RoundInfo, RoundStatus, StampInput, SubmissionInfo, SubmissionStatus,
+    SubmitDelta, TrustLevel,
 };
 use blyan_proto::query::QueryPath;
 use blyan_proto::{Address, ErrorCode, BLY};
@@ -24,7 +24,13 @@ fn a_round_opens_locks_bonds_closes_and_returns_bonds_without_quorum() {
     let m = stamped(&s, "m1", submission(&s, 10 * BLY));
     let o = submit(&mut s, 1, "m1", m.clone());
     assert_eq!(o.code, 0, "{}", o.log);
-    assert_eq!(balance(&s, "m1"), before - fee_paid(&o) - 10 * BLY);
+    let submission_fee = params().submission_fee;
+    assert!(submission_fee > 0);
+    let mut tx_fees = fee_paid(&o);
+    assert_eq!(
+        balance(&s, "m1"),
+        before - tx_fees - submission_fee - 10 * BLY
+    );
     assert_eq!(bank::balance(&s, &BOND_POOL).unwrap(), 10 * BLY);
 
     let r: RoundInfo = query(&s, QueryPath::Round(1));
@@ -46,16 +52,21 @@ fn a_round_opens_locks_bonds_closes_and_returns_bonds_without_quorum() {
         (10 * BLY, TrustLevel::Newbie, SubmissionStatus::Pending)
     );
     assert_eq!(sub.manifest_cid, "bafkmanifest");
+    assert_eq!(
+        (sub.samples, sub.weight, sub.fee),
+        (800, 800, submission_fee)
+    );
     assert_eq!(sub.deltas, m.deltas);
     let current: Option<RoundInfo> = query(&s, QueryPath::CurrentRound(MODEL.into()));
     assert_eq!(current.map(|r| r.id), Some(1));
 
     // a second miner joins the same round; the first cannot submit twice
-    let m2 = stamped(&s, "m2", submission(&s, 12 * BLY));
+    let m2 = stamped(&s, "m2", submission_of(&s, "m2", 12 * BLY));
     assert_eq!(submit(&mut s, 3, "m2", m2).code, 0);
     let dup = stamped(&s, "m1", submission(&s, 10 * BLY));
     let o = submit(&mut s, 4, "m1", dup);
     assert_eq!(o.code, ErrorCode::DuplicateSubmission.as_u32(), "{}", o.log);
+    tx_fees += fee_paid(&o);
     let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
     assert_eq!(subs.iter().map(|s| s.id).collect::<Vec<_>>(), vec![1, 2]);
 
@@ -65,7 +76,7 @@ fn a_round_opens_locks_bonds_closes_and_returns_bonds_without_quorum() {
         query::<RoundInfo>(&s, QueryPath::Round(1)).status,
         RoundStatus::Phase1
     );
-    let late = stamped(&s, "m3", submission(&s, 10 * BLY));
+    let late = stamped(&s, "m3", submission_of(&s, "m3", 10 * BLY));
     let o = submit(&mut s, 6, "m3", late);
     assert_eq!(o.code, ErrorCode::RoundNotOpen.as_u32(), "{}", o.log);
 
@@ -81,12 +92,18 @@ fn a_round_opens_locks_bonds_closes_and_returns_bonds_without_quorum() {
     assert_eq!(balance(&s, "m1"), b1 + 10 * BLY);
     assert_eq!(balance(&s, "m2"), b2 + 12 * BLY);
     assert_eq!(bank::balance(&s, &BOND_POOL).unwrap(), 0);
+    // the bond came back, the submission fee did not (stalling a round is not free)
+    assert_eq!(
+        balance(&s, "m1"),
+        before - tx_fees - submission_fee,
+        "a no-quorum round keeps the submission fee (once: the refused duplicate paid none)"
+    );
     let sub: SubmissionInfo = query(&s, QueryPath::Submission(2));
     assert_eq!(sub.status, SubmissionStatus::Returned);
     assert!(query::<Option<RoundInfo>>(&s, QueryPath::CurrentRound(MODEL.into())).is_none());
 
     // the next submission opens round 2
-    let m3 = stamped(&s, "m3", submission(&s, 10 * BLY));
+    let m3 = stamped(&s, "m3", submission_of(&s, "m3", 10 * BLY));
     assert_eq!(submit(&mut s, 9, "m3", m3).code, 0);
     let rounds: Vec<RoundInfo> = query(&s, QueryPath::Rounds(MODEL.into()));
     assert_eq!(rounds.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2]);
@@ -256,7 +273,7 @@ fn the_daily_quota_is_enforced_and_resets_the_next_day() {
     let day = 86_400_000i64;
     let run_at = |s: &mut MemState, height: u64, time: i64, who: &str| {
         let k = key(who);
-        let m = stamped(s, who, submission(s, 10 * BLY));
+        let m = stamped(s, who, submission_of(s, who, 10 * BLY));
         let t = verify(tx(s, who, m), &k);
         let mut c = ctx(height);
         c.time_unix_ms = time;
@@ -305,4 +322,80 @@ fn trusted_contributors_skip_the_stamp_and_lock_a_smaller_bond() {
     let m = stamped(&s, "m1", submission(&s, p.min_bond_trusted));
     let o = submit(&mut s, 2, "m1", m);
     assert_eq!(o.code, ErrorCode::BondTooLow.as_u32());
+}
+
+#[test]
+fn a_copied_delta_is_refused_with_its_own_code_and_costs_only_fee_and_nonce() {
+    let mut s = genesis_with(params(), true);
+    let original = stamped(&s, "m1", submission(&s, 10 * BLY));
+    assert_eq!(submit(&mut s, 1, "m1", original.clone()).code, 0);
+    let pool = bank::balance(&s, &BOND_POOL).unwrap();
+
+    // m2 copies m1's delta (same content hash), claims more samples and names it as the
+    // delta of another block: refused in CheckTx...
+    let mut copy = original.clone();
+    copy.samples = u64::MAX;
+    copy.deltas[0].block = "layer0.expert0".into();
+    copy.base_heads[0] = head(&s, "layer0.expert0");
+    let copy = stamped(&s, "m2", copy);
+    let t = verify(tx(&s, "m2", copy.clone()), &key("m2"));
+    let mut ex = blyan_chain::BlockExecutor::begin(&s, ctx(2)).unwrap();
+    let o = ex.execute(Ok(&t), blyan_chain::runtime::Mode::Check);
+    assert_eq!(o.code, ErrorCode::DuplicateDelta.as_u32(), "{}", o.log);
+    assert!(o.invalid, "CheckTx keeps it out of the mempool");
+    // ...and in a block it fails with only its fee and nonce spent
+    assert_rejected(&mut s, 2, "m2", copy, ErrorCode::DuplicateDelta);
+    let r: RoundInfo = query(&s, QueryPath::Round(1));
+    assert_eq!((r.submissions.clone(), r.bonds), (vec![1], pool));
+
+    // the same content in the next round is a new submission (the heads may have moved)
+    empty_blocks(&mut s, 3, 8);
+    let again = stamped(&s, "m2", submission(&s, 10 * BLY));
+    assert_eq!(submit(&mut s, 9, "m2", again).code, 0);
+    blyan_chain::invariants::check_full_supply(&s).unwrap();
+}
+
+#[test]
+fn declared_samples_are_capped_for_the_aggregation_weight() {
+    let p = PolParams {
+        max_samples_per_submission: 5_000,
+        ..params()
+    };
+    let mut s = genesis_with(p.clone(), true);
+    let mut m = submission(&s, 10 * BLY);
+    m.samples = u64::MAX;
+    let m = stamped(&s, "m1", m);
+    let o = submit(&mut s, 1, "m1", m);
+    assert_eq!(o.code, 0, "{}", o.log);
+    let sub: SubmissionInfo = query(&s, QueryPath::Submission(1));
+    assert_eq!((sub.samples, sub.weight), (u64::MAX, 5_000));
+}
+
+#[test]
+fn the_submission_fee_goes_to_the_reward_pool_when_slashes_do() {
+    let p = PolParams {
+        slash_to_reward_pool: true,
+        submission_fee: 3 * BLY,
+        ..params()
+    };
+    let mut s = genesis_with(p, true);
+    let (supply0, m1) = (bank::supply(&s).unwrap(), balance(&s, "m1"));
+    let m = stamped(&s, "m1", submission(&s, 10 * BLY));
+    let o = submit(&mut s, 1, "m1", m);
+    assert_eq!(o.code, 0, "{}", o.log);
+    assert_eq!(bank::balance(&s, &pol::REWARD_POOL).unwrap(), 3 * BLY);
+    assert_eq!(balance(&s, "m1"), m1 - fee_paid(&o) - 3 * BLY - 10 * BLY);
+    // no attestations: the bond comes back, the fee stays in the pool
+    empty_blocks(&mut s, 2, 8);
+    assert_eq!(
+        query::<RoundInfo>(&s, QueryPath::Round(1)).status,
+        RoundStatus::NoQuorum
+    );
+    assert_eq!(balance(&s, "m1"), m1 - fee_paid(&o) - 3 * BLY);
+    assert_eq!(bank::balance(&s, &pol::REWARD_POOL).unwrap(), 3 * BLY);
+    assert_eq!(
+        bank::supply(&s).unwrap(),
+        supply0 - blyan_chain::fees::burned(&s).unwrap(),
+        "nothing else burned"
+    );
 }

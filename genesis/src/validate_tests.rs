@@ -225,3 +225,20 @@ fn a_validator_whose_operator_cannot_bond_its_power_is_rejected() {
         "{err:?}"
     );
 }
+
+#[test]
+fn pol_params_without_a_samples_cap_are_rejected_and_the_fee_is_kept_in_json() {
+    let e = err_of(|s| s.pol.max_samples_per_submission = 0);
+    assert!(
+        matches!(&e, GenesisError::PolParams(m) if m.contains("max_samples_per_submission")),
+        "{e:?}"
+    );
+    let mut s = sample();
+    s.pol.submission_fee = 5 * BLY;
+    let json = serde_json::to_string(&s).unwrap();
+    assert!(
+        json.contains(r#""submission_fee":"5000000000000000000""#),
+        "{json}"
+    );
+    assert_eq!(GenesisAppState::from_json(json.as_bytes()).unwrap(), s);
+}

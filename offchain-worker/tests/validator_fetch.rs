@@ -30,6 +30,7 @@ fn submission(id: u64, deltas: Vec<DeltaRef>) -> SubmissionInfo {
         base_heads: vec![],
         deltas,
         samples: 100,
+        weight: 100,
         dataset_refs: vec![],
         manifest_cid: String::new(),
         manifest_hash: [0; 32],
@@ -42,6 +43,7 @@ fn submission(id: u64, deltas: Vec<DeltaRef>) -> SubmissionInfo {
         flags: 0,
         reward: 0,
         penalty: 0,
+        fee: 0,
     }
 }
 

@@ -155,6 +155,9 @@ error_codes! {
     DepositTooLow = 310,
     /// A CID, hash or meta field is malformed or too large.
     InvalidBlockField = 311,
+    /// The model has a validation set, so its heads change only through accepted
+    /// Proof-of-Learning rounds: its owner cannot publish new block versions.
+    ModelUnderPol = 312,
     /// A submission field is malformed: no deltas, too many, an empty or overlong CID,
     /// zero samples, too many dataset references, or base heads not one per delta.
     InvalidSubmission = 400,
@@ -195,6 +198,8 @@ error_codes! {
     /// An attestation's judgements or blocks do not fit the round: wrong count or order,
     /// unknown flag bits, a loss out of range, or blocks other than the admitted ones.
     MalformedAttestation = 418,
+    /// A delta with the same content hash is already in the round (a copied submission).
+    DuplicateDelta = 419,
     /// The signer operates a validator that was not in the round's power snapshot (taken
     /// when the round entered phase 1), so it may not attest this round.
     NotInPowerSnapshot = 440,

@@ -4,7 +4,9 @@
 //! different Kubo node decodes to the same bytes in separate processes. The miner is
 //! killed mid-round and restarted: it does not submit twice, and goes on to the next
 //! round. Bad submissions are rejected with their codes and never cost a bond; a delta
-//! whose content does not match its hash is caught at fetch time, naming it.
+//! whose content does not match its hash is caught at fetch time, naming it; a copy of a
+//! delta already in the round is refused, and so is the owner's publish of a new head of
+//! this model (it has a validation set: only Proof-of-Learning rounds move it).
 
 use std::time::{Duration, Instant};
 
@@ -252,19 +254,28 @@ fn a_miner_submits_a_trained_expert_delta_once_per_round_and_bad_submissions_are
         f1["blocks"][0]["bytes"]
     );
 
-    // The miner paid two fees and got both bonds back once round 2 ends.
+    // The miner paid two gas fees and two submission fees (kept by no-quorum rounds) and got
+    // both bonds back once round 2 ends.
     wait_for("round 2 to end", Duration::from_secs(120), || {
         (q(&net, &["round", "2"])["status"] == "no_quorum").then_some(())
     });
     let balance1 = balance_of(&net, &miner.address.to_string());
     let fees = balance0 - balance1;
-    assert!(fees > 0 && fees < BLY / 100, "only fees were spent: {fees}");
+    let submission_fees = 2 * pol_params().submission_fee;
+    assert!(submission_fees > 0);
+    assert!(
+        fees > submission_fees && fees - submission_fees < BLY / 100,
+        "only fees were spent: {fees}"
+    );
+    assert_eq!(sub1["fee"], pol_params().submission_fee.to_string());
 
     // Bad submissions. A template from the miner's own valid submission.
     let key1 = net.import_dev_key(1);
     let key2 = net.import_dev_key(2);
     let mut template = sub1.clone();
-    for k in ["id", "round", "miner", "trust", "height", "status"] {
+    for k in [
+        "id", "round", "miner", "trust", "height", "status", "weight", "fee",
+    ] {
         template.as_object_mut().unwrap().remove(k);
     }
     template["model"] = Value::from(MODEL);
@@ -317,6 +328,15 @@ fn a_miner_submits_a_trained_expert_delta_once_per_round_and_bad_submissions_are
             .and_then(|r| submissions_of(&net, r).first().cloned())
     });
     let id3 = sub3["id"].as_u64().unwrap().to_string();
+    // A copy of that delta (same content hash) from another miner, claiming more samples:
+    // refused as a copy, at no cost.
+    let key3 = net.import_dev_key(3);
+    let dev3_balance = || balance_of(&net, &net.dev_accounts()[3].address.to_string());
+    let before3 = dev3_balance();
+    let mut copy = t.clone();
+    copy["samples"] = Value::from(u64::MAX);
+    expect_code(&submit_file(&net, &key3, &copy, &[]), 419, "DuplicateDelta");
+    assert_eq!(dev3_balance(), before3, "a refused copy costs nothing");
     let err = run_worker(&[
         "pol",
         "fetch-delta",
@@ -336,9 +356,11 @@ fn a_miner_submits_a_trained_expert_delta_once_per_round_and_bad_submissions_are
         "{err}"
     );
 
-    // Stale heads: the owner publishes a new version of the expert; a submission against the
-    // old head is refused.
+    // The owner publishes a new version of the expert mid-round, bypassing Proof-of-Learning:
+    // refused (the model has a validation set), the head stays and submissions against it
+    // still count.
     let owner = net.import_dev_key(0);
+    let head_before = net.cli_json(&["query", "dag", "head", MODEL, EXPERT]);
     let gm_file = dir.path().join("genesis-model.json");
     let gm: blyan_genesis::GenesisModel =
         serde_json::from_str(&std::fs::read_to_string(&gm_file).unwrap()).unwrap();
@@ -350,21 +372,22 @@ fn a_miner_submits_a_trained_expert_delta_once_per_round_and_bad_submissions_are
     });
     let uf = dir.path().join("update.json");
     std::fs::write(&uf, update.to_string()).unwrap();
-    let sent = net.cli_json(&[
+    let out = net.cli([
         "tx",
         "dag",
         "publish-model",
         &uf.to_string_lossy(),
         "--from",
         &owner,
-        "--wait",
+        "--output",
+        "json",
     ]);
-    assert_eq!(sent["code"], 0, "{sent}");
-    let key3 = net.import_dev_key(3);
-    expect_code(
-        &submit_file(&net, &key3, &template, &[]),
-        402,
-        "StaleBaseHeads",
+    let sent: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    expect_code(&sent, 312, "ModelUnderPol");
+    assert_eq!(
+        net.cli_json(&["query", "dag", "head", MODEL, EXPERT]),
+        head_before
     );
     eprintln!("miner e2e test done in {:.1?}", started.elapsed());
 }

@@ -7,6 +7,10 @@
 //! and any further blocks it names; every dependency must already exist, so the graph is
 //! acyclic by construction and insertion order is a topological order. A ParamIndex maps
 //! each name to its head.
+//!
+//! A model with a validation set is governed by Proof-of-Learning: its heads change only
+//! through accepted rounds (`pol`), so its owner's `MsgPublishModel` is refused
+//! (`ModelUnderPol`); owner upgrades of such models are for governance.
 
 mod learned;
 mod names;

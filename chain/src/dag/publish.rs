@@ -154,6 +154,14 @@ pub fn publish_model<S: StateWrite + ?Sized>(
                     format!("model {model_id:?} is owned by {}", rec.owner),
                 ));
             }
+            if rec.validation.is_some() {
+                return Err(bad(
+                    ErrorCode::ModelUnderPol,
+                    format!(
+                        "model {model_id:?} has a validation set: its heads change only through accepted Proof-of-Learning rounds"
+                    ),
+                ));
+            }
             if rec.arch != *arch {
                 return Err(bad(
                     ErrorCode::InvalidArchitecture,

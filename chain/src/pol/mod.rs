@@ -3,8 +3,9 @@
 //! Miners submit compressed weight deltas with a bond ([`submit_delta`]); a round per model
 //! opens with the first submission and takes submissions for `round_blocks` blocks, then
 //! moves through phase 1 (validators judge each submission) and phase 2 (validators attest
-//! the aggregate). A round that ends without a quorum of attestations returns every bond
-//! and leaves the heads alone. Trust levels (newcomer → trusted after consecutive accepted
+//! the aggregate). Every submission pays a non-refundable `submission_fee`; a round that
+//! ends without a quorum of attestations returns every bond still held and leaves the
+//! heads alone. Trust levels (newcomer → trusted after consecutive accepted
 //! submissions, demoted after consecutive failures) set each miner's quota, minimum bond
 //! and whether a hashcash stamp is needed.
 
@@ -18,6 +19,7 @@ mod state;
 mod submit;
 mod tally;
 mod trust;
+mod verdict;
 mod voting;
 
 pub use attest::{admitted_blocks, attest_aggregate, attest_submissions};

@@ -1,8 +1,10 @@
-//! Where a judged round's tokens go: slashed bonds and harmful-submission fees (burned or
-//! to the PoL reward pool, a param), learning rewards to admitted miners in proportion to
-//! samples × their own improvement, validation rewards to the validators that agreed on
-//! the accepted aggregate in proportion to their power. Rewards are paid from the reward
-//! pool first, then minted from the emission reserve (never beyond it).
+//! Where a judged round's tokens go: slashed or kept bonds, submission fees and
+//! harmful-submission fees (burned or to the PoL reward pool, a param), learning rewards to
+//! admitted miners in proportion to their own measured improvement (base loss − median
+//! phase-1 loss; equal shares when none improved alone; the declared samples buy nothing),
+//! validation rewards to the validators that agreed on the accepted aggregate in proportion
+//! to their power. Rewards are paid from the reward pool first, then minted from the
+//! emission reserve (never beyond it).
 
 use blyan_proto::event::Event;
 use blyan_proto::pol::{PolEvent, PolParams, RoundInfo, SubmissionInfo, SubmissionStatus};
@@ -18,21 +20,32 @@ pub fn bps_of(amount: u128, bps: u32) -> u128 {
     mul_div(amount, u128::from(bps), 10_000)
 }
 
-/// Takes `amount` out of the bond pool: burned, or moved to the reward pool.
-pub fn take_from_bond<S: StateWrite + ?Sized>(
+/// Takes `amount` from `from` for good (a slash, a fee): burned, or moved to the reward
+/// pool when `slash_to_reward_pool` is set.
+pub fn take<S: StateWrite + ?Sized>(
     state: &mut S,
     p: &PolParams,
+    from: &Address,
     amount: u128,
 ) -> TxResult<()> {
     if amount == 0 {
         return Ok(());
     }
     if p.slash_to_reward_pool {
-        crate::bank::transfer(state, &BOND_POOL, &REWARD_POOL, amount)?;
+        crate::bank::transfer(state, from, &REWARD_POOL, amount)?;
         Ok(())
     } else {
-        crate::bank::burn(state, &BOND_POOL, amount)
+        crate::bank::burn(state, from, amount)
     }
+}
+
+/// Takes `amount` out of the bond pool: burned, or moved to the reward pool.
+pub fn take_from_bond<S: StateWrite + ?Sized>(
+    state: &mut S,
+    p: &PolParams,
+    amount: u128,
+) -> TxResult<()> {
+    take(state, p, &BOND_POOL, amount)
 }
 
 /// Pays `amount` to `to` from the reward pool, then from the emission reserve; returns
@@ -68,16 +81,15 @@ pub fn pay_round<S: StateWrite + ?Sized>(
         .iter()
         .filter(|s| s.status == SubmissionStatus::Admitted)
         .collect();
+    // Each admitted submission's measured contribution: how far the validators' median
+    // loss of base + it alone is below the base loss. The declared samples play no part.
     let mut weights: Vec<u128> = admitted
         .iter()
-        .map(|s| {
-            let gain = base_loss.saturating_sub(s.median_loss_micro.unwrap_or(base_loss));
-            u128::from(s.samples).saturating_mul(u128::from(gain))
-        })
+        .map(|s| u128::from(base_loss.saturating_sub(s.median_loss_micro.unwrap_or(base_loss))))
         .collect();
     if weights.iter().all(|w| *w == 0) {
-        // nobody improved alone (the aggregate did): share by samples
-        weights = admitted.iter().map(|s| u128::from(s.samples)).collect();
+        // nobody improved alone (the aggregate did): equal shares
+        weights = vec![1; admitted.len()];
     }
     for (s, amount) in admitted
         .iter()

@@ -7,7 +7,8 @@
 //! reveals follow. A phase closes at its deadline, or as soon as every validator that
 //! committed has revealed after the commit window.
 //! A phase that closes without more than 2/3 of that power attesting ends the round as
-//! `NoQuorum`: every bond still held goes back and the heads stay.
+//! `NoQuorum`: every bond still held goes back and the heads stay; the submission fees
+//! taken at submit are kept (so stalling a round is never free).
 
 use blyan_proto::event::Event;
 use blyan_proto::pol::{PolEvent, RoundInfo, RoundStatus, SubmissionStatus};
@@ -56,7 +57,8 @@ pub fn end_block<S: StateWrite + ?Sized>(state: &mut S, height: u64) -> TxResult
     Ok(events)
 }
 
-/// Ends a round without a verdict: every bond still held (pending or admitted) goes back.
+/// Ends a round without a verdict: every bond still held (pending or admitted) goes back;
+/// the submission fees were taken at submit and stay taken.
 pub(super) fn end_without_quorum<S: StateWrite + ?Sized>(
     state: &mut S,
     mut r: RoundInfo,

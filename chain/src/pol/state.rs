@@ -40,6 +40,8 @@ pub mod state_key {
     pub const SUBMISSION_PREFIX: &[u8] = b"pol/submission/";
     /// Prefix of (round, miner) → submission id.
     pub const ROUND_MINER_PREFIX: &[u8] = b"pol/round_miner/";
+    /// Prefix of (round, delta content hash) → submission id.
+    pub const ROUND_DELTA_PREFIX: &[u8] = b"pol/round_delta/";
     /// Prefix of trust records by account.
     pub const TRUST_PREFIX: &[u8] = b"pol/trust/";
     /// Prefix of contributors by block id (`{block id}` → `Vec<(Address, weight)>`).
@@ -104,6 +106,13 @@ pub mod state_key {
     pub fn round_miner(round: u64, miner: &blyan_proto::Address) -> Vec<u8> {
         let mut k = key(ROUND_MINER_PREFIX, &round.to_be_bytes());
         k.extend_from_slice(&miner.0);
+        k
+    }
+
+    /// The submission of a round that carries a delta with content hash `hash`.
+    pub fn round_delta(round: u64, hash: &[u8; 32]) -> Vec<u8> {
+        let mut k = key(ROUND_DELTA_PREFIX, &round.to_be_bytes());
+        k.extend_from_slice(hash);
         k
     }
 
@@ -220,6 +229,25 @@ pub fn miner_submission<S: StateRead + ?Sized>(
     miner: &Address,
 ) -> TxResult<Option<SubmissionId>> {
     state.get_scale(&state_key::round_miner(round, miner))
+}
+
+/// The submission of `round` that carries a delta whose content hashes to `hash`, if any.
+pub fn delta_submission<S: StateRead + ?Sized>(
+    state: &S,
+    round: RoundId,
+    hash: &[u8; 32],
+) -> TxResult<Option<SubmissionId>> {
+    state.get_scale(&state_key::round_delta(round, hash))
+}
+
+/// Records that submission `id` of `round` carries a delta whose content hashes to `hash`.
+pub(super) fn set_delta_submission<S: StateWrite + ?Sized>(
+    state: &mut S,
+    round: RoundId,
+    hash: &[u8; 32],
+    id: SubmissionId,
+) {
+    state.put_scale(state_key::round_delta(round, hash), &id);
 }
 
 /// A contributor's trust record (the default for one never seen).

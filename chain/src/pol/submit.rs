@@ -1,4 +1,5 @@
-//! `MsgSubmitDelta`: field checks, heads, trust (quota, bond, stamp), the round, the bond.
+//! `MsgSubmitDelta`: field checks, heads, trust (quota, bond, stamp), the round, copies
+//! (the same delta content twice in a round), the submission fee, the bond.
 
 use blyan_proto::dag::BlockType;
 use blyan_proto::event::Event;
@@ -141,7 +142,9 @@ fn check_heads<S: StateWrite + ?Sized>(state: &S, m: &SubmitDelta) -> TxResult<O
 }
 
 /// Records a delta submission: checks it, opens the model's round if none is in
-/// progress, and locks the bond in [`BOND_POOL`].
+/// progress, refuses a delta whose content (hash) is already in the round, takes the
+/// non-refundable `submission_fee` and locks the bond in [`BOND_POOL`]. The aggregation
+/// weight is the declared samples capped at `max_samples_per_submission`.
 pub fn submit_delta<S: StateWrite + ?Sized>(
     state: &mut S,
     ctx: &MsgContext<'_>,
@@ -270,6 +273,20 @@ pub fn submit_delta<S: StateWrite + ?Sized>(
             ),
         ));
     }
+    for d in &m.deltas {
+        if let Some(prev) = delta_submission(state, round.id, &d.hash)? {
+            return Err(TxError::new(
+                ErrorCode::DuplicateDelta,
+                format!(
+                    "the delta of {:?} (sha3 {}) is already in round {} (submission {prev}): a copy earns nothing",
+                    d.block,
+                    hex::encode(d.hash),
+                    round.id
+                ),
+            ));
+        }
+    }
+    super::payout::take(state, &p, &signer, p.submission_fee)?;
     if m.bond > 0 {
         events.push(crate::bank::transfer(state, &signer, &BOND_POOL, m.bond)?);
     }
@@ -285,6 +302,7 @@ pub fn submit_delta<S: StateWrite + ?Sized>(
             base_heads: m.base_heads.clone(),
             deltas: m.deltas.clone(),
             samples: m.samples,
+            weight: m.samples.min(p.max_samples_per_submission),
             dataset_refs: m.dataset_refs.clone(),
             manifest_cid: m.manifest_cid.clone(),
             manifest_hash: m.manifest_hash,
@@ -297,9 +315,13 @@ pub fn submit_delta<S: StateWrite + ?Sized>(
             flags: 0,
             reward: 0,
             penalty: 0,
+            fee: p.submission_fee,
         },
     );
     state.put_scale(state_key::round_miner(round.id, &signer), &id);
+    for d in &m.deltas {
+        set_delta_submission(state, round.id, &d.hash, id);
+    }
     round.submissions.push(id);
     round.bonds = round
         .bonds

@@ -15,8 +15,8 @@ use blyan_proto::pol::{
 use blyan_proto::{Address, ErrorCode};
 use parity_scale_codec::Encode;
 
-use super::payout;
 use super::state::*;
+use super::{payout, verdict};
 use crate::error::{TxError, TxResult};
 use crate::state::StateWrite;
 
@@ -77,59 +77,23 @@ pub fn close_phase1<S: StateWrite + ?Sized>(
     let atts = attestations(state, r.id, 1)?;
     let mut events = super::deviation::record_deviating(state, &r, &atts, &p)?;
     let base = r.base_loss_micro.unwrap_or(u64::MAX);
-    let tolerance = base.saturating_mul(u64::from(p.harmful_tolerance_bps)) / 10_000;
     let mut admitted = 0usize;
     for (i, mut s) in round_submissions(state, &r)?.into_iter().enumerate() {
-        let mut losses = Vec::with_capacity(atts.len());
-        let mut flag_votes = Vec::with_capacity(atts.len());
+        let mut votes: Vec<verdict::Vote> = Vec::with_capacity(atts.len());
         for a in &atts {
             let j = a
                 .judgements
                 .get(i)
                 .filter(|j| j.submission == s.id)
                 .ok_or_else(|| corrupt(format!("attestation of round {} out of order", r.id)))?;
-            losses.push((j.loss_micro, a.power));
-            flag_votes.push((j.flags, a.power));
+            votes.push((j.flags, j.loss_micro, a.power));
         }
-        s.median_loss_micro = weighted_median(&losses);
-        s.flags = carried_flags(&flag_votes, r.phase1_power, p.flag_bps);
-        let verdict = if s.flags != 0 {
-            let slashed = s.bond;
-            payout::take_from_bond(state, &p, slashed)?;
-            s.penalty = slashed;
-            r.slashed = r.slashed.saturating_add(slashed);
-            r.bonds = r.bonds.saturating_sub(slashed);
-            s.status = SubmissionStatus::Byzantine;
-            super::trust::record_failure(state, &s.miner, &p, true)?;
-            "byzantine"
-        } else if s
-            .median_loss_micro
-            .is_some_and(|l| l > base.saturating_add(tolerance))
-        {
-            let fee = payout::bps_of(s.bond, p.harmful_fee_bps);
-            payout::take_from_bond(state, &p, fee)?;
-            let back = s.bond.saturating_sub(fee);
-            if back > 0 {
-                events.push(crate::bank::transfer(state, &BOND_POOL, &s.miner, back)?);
-            }
-            s.penalty = fee;
-            r.bonds = r.bonds.saturating_sub(s.bond);
-            s.status = SubmissionStatus::Harmful;
-            super::trust::record_failure(state, &s.miner, &p, false)?;
-            "harmful"
-        } else {
+        (s.median_loss_micro, s.flags) = verdict::tally_votes(&votes, r.phase1_power, p.flag_bps);
+        let ev = verdict::apply(state, &p, &mut r, &mut s, base)?;
+        if s.status == SubmissionStatus::Admitted {
             admitted = admitted.saturating_add(1);
-            s.status = SubmissionStatus::Admitted;
-            "admitted"
-        };
-        events.push(Event::Pol(PolEvent::SubmissionJudged {
-            round: r.id,
-            submission: s.id,
-            verdict: verdict.into(),
-            median_loss_micro: s.median_loss_micro.unwrap_or(0),
-            flags: s.flags,
-            penalty: s.penalty,
-        }));
+        }
+        events.extend(ev);
         set_submission(state, &s);
     }
     if admitted == 0 {

@@ -138,6 +138,14 @@ pub fn submission(s: &MemState, bond: u128) -> SubmitDelta {
     }
 }
 
+/// [`submission`] with a delta content hash of `who`'s own, so miners of one round do not
+/// submit copies of each other (the chain refuses those: `DuplicateDelta`).
+pub fn submission_of(s: &MemState, who: &str, bond: u128) -> SubmitDelta {
+    let mut m = submission(s, bond);
+    m.deltas[0].hash = blyan_proto::hash::keccak256(who.as_bytes());
+    m
+}
+
 pub fn nonce_of(s: &MemState, who: &str) -> u64 {
     blyan_chain::auth::nonce(s, &key(who).address()).unwrap()
 }

@@ -111,7 +111,7 @@ pub fn judge(
         match f {
             Ok(deltas) => updates.push(Update {
                 submission: s.id,
-                samples: s.samples,
+                samples: s.weight,
                 blocks: deltas.into_iter().map(|d| d.decoded).collect(),
             }),
             Err(e) => {

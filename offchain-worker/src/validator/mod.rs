@@ -405,7 +405,7 @@ impl Validator {
             let deltas = f?;
             updates.push(Update {
                 submission: s.id,
-                samples: s.samples,
+                samples: s.weight,
                 blocks: deltas.into_iter().map(|d| d.decoded).collect(),
             });
         }

@@ -26,6 +26,7 @@ fn sub(id: u64, deltas: Vec<DeltaRef>) -> SubmissionInfo {
         base_heads: vec![],
         deltas,
         samples: 1,
+        weight: 1,
         dataset_refs: vec![],
         manifest_cid: String::new(),
         manifest_hash: [0; 32],
@@ -38,6 +39,7 @@ fn sub(id: u64, deltas: Vec<DeltaRef>) -> SubmissionInfo {
         flags: 0,
         reward: 0,
         penalty: 0,
+        fee: 0,
     }
 }
 

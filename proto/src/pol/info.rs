@@ -110,6 +110,15 @@ pub enum SubmissionStatus {
     /// The round ended without a verdict: bond returned.
     #[codec(index = 4)]
     Returned,
+    /// Validators holding at least `flag_bps` of the phase-1 power could not fetch its
+    /// content (flag `UNFETCHABLE`): bond kept by the chain like a slash, trust lowered,
+    /// no reward.
+    #[codec(index = 5)]
+    Unfetchable,
+    /// Flagged only by round-relative screens (`COSINE`, `KRUM`): left out of the
+    /// aggregate, no reward, bond returned, trust unchanged.
+    #[codec(index = 6)]
+    Excluded,
 }
 
 /// A submission.
@@ -127,8 +136,11 @@ pub struct SubmissionInfo {
     pub base_heads: Vec<BaseHead>,
     /// Deltas.
     pub deltas: Vec<DeltaRef>,
-    /// Samples.
+    /// Samples the miner declared.
     pub samples: u64,
+    /// Aggregation weight the validators' weighted FedAvg uses: the declared samples
+    /// capped at `PolParams::max_samples_per_submission`.
+    pub weight: u64,
     /// Dataset references.
     pub dataset_refs: Vec<String>,
     /// Manifest CID.
@@ -157,6 +169,9 @@ pub struct SubmissionInfo {
     /// Bond slashed or fee taken, base units.
     #[serde(with = "crate::params::u128_string")]
     pub penalty: u128,
+    /// Submission fee paid when it was recorded (never returned), base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub fee: u128,
 }
 
 /// A validator's attestation of one phase, as stored and queried.

@@ -101,6 +101,12 @@ pub mod flags {
     pub const UNFETCHABLE: u32 = 256;
     /// Every defined bit.
     pub const ALL: u32 = 511;
+    /// Absolute evidence against the content itself, the same whatever else is in the
+    /// round: carried, these slash the bond.
+    pub const SLASHING: u32 = DECODE | NON_FINITE | NORM | DISTANCE | SHAPE | HASH;
+    /// Statistics relative to the round's other updates (a Sybil majority can steer
+    /// them): carried, these only exclude the submission, bond returned.
+    pub const ROUND_RELATIVE: u32 = COSINE | KRUM;
 }
 
 /// One validator's phase-1 result for one submission.
@@ -288,7 +294,7 @@ pub enum PolEvent {
         round: RoundId,
         /// Submission.
         submission: SubmissionId,
-        /// `admitted`, `harmful` or `byzantine`.
+        /// `admitted`, `harmful`, `byzantine`, `unfetchable` or `excluded`.
         verdict: String,
         /// Stake-weighted median loss, micro-nats.
         median_loss_micro: u64,

@@ -87,6 +87,15 @@ pub struct PolParams {
     /// validators holding more than `quorum_bps` of the snapshot power agree with the
     /// median within this tolerance).
     pub attester_deviation_bps: u32,
+    /// Most samples one submission's aggregation weight counts: a miner declares its
+    /// samples, so the weighted FedAvg uses `min(samples, max_samples_per_submission)`
+    /// (recorded as `SubmissionInfo::weight`), and rewards never depend on the claim.
+    pub max_samples_per_submission: u64,
+    /// Fee every submission pays when it is recorded, base units: never returned, whatever
+    /// the verdict (no-quorum rounds included); burned, or sent to the PoL reward pool
+    /// with `slash_to_reward_pool`.
+    #[serde(with = "u128_string")]
+    pub submission_fee: u128,
 }
 
 /// How validators combine the admitted deltas of a round.
@@ -164,6 +173,12 @@ impl Default for PolParams {
             // Honest validators measure bit-identical losses on the same hardware and
             // nearly identical ones elsewhere; 5% leaves room for any float differences.
             attester_deviation_bps: 500,
+            // A miner's run is steps × batch sequences: 300 × 8 = 2,400 in the tests. A claim
+            // at the cap outweighs such a run about 4× in FedAvg, never without bound; longer
+            // honest runs just share the cap's weight.
+            max_samples_per_submission: 10_000,
+            // 0.01 BLY: a few validator-minutes of fetching and evaluating per submission.
+            submission_fee: crate::BLY / 100,
         }
     }
 }
@@ -210,6 +225,9 @@ impl PolParams {
             return Err(
                 "pol: server learning rates must be in 1..=100000 bps (at most a 10x step)".into(),
             );
+        }
+        if self.max_samples_per_submission == 0 {
+            return Err("pol: max_samples_per_submission must be positive".into());
         }
         if self.quorum_bps < 5_000 || self.flag_bps == 0 {
             return Err(
@@ -318,5 +336,20 @@ mod tests {
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn samples_cap_and_submission_fee_are_validated() {
+        let p = PolParams::default();
+        assert!(p.submission_fee > 0, "the default fee is not free");
+        let zero_cap = PolParams {
+            max_samples_per_submission: 0,
+            ..p.clone()
+        };
+        assert!(zero_cap
+            .validate()
+            .unwrap_err()
+            .contains("max_samples_per_submission"));
+        assert_eq!(p.validate(), Ok(()));
     }
 }
