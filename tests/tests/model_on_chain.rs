@@ -1,8 +1,10 @@
 //! The model lives on chain (issue 4 acceptance): a seeded `tiny` MoE is added to one Kubo
 //! node and published at genesis of a 4-validator net with its validation set and baseline
 //! loss; a worker attached to a *different* Kubo node rebuilds the model from the chain's
-//! heads, verifies every block and measures the same loss. A wrong CID recorded on chain is
-//! caught, naming the block, and nothing is loaded.
+//! heads, verifies every block and measures the same loss. A wrong CID recorded on chain (a
+//! second genesis model whose `layer0.expert0` names `layer0.expert1`'s bytes) is caught,
+//! naming the block, and nothing is loaded. The owner cannot replace heads of a model under
+//! Proof-of-Learning (issue 11, item 13).
 
 use std::time::Instant;
 
@@ -14,14 +16,19 @@ use blyan_tests::worker::{run_worker, worker_bin};
 use blyan_tests::{Localnet, LocalnetOptions};
 
 const MODEL: &str = "blyan-tiny";
+const WRONG_MODEL: &str = "blyan-tiny-wrong-cid";
 
 fn eval_json(net_rpc: &str, kubo: &str) -> anyhow::Result<serde_json::Value> {
+    eval_json_of(net_rpc, kubo, MODEL)
+}
+
+fn eval_json_of(net_rpc: &str, kubo: &str, model: &str) -> anyhow::Result<serde_json::Value> {
     let out = run_worker(&[
         "eval",
         "--chain",
         net_rpc,
         "--model-id",
-        MODEL,
+        model,
         "--ipfs",
         kubo,
         "--json",
@@ -93,8 +100,18 @@ fn a_worker_on_another_kubo_node_rebuilds_the_genesis_model_and_matches_its_base
         .baseline_loss_micro;
     assert!(baseline > 0);
 
+    // A second model whose layer0.expert0 CID points at layer0.expert1's bytes: the chain
+    // cannot know; the worker must.
+    let cid_of = |name: &str| gm.blocks.iter().find(|b| b.name == name).unwrap().clone();
+    let (e0, e1) = (cid_of("layer0.expert0"), cid_of("layer0.expert1"));
+    let mut wrong = gm.clone();
+    wrong.id = WRONG_MODEL.into();
+    for b in wrong.blocks.iter_mut().filter(|b| b.name == e0.name) {
+        b.cid = e1.cid.clone();
+        b.size = e1.size;
+    }
     let mut opts = LocalnetOptions::new(4);
-    opts.models = vec![gm.clone()];
+    opts.models = vec![gm.clone(), wrong];
     let net = Localnet::start_with(opts);
 
     // The chain records the model, every head with its CID and hash, and the baseline.
@@ -133,42 +150,41 @@ fn a_worker_on_another_kubo_node_rebuilds_the_genesis_model_and_matches_its_base
         "loss {measured} µnats vs genesis baseline {baseline} (1e-4 nats = 100 µnats)"
     );
 
-    // A wrong CID on chain: the owner records a new version of layer0.expert0 whose CID
-    // points at layer0.expert1's bytes. The chain cannot know; the worker must.
-    let e0 = gm
-        .blocks
-        .iter()
-        .find(|b| b.name == "layer0.expert0")
-        .unwrap();
-    let e1 = gm
-        .blocks
-        .iter()
-        .find(|b| b.name == "layer0.expert1")
-        .unwrap();
-    let mut wrong = e0.clone();
-    wrong.cid = e1.cid.clone();
-    wrong.size = e1.size;
-    wrong.version.patch += 1;
+    // The owner cannot publish new heads of a model that has a validation set: its heads
+    // change only through accepted Proof-of-Learning rounds.
+    let mut update_block = e0.clone();
+    update_block.version.patch += 1;
     let update = serde_json::json!({
         "id": MODEL,
         "owner": net.dev_accounts()[0].address.to_string(),
         "arch": gm.arch,
         "meta_json": gm.meta_json,
-        "blocks": [wrong],
+        "blocks": [update_block],
     });
     std::fs::write(path("update.json"), update.to_string()).unwrap();
     let key = net.import_dev_key(0);
-    let sent = net.cli_json(&[
+    let update_path = path("update.json");
+    let out = net.cli([
         "tx",
         "dag",
         "publish-model",
-        &path("update.json"),
+        update_path.as_str(),
         "--from",
-        &key,
+        key.as_str(),
         "--wait",
+        "--output",
+        "json",
     ]);
-    assert_eq!(sent["code"], 0, "{sent}");
-    let err = eval_json(&rpc3, &b.api_url())
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(sent["code"], 312, "ModelUnderPol: {sent}");
+    let head = net.cli_json(&["query", "dag", "head", MODEL, "layer0.expert0"]);
+    assert_eq!(
+        head["result"]["cid"],
+        e0.cid.as_str(),
+        "the head did not move"
+    );
+
+    let err = eval_json_of(&rpc3, &b.api_url(), WRONG_MODEL)
         .expect_err("a wrong CID must not load")
         .to_string();
     assert!(
