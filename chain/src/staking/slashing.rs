@@ -1,6 +1,8 @@
 //! Slashing and jail: downtime from the commit's signatures, double signing from
 //! CometBFT's evidence, and unjailing.
 
+use std::collections::BTreeMap;
+
 use blyan_proto::event::Event;
 use blyan_proto::{Address, ErrorCode};
 
@@ -60,8 +62,11 @@ fn slash<S: StateWrite + ?Sized>(
     let entries = unbonding_at_risk(state, &v.operator, infraction_height)?;
     let unbonding_cut = cut_entries(state, entries, |e| mul_div(e.amount, bps, 10_000))?;
     let mut redelegated_cut: u128 = 0;
+    // Each delegator's unbonding entries are read once per slash, not once per record:
+    // one delegator holding many records would otherwise make this quadratic.
+    let mut entries_of: BTreeMap<Address, Vec<(Vec<u8>, UnbondingEntry)>> = BTreeMap::new();
     for r in super::redelegation::at_risk(state, &v.operator, infraction_height)? {
-        let cut = slash_redelegation(state, &r, bps, infraction_height)?;
+        let cut = slash_redelegation(state, &r, bps, infraction_height, &mut entries_of)?;
         redelegated_cut = redelegated_cut.saturating_add(cut);
     }
     Ok(bonded_cut
@@ -100,6 +105,7 @@ fn slash_redelegation<S: StateWrite + ?Sized>(
     r: &Redelegation,
     bps: u128,
     jail_height: u64,
+    entries_of: &mut BTreeMap<Address, Vec<(Vec<u8>, UnbondingEntry)>>,
 ) -> TxResult<u128> {
     let Some(dst) = validator(state, &r.destination)? else {
         return Ok(0);
@@ -120,16 +126,32 @@ fn slash_redelegation<S: StateWrite + ?Sized>(
         }
     }
     if missing > 0 {
-        let entries: Vec<_> = unbonding_entries_of(state, &r.delegator)?
-            .into_iter()
-            .filter(|(_, e)| e.validator == r.destination && e.creation_height >= r.creation_height)
-            .collect();
+        if !entries_of.contains_key(&r.delegator) {
+            let loaded = unbonding_entries_of(state, &r.delegator)?;
+            entries_of.insert(r.delegator, loaded);
+        }
         let mut left = missing;
-        let taken = cut_entries(state, entries, |e| {
+        let mut taken: u128 = 0;
+        let at_dst = entries_of
+            .get_mut(&r.delegator)
+            .into_iter()
+            .flatten()
+            .filter(|(_, e)| {
+                e.validator == r.destination && e.creation_height >= r.creation_height
+            });
+        for (k, e) in at_dst {
             let cut = left.min(e.amount);
-            left = left.saturating_sub(cut);
-            cut
-        })?;
+            if cut > 0 {
+                // the cached entry is cut too, so a later record of this delegator sees it
+                e.amount = e.amount.saturating_sub(cut);
+                left = left.saturating_sub(cut);
+                taken = taken.saturating_add(cut);
+                state.put_scale(k.clone(), &*e);
+            }
+        }
+        if taken > 0 {
+            crate::bank::burn(state, &UNBONDING_POOL, taken)?;
+        }
         burned = burned.saturating_add(taken);
     }
     Ok(burned)
