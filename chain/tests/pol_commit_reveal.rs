@@ -445,3 +445,106 @@ fn a_minority_cannot_make_an_honest_validator_deviate() {
         assert!(voting1(&s).deviating.is_empty(), "{label}");
     }
 }
+
+/// Two ways around the deviation check, both closed: v6 flags the submission `KRUM` with a
+/// made-up loss (a flag carried by too little power to matter, which used to take its
+/// judgement out of the comparison), and v7 skips phase 1 altogether and only agrees on
+/// the aggregate. Neither is paid for validation; the five that measured are.
+#[test]
+fn flagging_to_dodge_the_comparison_or_skipping_phase_one_earns_no_validation_reward() {
+    let v = ["v1", "v2", "v3", "v4", "v5", "v6", "v7"];
+    let mut s = net(&v);
+    run_block(&mut s, 2, &[]);
+    run_block(&mut s, 3, &[]);
+    let p1: Vec<(&str, PolMsg)> = v[..6]
+        .iter()
+        .map(|name| {
+            let (loss, flag) = if *name == "v6" {
+                (1, flags::KRUM)
+            } else {
+                (4_600_000, 0)
+            };
+            (*name, judgements(loss, flag, 1))
+        })
+        .collect();
+    commit_all(&mut s, 4, &p1);
+    // v7 never commits, so the commit window runs to its end; the reveals follow it
+    let reveal_at = voting1(&s).phase1_commit_until + 1;
+    for h in 5..reveal_at {
+        run_block(&mut s, h, &[]);
+    }
+    let txs: Vec<VerifiedTx> = p1.iter().map(|(n, m)| signed(&s, n, m.clone())).collect();
+    let (outs, events) = run_block_events(&mut s, reveal_at, &txs);
+    ok(&outs);
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::Pol(PolEvent::AttesterDeviated { validator, loss_micro: 1, .. })
+                if *validator == key("v6").address())),
+        "{events:?}"
+    );
+    assert_eq!(voting1(&s).deviating, vec![key("v6").address()]);
+    assert_eq!(round1(&s).status, RoundStatus::Phase2);
+
+    // all seven agree on the aggregate (and count for the quorum)
+    let p2: Vec<(&str, PolMsg)> = v.iter().map(|n| (*n, aggregate(4_400_000, 2))).collect();
+    let commit_at = reveal_at + 1;
+    commit_all(&mut s, commit_at, &p2);
+    let before: Vec<u128> = v.iter().map(|n| balance(&s, n)).collect();
+    let txs: Vec<VerifiedTx> = p2.iter().map(|(n, m)| signed(&s, n, m.clone())).collect();
+    let outs = run_block(&mut s, commit_at + 1, &txs);
+    ok(&outs);
+    let r = round1(&s);
+    assert_eq!(r.status, RoundStatus::Accepted, "{r:?}");
+    let got: Vec<u128> = v
+        .iter()
+        .enumerate()
+        .map(|(i, _)| balance(&s, v[i]) + fee_paid(&outs[i]) - before[i])
+        .collect();
+    assert!(got[..5].iter().all(|g| *g > 0 && *g == got[0]), "{got:?}");
+    assert_eq!(
+        got[5..],
+        [0, 0],
+        "v6 (dodged) and v7 (skipped phase 1): {got:?}"
+    );
+    assert_eq!(r.validation_rewards, got[0] * 5);
+}
+
+/// A validator tombstoned for double signing in the very block that closes submissions is
+/// still in the set last sent to CometBFT, but it gets no voice in the round's snapshot.
+#[test]
+fn a_validator_tombstoned_as_the_round_closes_is_left_out_of_the_snapshot() {
+    use blyan_chain::staking::{consensus_address, Infraction, Misbehavior};
+    use blyan_chain::BlockExecutor;
+    let v = ["v1", "v2", "v3", "v4"];
+    let mut s = net(&v);
+    run_block(&mut s, 2, &[]);
+    // v4 (genesis consensus key [10; 32]) double-signed at height 2; the evidence arrives
+    // with block 3, the last block of submissions
+    let mut c = ctx(3);
+    c.misbehavior = vec![Misbehavior {
+        kind: Infraction::DuplicateVote,
+        consensus_address: consensus_address(&[10; 32]),
+        height: 2,
+    }];
+    let writes = BlockExecutor::begin_block(&s, c)
+        .unwrap()
+        .end()
+        .unwrap()
+        .writes;
+    blyan_chain::state::apply_writes(&mut s, writes);
+    let snapshot = voting1(&s);
+    assert_eq!(round1(&s).status, RoundStatus::Phase1);
+    assert!(
+        snapshot.power_of(&key("v4").address()).is_none(),
+        "{snapshot:?}"
+    );
+    assert_eq!(snapshot.total_power(), 30);
+    refused(
+        &mut s,
+        4,
+        "v4",
+        commit_to("v4", &judgements(4_600_000, 0, 1)),
+        // tombstoned: it no longer operates an active validator at all
+        ErrorCode::NotValidator,
+    );
+}

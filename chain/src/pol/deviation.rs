@@ -2,17 +2,20 @@
 //! far from that submission's stake-weighted median is recorded as deviating when phase 1
 //! closes, and gets no validation reward for the round.
 //!
-//! The check cannot be turned against an honest validator: it looks only at unflagged
-//! judgements (a validator that could not fetch or decode a delta flags it, so a miner
-//! that serves its delta to some validators only makes them flag, not deviate), and it
-//! applies to a submission only when validators holding more than `quorum_bps` (2/3) of
-//! the snapshot power reported losses within `attester_deviation_bps` of the median.
+//! The check cannot be turned against an honest validator: judgements flagged
+//! `UNFETCHABLE` abstain (a miner that serves its delta to some validators only makes the
+//! others abstain, not deviate), and it applies to a submission only when validators
+//! holding more than `quorum_bps` (2/3) of the snapshot power gave it an unflagged loss
+//! within `attester_deviation_bps` of the median. Against such a supermajority, a
+//! judgement carrying any other flag deviates too: the screens are deterministic, so an
+//! honest validator flags exactly what the others flag, and a flag cannot be used to step
+//! out of the comparison (reporting `KRUM` with a made-up loss on every submission).
 //! Honest validators measure the same loss from the same hash-checked bytes, so with less
 //! than 1/3 of the power Byzantine that agreeing supermajority includes honest validators,
 //! and every honest validator is then within the tolerance too.
 
 use blyan_proto::event::Event;
-use blyan_proto::pol::{Attestation, PolEvent, PolParams, RoundInfo};
+use blyan_proto::pol::{flags, Attestation, PolEvent, PolParams, RoundInfo};
 use blyan_proto::Address;
 
 use super::state::*;
@@ -61,18 +64,26 @@ pub(super) fn record_deviating<S: StateWrite + ?Sized>(
     let mut v = must_round_voting(state, r.id)?;
     let mut events = Vec::new();
     for (i, sub) in r.submissions.iter().enumerate() {
-        let judged: Vec<(Address, u64, u64)> = atts
-            .iter()
-            .filter_map(|a| {
-                a.judgements
-                    .get(i)
-                    .filter(|j| j.submission == *sub && j.flags == 0)
-                    .map(|j| (a.validator, j.loss_micro, a.power))
-            })
-            .collect();
-        let Some((median, far)) = deviating_on(&judged, r.total_power, p) else {
+        let on_sub = |keep: &dyn Fn(u32) -> bool| -> Vec<(Address, u64, u64)> {
+            atts.iter()
+                .filter_map(|a| {
+                    a.judgements
+                        .get(i)
+                        .filter(|j| j.submission == *sub && keep(j.flags))
+                        .map(|j| (a.validator, j.loss_micro, a.power))
+                })
+                .collect()
+        };
+        let judged = on_sub(&|f| f == 0);
+        let Some((median, mut far)) = deviating_on(&judged, r.total_power, p) else {
             continue;
         };
+        // flagged (other than abstaining) where a supermajority measured it clean
+        far.extend(
+            on_sub(&|f| f != 0 && f & flags::UNFETCHABLE == 0)
+                .into_iter()
+                .map(|(v, l, _)| (v, l)),
+        );
         for (validator, loss_micro) in far {
             if v.deviating.contains(&validator) {
                 continue;

@@ -184,11 +184,17 @@ pub fn close_phase2<S: StateWrite + ?Sized>(
     let mut rec = crate::dag::must_model(state, &r.model)?;
     rec.loss_micro = Some(new_loss);
     crate::dag::set_model(state, &r.model, &rec);
-    // Validators recorded as deviating in phase 1 share no validation reward.
+    // Only validators that revealed phase-1 judgements and did not deviate in phase 1
+    // share the validation reward: skipping phase 1, or committing and withholding the
+    // reveal, earns nothing.
     let deviating = must_round_voting(state, r.id)?.deviating;
+    let judged: Vec<Address> = attestations(state, r.id, 1)?
+        .iter()
+        .map(|a| a.validator)
+        .collect();
     let validators: Vec<(Address, u64)> = agreeing
         .iter()
-        .filter(|a| !deviating.contains(&a.validator))
+        .filter(|a| judged.contains(&a.validator) && !deviating.contains(&a.validator))
         .map(|a| (a.validator, a.power))
         .collect();
     events.extend(payout::pay_round(

@@ -19,12 +19,16 @@ use crate::runtime::MsgContext;
 use crate::state::StateWrite;
 
 /// Takes the round's power snapshot from the active set (operators with positive power,
-/// sorted by address) and sets both commit windows; returns the total power.
+/// sorted by address) and sets both commit windows; returns the total power. A validator
+/// jailed or tombstoned earlier in this block is still in the set sent to CometBFT (the
+/// set is updated after this hook) but gets no say in the round.
 pub(super) fn take_snapshot<S: StateWrite + ?Sized>(state: &mut S, r: &RoundInfo) -> TxResult<u64> {
     let p = params(state)?;
     let mut powers: BTreeMap<Address, u64> = BTreeMap::new();
     for (op, pw) in crate::staking::active_set(state)? {
-        if pw > 0 {
+        let in_good_standing =
+            crate::staking::validator(state, &op)?.is_some_and(|v| !v.jailed && !v.tombstoned);
+        if pw > 0 && in_good_standing {
             let e = powers.entry(op).or_insert(0);
             *e = e.saturating_add(pw);
         }
