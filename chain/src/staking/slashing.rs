@@ -1,7 +1,7 @@
 //! Slashing and jail: downtime from the commit's signatures, double signing from
 //! CometBFT's evidence, and unjailing.
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::{BTreeMap, Entry};
 
 use blyan_proto::event::Event;
 use blyan_proto::{Address, ErrorCode};
@@ -126,19 +126,15 @@ fn slash_redelegation<S: StateWrite + ?Sized>(
         }
     }
     if missing > 0 {
-        if !entries_of.contains_key(&r.delegator) {
-            let loaded = unbonding_entries_of(state, &r.delegator)?;
-            entries_of.insert(r.delegator, loaded);
-        }
+        let cached = match entries_of.entry(r.delegator) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(slot) => slot.insert(unbonding_entries_of(state, &r.delegator)?),
+        };
         let mut left = missing;
         let mut taken: u128 = 0;
-        let at_dst = entries_of
-            .get_mut(&r.delegator)
-            .into_iter()
-            .flatten()
-            .filter(|(_, e)| {
-                e.validator == r.destination && e.creation_height >= r.creation_height
-            });
+        let at_dst = cached.iter_mut().filter(|(_, e)| {
+            e.validator == r.destination && e.creation_height >= r.creation_height
+        });
         for (k, e) in at_dst {
             let cut = left.min(e.amount);
             if cut > 0 {
