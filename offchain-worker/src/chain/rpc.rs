@@ -109,6 +109,15 @@ impl RpcClient {
             .ok_or_else(|| self.err("status: no latest_block_height"))
     }
 
+    /// The last height the application itself committed (`abci_info`): the newest state
+    /// `abci_query` can read at a pinned height. CometBFT's `status` may already report the
+    /// next block while the application is still committing it.
+    pub fn committed_height(&self) -> Result<u64, ChainError> {
+        let r = self.call("abci_info", json!({}))?;
+        // absent before the first commit (a zero is left out of the JSON)
+        Ok(num(&r["response"]["last_block_height"]).unwrap_or(0))
+    }
+
     /// `broadcast_tx_sync`: the CheckTx result `(code, log, hash hex)`.
     pub fn broadcast_tx_sync(&self, tx: &[u8]) -> Result<(u32, String, String), ChainError> {
         let b64 = base64::engine::general_purpose::STANDARD.encode(tx);

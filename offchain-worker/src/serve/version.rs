@@ -106,9 +106,11 @@ impl ModelOrigin {
             } => {
                 // One height for the meta and every head: a round accepted between two
                 // queries would otherwise pair new heads with the old loss (or mix versions).
+                // The application's committed height, not CometBFT's latest block: a query
+                // pinned to a block the application is still committing is refused.
                 let client = RpcClient::new(rpc);
                 let height = client
-                    .latest_height()
+                    .committed_height()
                     .map_err(|e| SourceError::Manifest(e.to_string()))?;
                 let client = client.at_height(height);
                 let info = client
