@@ -492,10 +492,7 @@ fn a_provider_cannot_redeem_with_usage_or_a_model_the_user_did_not_sign() {
 
 #[test]
 fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
-    use blyan_proto::pol::{
-        AttestAggregate, AttestSubmissions, Judgement, NewBlockVersion, PolMsg, RoundInfo,
-        RoundStatus,
-    };
+    use blyan_proto::pol::{AttestSubmissions, Judgement, PolMsg, RoundInfo, RoundStatus};
     let params = PolParams {
         round_blocks: 3,
         phase1_blocks: 3,
@@ -547,25 +544,7 @@ fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
             salt: [3; 32],
         }),
     );
-    attest(
-        &mut s,
-        6,
-        PolMsg::AttestAggregate(AttestAggregate {
-            round: 1,
-            aggregate_hash: [1; 32],
-            blocks: vec![NewBlockVersion {
-                block: "layer0.expert1".into(),
-                delta_cid: "bafkaggdelta".into(),
-                delta_hash: [1; 32],
-                delta_size: 1_000,
-                cid: "bafknew".into(),
-                payload_hash: [2; 32],
-                size: 4_096,
-            }],
-            loss_micro: 4_500_000,
-            salt: [4; 32],
-        }),
-    );
+    attest(&mut s, 6, expert1_aggregate(4_500_000, 4));
     let r: RoundInfo = query(&s, QueryPath::Round(1));
     assert_eq!(r.status, RoundStatus::Accepted, "{r:?}");
     let head = dag::head(&s, MODEL, "layer0.expert1").unwrap().unwrap();

@@ -16,8 +16,8 @@ mod common;
 use blyan_chain::{bank, MemState, TxOutcome, VerifiedTx};
 use blyan_proto::event::Event;
 use blyan_proto::pol::{
-    flags, AttestAggregate, AttestSubmissions, Attestation, Judgement, NewBlockVersion, PolEvent,
-    PolMsg, PolParams, RoundInfo, RoundStatus, RoundVoting,
+    flags, AttestSubmissions, Attestation, Judgement, PolEvent, PolMsg, PolParams, RoundInfo,
+    RoundStatus, RoundVoting,
 };
 use blyan_proto::query::QueryPath;
 use blyan_proto::{ErrorCode, Msg, StakingMsg, BLY};
@@ -75,24 +75,6 @@ fn judgements(loss_micro: u64, flag: u32, salt: u8) -> PolMsg {
             flags: flag,
             loss_micro,
         }],
-        salt: [salt; 32],
-    })
-}
-
-fn aggregate(loss_micro: u64, salt: u8) -> PolMsg {
-    PolMsg::AttestAggregate(AttestAggregate {
-        round: 1,
-        aggregate_hash: [1; 32],
-        blocks: vec![NewBlockVersion {
-            block: "layer0.expert1".into(),
-            delta_cid: "bafkaggdelta".into(),
-            delta_hash: [1; 32],
-            delta_size: 1_000,
-            cid: "bafknew".into(),
-            payload_hash: [2; 32],
-            size: 4_096,
-        }],
-        loss_micro,
         salt: [salt; 32],
     })
 }
@@ -214,7 +196,7 @@ fn copying_a_revealed_attestation_without_committing_to_it_is_refused() {
     let aggs: Vec<(&str, PolMsg)> = v[..4]
         .iter()
         .enumerate()
-        .map(|(i, name)| (*name, aggregate(4_400_000, i as u8 + 1)))
+        .map(|(i, name)| (*name, expert1_aggregate(4_400_000, i as u8 + 1)))
         .collect();
     commit_all(&mut s, 10, &aggs);
     refused(
@@ -340,7 +322,7 @@ fn redelegated_stake_does_not_attest_twice_and_late_validators_are_refused() {
     // phase 2 is weighed by the same snapshot
     let p2: Vec<(&str, PolMsg)> = v
         .iter()
-        .map(|name| (*name, aggregate(4_400_000, 1)))
+        .map(|name| (*name, expert1_aggregate(4_400_000, 1)))
         .collect();
     commit_all(&mut s, 9, &p2);
     ok(&block(&mut s, 10, p2.clone()));
@@ -388,7 +370,10 @@ fn a_loss_far_from_the_median_costs_the_validation_reward() {
     assert_eq!(round1(&s).status, RoundStatus::Phase2);
 
     // v4 still agrees on the aggregate (and counts for the quorum) but is not paid
-    let p2: Vec<(&str, PolMsg)> = v.iter().map(|n| (*n, aggregate(4_400_000, 2))).collect();
+    let p2: Vec<(&str, PolMsg)> = v
+        .iter()
+        .map(|n| (*n, expert1_aggregate(4_400_000, 2)))
+        .collect();
     commit_all(&mut s, 6, &p2);
     let before: Vec<u128> = v.iter().map(|n| balance(&s, n)).collect();
     let txs: Vec<VerifiedTx> = p2.iter().map(|(n, m)| signed(&s, n, m.clone())).collect();
@@ -486,7 +471,10 @@ fn flagging_to_dodge_the_comparison_or_skipping_phase_one_earns_no_validation_re
     assert_eq!(round1(&s).status, RoundStatus::Phase2);
 
     // all seven agree on the aggregate (and count for the quorum)
-    let p2: Vec<(&str, PolMsg)> = v.iter().map(|n| (*n, aggregate(4_400_000, 2))).collect();
+    let p2: Vec<(&str, PolMsg)> = v
+        .iter()
+        .map(|n| (*n, expert1_aggregate(4_400_000, 2)))
+        .collect();
     let commit_at = reveal_at + 1;
     commit_all(&mut s, commit_at, &p2);
     let before: Vec<u128> = v.iter().map(|n| balance(&s, n)).collect();

@@ -237,3 +237,23 @@ pub fn empty_blocks(s: &mut MemState, from: u64, to: u64) {
         run_block(s, h, &[]);
     }
 }
+
+/// Round 1's phase-2 attestation of one fixed aggregate of `layer0.expert1` with
+/// `loss_micro`, salted with `salt`.
+pub fn expert1_aggregate(loss_micro: u64, salt: u8) -> PolMsg {
+    PolMsg::AttestAggregate(blyan_proto::pol::AttestAggregate {
+        round: 1,
+        aggregate_hash: [1; 32],
+        blocks: vec![blyan_proto::pol::NewBlockVersion {
+            block: "layer0.expert1".into(),
+            delta_cid: "bafkaggdelta".into(),
+            delta_hash: [1; 32],
+            delta_size: 1_000,
+            cid: "bafknew".into(),
+            payload_hash: [2; 32],
+            size: 4_096,
+        }],
+        loss_micro,
+        salt: [salt; 32],
+    })
+}
