@@ -104,6 +104,9 @@ fn aggregate(hash: u8, loss_micro: u64) -> AttestAggregate {
             cid: format!("bafknew{hash}"),
             payload_hash: [hash.wrapping_add(1); 32],
             size: 4_096,
+            momentum_cid: format!("bafkmomentum{hash}"),
+            momentum_hash: [hash.wrapping_add(2); 32],
+            momentum_size: 4_096,
         }],
         loss_micro,
         salt: [hash; 32],
@@ -212,8 +215,23 @@ fn an_honest_round_is_accepted_attackers_pay_and_rewards_follow_improvement() {
         .find(|b| b.block_type == BlockType::Delta)
         .expect("a delta block");
     assert_eq!(delta.cid, "bafkaggdelta");
+    let momentum = head
+        .depends_on
+        .iter()
+        .filter_map(|id| dag::block(&s, id).unwrap())
+        .find(|b| b.block_type == BlockType::Momentum)
+        .expect("a momentum block");
+    assert_eq!(
+        (momentum.cid.as_str(), momentum.payload_hash),
+        ("bafkmomentum1", [3; 32])
+    );
+    assert!(momentum.depends_on.contains(&delta.id));
     let history = dag::history(&s, MODEL, "layer0.expert1").unwrap();
-    assert_eq!(history.len(), 2, "the delta block is not a version");
+    assert_eq!(
+        history.len(),
+        2,
+        "the delta and momentum blocks are not versions"
+    );
 
     // rewards: 600 BLY by each one's own measured improvement (399,999 vs 200,000 µnats);
     // the declared samples (800 vs 400) play no part

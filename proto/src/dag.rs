@@ -33,6 +33,11 @@ pub enum BlockType {
     /// A dataset reference.
     #[codec(index = 5)]
     Data,
+    /// The Proof-of-Learning outer optimizer's momentum buffer of a block after a learned
+    /// version (DiLoCo's Nesterov momentum), a TensorBlock; recorded with the version it
+    /// belongs to, which depends on it. Like a delta it never becomes a head.
+    #[codec(index = 6)]
+    Momentum,
 }
 
 /// Semantic version of a block.

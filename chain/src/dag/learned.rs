@@ -1,7 +1,9 @@
 //! Block versions created by accepted Proof-of-Learning rounds: for each changed block, a
-//! `delta` block (the round's aggregate delta, which does not move the head) and the new
-//! version (patch bump) depending on the meta block, the previous version and that delta,
-//! so the history can be replayed from genesis by applying the recorded deltas in order.
+//! `delta` block (the round's aggregate delta, which does not move the head), a `momentum`
+//! block (the outer optimizer's momentum after the step, see
+//! [`blyan_proto::pol::OuterOptimizer`]) and the new version (patch bump) depending on the
+//! meta block, the previous version, that delta and that momentum, so the history can be
+//! replayed from genesis by applying the recorded deltas in order.
 
 use blyan_proto::dag::{BlockId, BlockType, ParamBlock, SemVer};
 use blyan_proto::event::Event;
@@ -45,13 +47,24 @@ pub fn record_learned_version<S: StateWrite + ?Sized>(
     };
     delta.id = block_id(&delta);
     record(state, &mut rec, &delta);
+    let mut momentum = ParamBlock {
+        id: [0u8; 32],
+        block_type: BlockType::Momentum,
+        depends_on: vec![rec.meta_block, prev.id, delta.id],
+        payload_hash: v.momentum_hash,
+        cid: v.momentum_cid.clone(),
+        size: v.momentum_size,
+        ..delta.clone()
+    };
+    momentum.id = block_id(&momentum);
+    record(state, &mut rec, &momentum);
     let mut next = ParamBlock {
         id: [0u8; 32],
         model: model.to_string(),
         block_type: prev.block_type,
         name: v.block.clone(),
         layer: prev.layer,
-        depends_on: vec![rec.meta_block, prev.id, delta.id],
+        depends_on: vec![rec.meta_block, prev.id, delta.id, momentum.id],
         payload_hash: v.payload_hash,
         cid: v.cid.clone(),
         size: v.size,

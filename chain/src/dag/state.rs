@@ -166,7 +166,9 @@ pub(super) fn record<S: StateWrite + ?Sized>(state: &mut S, rec: &mut ModelRecor
     state.put_scale(state_key::block(&b.id), b);
     if !matches!(
         b.block_type,
-        blyan_proto::dag::BlockType::Meta | blyan_proto::dag::BlockType::Delta
+        blyan_proto::dag::BlockType::Meta
+            | blyan_proto::dag::BlockType::Delta
+            | blyan_proto::dag::BlockType::Momentum
     ) {
         let seq = history_len(state, &b.model, &b.name);
         state.put_scale(state_key::history(&b.model, &b.name, seq), &b.id);

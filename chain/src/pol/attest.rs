@@ -135,7 +135,11 @@ pub fn attest_aggregate<S: StateWrite + ?Sized>(
         )));
     }
     for b in &m.blocks {
-        for (what, cid) in [("cid", &b.cid), ("delta_cid", &b.delta_cid)] {
+        for (what, cid) in [
+            ("cid", &b.cid),
+            ("delta_cid", &b.delta_cid),
+            ("momentum_cid", &b.momentum_cid),
+        ] {
             if cid.is_empty()
                 || cid.len() > MAX_CID_LEN
                 || !cid.bytes().all(|c| c.is_ascii_graphic())
@@ -143,7 +147,7 @@ pub fn attest_aggregate<S: StateWrite + ?Sized>(
                 return Err(malformed(format!("block {}: bad {what} {cid:?}", b.block)));
             }
         }
-        if b.size == 0 || b.delta_size == 0 {
+        if b.size == 0 || b.delta_size == 0 || b.momentum_size == 0 {
             return Err(malformed(format!(
                 "block {}: sizes must be positive",
                 b.block

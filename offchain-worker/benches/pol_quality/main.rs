@@ -36,9 +36,9 @@
 //! (default [`Pipeline::default`]), `feedback=0` (no error feedback), `tolerance_bps=N`
 //! (`harmful_tolerance_bps`, default the chain's 0), `min_improvement_bps=N` (default 100),
 //! `warmup=N` (linear learning-rate warmup steps of every training run, default
-//! `TrainConfig`'s), `server_lr_bps=N` (the
-//! chain's server learning rate: the aggregate is multiplied by N / 10000 before it is
-//! applied; default the chain's), `central=MICRONATS` (skip
+//! `TrainConfig`'s), `outer_lr_bps=N` and `outer_momentum_bps=N` (the chain's outer
+//! optimizer, [`OuterOptimizer`]: the aggregate is applied with SGD + Nesterov momentum;
+//! default the chain's), `central=MICRONATS` (skip
 //! the centralized run and compare with this loss), `attacked=0` (skip the attacked run),
 //! `shard_lines=N`, `val_lines=N`. Prints
 //! figures; asserts nothing.
@@ -47,20 +47,22 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Context;
-use blyan_proto::pol::PolParams;
+use blyan_proto::pol::{OuterOptimizer, PolParams};
 use blyan_worker::attack::Attack;
 use blyan_worker::compress::{
     delta_to_tensors, encode, tensors_to_delta, DeltaTensor, ErrorFeedback, Pipeline,
 };
 use blyan_worker::data::{self, synth};
 use blyan_worker::defense::{
-    aggregate, flag, scale_aggregate, screen, AggregationRule, BaseBlock, DefenseParams, Screening,
-    Update,
+    aggregate, flag, screen, AggregationRule, BaseBlock, DefenseParams, Screening, Update,
 };
 use blyan_worker::eval::{validation_loss, EvalError};
 use blyan_worker::model::{BlockName, MetaConfig, Model};
 use blyan_worker::rng::SplitMix64;
+use blyan_worker::tensorblock::DEFAULT_TILE_SIZE;
 use blyan_worker::train::{parse_blocks, train, TargetMode, TrainConfig};
+use blyan_worker::validator::outer;
+use blyan_worker::validator::weights::BlockWeights;
 use candle_core::Device;
 
 /// AdamW learning rate of miners and of the centralized trainer alike: 1e-3 rather than
@@ -233,6 +235,7 @@ fn mine(
 fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
     let mut heads = s.genesis.clone();
     let mut weights = weights_of(&heads)?;
+    let mut momentum = Weights::new();
     let mut recorded = s.genesis_loss;
     let mut feedback: Vec<ErrorFeedback> = (0..miners).map(|_| ErrorFeedback::new()).collect();
     let mut rows = Vec::new();
@@ -336,12 +339,12 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
         if !admitted.is_empty() {
             let (agg, t, _) = timed(|| aggregate(&admitted, &AggregationRule::WeightedFedAvg));
             row.aggregate_ms = 1e3 * t;
-            let agg = agg.map(|mut a| {
-                scale_aggregate(&mut a, s.opts.server_lr_bps);
-                a
-            });
             let t_eval = Instant::now();
-            let new = apply(&weights, &agg?);
+            let stepped = outer_apply(&weights, &momentum, &agg?, s.opts.outer);
+            let (new, new_momentum) = match stepped {
+                Some((w, m)) => (Some(w), Some(m)),
+                None => (None, None),
+            };
             let candidate = match &new {
                 Some(w) => Some(with_blocks(&heads, w)?),
                 None => None,
@@ -354,8 +357,9 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
             row.new_loss = Some(new_loss);
             let improves = u128::from(new_loss) * 10_000
                 <= u128::from(recorded) * u128::from(10_000 - s.opts.min_improvement_bps);
-            if let (true, Some(w), Some(m)) = (improves, new, candidate) {
+            if let (true, Some(w), Some(m), Some(mm)) = (improves, new, candidate, new_momentum) {
                 weights.extend(w);
+                momentum.extend(mm);
                 heads = m;
                 recorded = new_loss;
                 row.accepted = true;
@@ -459,7 +463,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "preset {} ({} params), model seed {MODEL_SEED}, corpus seed {CORPUS_SEED}; blocks {:?} \
          ({} blocks); {} rounds × {} steps, batch {}, lr {}, wd {}; pipeline {}; defense \
-         defaults; FedAvg, server_lr_bps {}; min_improvement_bps {}, harmful_tolerance_bps {}; \
+         defaults; FedAvg, outer {:?}; min_improvement_bps {}, harmful_tolerance_bps {}; \
          warmup {} steps; error feedback {}{}",
         s.cfg.preset,
         s.cfg.n_params(),
@@ -471,7 +475,7 @@ fn main() -> anyhow::Result<()> {
         s.train.lr,
         s.train.weight_decay,
         opts.pipeline,
-        opts.server_lr_bps,
+        opts.outer,
         opts.min_improvement_bps,
         opts.tolerance_bps,
         opts.warmup,

@@ -15,14 +15,14 @@ pub(crate) struct Opts {
     pub(crate) tolerance_bps: u64,
     pub(crate) min_improvement_bps: u64,
     pub(crate) warmup: usize,
-    pub(crate) server_lr_bps: u32,
+    pub(crate) outer: OuterOptimizer,
     pub(crate) central: Option<u64>,
     pub(crate) attacked: bool,
     pub(crate) quick: bool,
 }
 
 /// The `key=value` options [`Opts::parse`] knows.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "rounds",
     "steps",
     "blocks",
@@ -34,7 +34,8 @@ const KEYS: [&str; 14] = [
     "tolerance_bps",
     "min_improvement_bps",
     "warmup",
-    "server_lr_bps",
+    "outer_lr_bps",
+    "outer_momentum_bps",
     "central",
     "attacked",
 ];
@@ -92,8 +93,12 @@ impl Opts {
                 .unwrap_or(chain.min_improvement_bps.into()),
             warmup: parsed(&kv, "warmup", |_: &usize| true)?
                 .unwrap_or(TrainConfig::default().warmup_steps),
-            server_lr_bps: parsed(&kv, "server_lr_bps", |x: &u32| (1..=100_000).contains(x))?
-                .unwrap_or(chain.server_lr_bps),
+            outer: OuterOptimizer {
+                lr_bps: parsed(&kv, "outer_lr_bps", |x: &u32| (1..=100_000).contains(x))?
+                    .unwrap_or(chain.outer.lr_bps),
+                momentum_bps: parsed(&kv, "outer_momentum_bps", |x: &u32| *x < 10_000)?
+                    .unwrap_or(chain.outer.momentum_bps),
+            },
             central: parsed(&kv, "central", |_: &u64| true)?,
             attacked: kv.get("attacked").is_none_or(|v| v != "0"),
             quick,
@@ -178,6 +183,30 @@ pub(crate) fn apply(base: &Weights, delta: &Weights) -> Option<Weights> {
         out.insert(block.clone(), ts);
     }
     Some(out)
+}
+
+/// The touched blocks after the outer step of `agg` from `base` with each block's
+/// `momentum` (absent: zeros), as validators take it ([`outer::step`]): per block, the new
+/// weights and momentum; `None` on a shape mismatch or a non-finite value.
+pub(crate) fn outer_apply(
+    base: &Weights,
+    momentum: &Weights,
+    agg: &Weights,
+    o: OuterOptimizer,
+) -> Option<(Weights, Weights)> {
+    let (mut w, mut m) = (Weights::new(), Weights::new());
+    for (block, g) in agg {
+        let bw = |ts: &Vec<DeltaTensor>| BlockWeights {
+            block: block.clone(),
+            tensors: ts.clone(),
+            tile_size: DEFAULT_TILE_SIZE,
+        };
+        let prev = momentum.get(block).map(bw);
+        let s = outer::step(&bw(base.get(block)?), prev.as_ref(), g, o).ok()?;
+        w.insert(block.clone(), s.weights.tensors);
+        m.insert(block.clone(), s.momentum.tensors);
+    }
+    Some((w, m))
 }
 
 /// `model` with `blocks` replaced.

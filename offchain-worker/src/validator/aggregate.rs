@@ -1,14 +1,17 @@
 //! Phase 2 (DESIGN.md, Proof-of-Learning step 4): aggregate the admitted submissions with
-//! the model's rule, apply the aggregate to the base, and build what is attested: per
-//! changed block, the new TensorBlock (payload hash, CID) and the aggregate delta encoded
-//! losslessly (sha3, CID). Honest validators get identical bytes: the aggregate comes from
-//! [`defense::aggregate`] (plain ordered loops), `new = base + aggregate` is a plain f32
-//! loop, both files are written deterministically, and Kubo adds with fixed parameters.
+//! the model's rule, apply the aggregate to the base with the model's outer optimizer
+//! ([`super::outer`]), and build what is attested: per changed block, the new TensorBlock
+//! (payload hash, CID), the aggregate delta encoded losslessly (sha3, CID) and the new
+//! momentum TensorBlock (payload hash, CID). Honest validators get identical bytes: the
+//! aggregate comes from [`defense::aggregate`] (plain ordered loops), the outer step is a
+//! plain f32 loop, the files are written deterministically, and Kubo adds with fixed
+//! parameters.
 
 use std::collections::BTreeMap;
 
-use blyan_proto::pol::{AggregationRule as ChainRule, NewBlockVersion};
+use blyan_proto::pol::{AggregationRule as ChainRule, NewBlockVersion, OuterOptimizer};
 
+use super::outer;
 use super::weights::BlockWeights;
 use crate::compress::{self, DeltaTensor, Encoded, Pipeline};
 use crate::defense::{self, AggregationRule};
@@ -45,7 +48,7 @@ pub fn perturb(agg: &mut Aggregate) {
 /// One block's new version, built locally.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuiltBlock {
-    /// The new weights (`base + aggregate`).
+    /// The new weights (the outer step of the aggregate from the base).
     pub weights: BlockWeights,
     /// Their TensorBlock file.
     pub bytes: Vec<u8>,
@@ -53,26 +56,43 @@ pub struct BuiltBlock {
     pub payload_hash: PayloadHash,
     /// The aggregate delta of the block, encoded losslessly.
     pub delta: Encoded,
+    /// The block's new outer momentum.
+    pub momentum: BlockWeights,
+    /// Its TensorBlock file.
+    pub momentum_bytes: Vec<u8>,
+    /// Its payload hash.
+    pub momentum_hash: PayloadHash,
 }
 
-/// Builds a block's new version: `base + delta` ([`BlockWeights::apply`]), its
-/// TensorBlock, and the delta's lossless container (`Pipeline::none()`).
-pub fn build_block(base: &BlockWeights, delta: &[DeltaTensor]) -> anyhow::Result<BuiltBlock> {
-    let weights = base.apply(delta)?;
-    let (bytes, payload_hash) = weights.to_tensor_block()?;
+/// Builds a block's new version: the outer step of `delta` from `base` with `momentum`
+/// (`None`: zeros) and `o` ([`outer::step`]), its TensorBlock, the delta's lossless
+/// container (`Pipeline::none()`) and the new momentum's TensorBlock.
+pub fn build_block(
+    base: &BlockWeights,
+    momentum: Option<&BlockWeights>,
+    delta: &[DeltaTensor],
+    o: OuterOptimizer,
+) -> anyhow::Result<BuiltBlock> {
+    let stepped = outer::step(base, momentum, delta, o)?;
+    let (bytes, payload_hash) = stepped.weights.to_tensor_block()?;
+    let (momentum_bytes, momentum_hash) = stepped.momentum.to_tensor_block()?;
     let delta = compress::encode(&base.block, delta, &Pipeline::none(), None)?;
     Ok(BuiltBlock {
-        weights,
+        weights: stepped.weights,
         bytes,
         payload_hash,
         delta,
+        momentum: stepped.momentum,
+        momentum_bytes,
+        momentum_hash,
     })
 }
 
-/// Adds a built block and its delta to Kubo; the version to attest.
+/// Adds a built block, its delta and its momentum to Kubo; the version to attest.
 pub fn upload(kubo: &KuboClient, b: &BuiltBlock) -> anyhow::Result<NewBlockVersion> {
     let cid = kubo.add_bytes(&b.bytes)?;
     let delta_cid = kubo.add_bytes(&b.delta.bytes)?;
+    let momentum_cid = kubo.add_bytes(&b.momentum_bytes)?;
     Ok(NewBlockVersion {
         block: b.weights.block.clone(),
         delta_cid: delta_cid.to_string(),
@@ -81,21 +101,22 @@ pub fn upload(kubo: &KuboClient, b: &BuiltBlock) -> anyhow::Result<NewBlockVersi
         cid: cid.to_string(),
         payload_hash: b.payload_hash.0,
         size: b.bytes.len() as u64,
+        momentum_cid: momentum_cid.to_string(),
+        momentum_hash: b.momentum_hash.0,
+        momentum_size: b.momentum_bytes.len() as u64,
     })
 }
 
-/// The aggregate of `updates` with `rule`, scaled by the chain's server learning rate
-/// `server_lr_bps` ([`defense::scale_aggregate`]), perturbed when `fake` (see [`perturb`]);
-/// and its [`defense::aggregate_hash`].
+/// The aggregate of `updates` with `rule`, perturbed when `fake` (see [`perturb`]); and its
+/// [`defense::aggregate_hash`]. The outer optimizer is applied afterwards, per block
+/// ([`build_block`]).
 pub fn aggregate(
     updates: &[defense::Update],
     rule: &AggregationRule,
-    server_lr_bps: u32,
     fake: bool,
 ) -> anyhow::Result<(Aggregate, [u8; 32])> {
     let refs: Vec<&defense::Update> = updates.iter().collect();
     let mut agg = defense::aggregate(&refs, rule)?;
-    defense::scale_aggregate(&mut agg, server_lr_bps);
     if fake {
         perturb(&mut agg);
     }

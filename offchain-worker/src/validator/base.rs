@@ -9,6 +9,9 @@ use std::path::Path;
 use anyhow::Context;
 use candle_core::Device;
 
+use blyan_proto::pol::OuterOptimizer;
+
+use super::outer::{self, Stepped};
 use super::weights::{ApplyError, BlockWeights};
 use crate::chain::ChainSource;
 use crate::compress::{self, BlockLayout, DeltaTensor};
@@ -24,6 +27,7 @@ pub struct Base {
     model: Model,
     blocks: BTreeMap<String, BlockWeights>,
     hashes: Vec<(String, PayloadHash)>,
+    momentum: BTreeMap<String, BlockWeights>,
 }
 
 impl std::fmt::Debug for Base {
@@ -83,7 +87,39 @@ impl Base {
             model,
             blocks,
             hashes,
+            momentum: BTreeMap::new(),
         })
+    }
+
+    /// Sets the blocks' outer momenta (recorded with their current versions; a block
+    /// without one has zero momentum).
+    pub fn set_momentum(&mut self, momentum: BTreeMap<String, BlockWeights>) {
+        self.momentum = momentum;
+    }
+
+    /// A block's outer momentum (`None`: zero).
+    pub fn momentum(&self, name: &str) -> Option<&BlockWeights> {
+        self.momentum.get(name)
+    }
+
+    /// The blocks after the outer step of `agg` with `o` ([`outer::step`] from each block's
+    /// weights and momentum): what a round's aggregate makes of the base.
+    pub fn stepped(
+        &self,
+        agg: &BTreeMap<String, Vec<DeltaTensor>>,
+        o: OuterOptimizer,
+    ) -> Result<BTreeMap<String, Stepped>, ApplyError> {
+        agg.iter()
+            .map(|(block, g)| {
+                let base = self.blocks.get(block).ok_or_else(|| {
+                    ApplyError::Shape(format!("the model has no block {block:?}"))
+                })?;
+                Ok((
+                    block.clone(),
+                    outer::step(base, self.momentum(block), g, o)?,
+                ))
+            })
+            .collect()
     }
 
     /// The heads' payload hashes this base was loaded from.

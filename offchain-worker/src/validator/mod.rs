@@ -20,6 +20,8 @@ pub mod aggregate;
 mod base;
 pub mod fetch;
 pub mod judge;
+pub mod momentum;
+pub mod outer;
 pub mod replay;
 mod send;
 mod state;
@@ -328,7 +330,14 @@ impl Validator {
         let hashes = head_hashes(&source)?;
         if self.base.as_ref().map(|b| b.hashes()) != Some(hashes.as_slice()) {
             self.base = None;
-            self.base = Some(Base::load(&source, &self.device).context("loading the heads")?);
+            let mut base = Base::load(&source, &self.device).context("loading the heads")?;
+            base.set_momentum(momentum::load(
+                self.rpc(),
+                &self.kubo,
+                &self.cfg.model_id,
+                base.hashes(),
+            )?);
+            self.base = Some(base);
             tracing::info!(
                 blocks = hashes.len(),
                 "base model loaded from the chain's heads"
@@ -385,7 +394,7 @@ impl Validator {
         self.prepare()?;
         let params: PolParams = self.rpc().query(&QueryPath::PolParams)?;
         let rule = aggregate::rule(params.rule_for(&self.cfg.model_id));
-        let server_lr_bps = params.server_lr_for(&self.cfg.model_id);
+        let outer = params.outer_for(&self.cfg.model_id);
         let mut updates = Vec::new();
         let admitted: Vec<SubmissionInfo> = self
             .submissions(r.id)?
@@ -410,8 +419,7 @@ impl Validator {
             });
         }
         let admitted: Vec<u64> = updates.iter().map(|u| u.submission).collect();
-        let (agg, hash) =
-            aggregate::aggregate(&updates, &rule, server_lr_bps, self.cfg.fake_aggregate)?;
+        let (agg, hash) = aggregate::aggregate(&updates, &rule, self.cfg.fake_aggregate)?;
         let (Some(base), Some((_, texts))) = (self.base.as_mut(), self.texts.as_ref()) else {
             anyhow::bail!("no base model");
         };
@@ -421,13 +429,13 @@ impl Validator {
             let b = base
                 .block(name)
                 .with_context(|| format!("the model has no block {name}"))?;
-            let built = aggregate::build_block(b, delta)?;
+            let built = aggregate::build_block(b, base.momentum(name), delta, outer)?;
             blocks.push(aggregate::upload(&self.kubo, &built)?);
             weights.insert(name.clone(), built.weights);
         }
         let loss = base.loss_with(&weights, texts)?;
         let loss_micro = loss.map_or(MAX_LOSS_MICRO, |l| l.clamp(1, MAX_LOSS_MICRO));
-        tracing::info!(round = r.id, ?admitted, %rule, server_lr_bps, aggregate_hash = %hex::encode(hash),
+        tracing::info!(round = r.id, ?admitted, %rule, ?outer, aggregate_hash = %hex::encode(hash),
             blocks = ?blocks.iter().map(|b| format!("{} {}", b.block, b.cid)).collect::<Vec<_>>(),
             base_loss_micro = ?r.base_loss_micro, new_loss_micro = loss_micro,
             fake = self.cfg.fake_aggregate, "aggregate built");

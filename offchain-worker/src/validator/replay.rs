@@ -1,20 +1,28 @@
 //! Replaying a model's history (DESIGN.md, Proof-of-Learning step 6): for every block,
-//! start from its first version (fetched by CID, verified), apply each learned version's
-//! recorded aggregate delta in order (fetched by CID, sha3 checked, decoded, added in a
-//! plain f32 loop, written as a TensorBlock the way validators write it) and check that the
-//! result's payload hash is the one the chain recorded for that version. A version
-//! published without a delta (an owner's update) restarts the replay from its content.
+//! start from its first version (fetched by CID, verified) with zero momentum, apply each
+//! learned version's recorded aggregate delta in order with the model's outer optimizer
+//! (delta fetched by CID, sha3 checked, decoded, stepped with [`outer::step`], written as
+//! TensorBlocks the way validators write them) and check that the new weights' and the new
+//! momentum's payload hashes are the ones the chain recorded for that version. A version
+//! published without a delta (an owner's update) restarts the replay from its content with
+//! zero momentum.
+//!
+//! The outer optimizer is the model's current one (`/pol/params`): a history made under
+//! other settings does not replay (the chain does not record the settings per round).
 
 use blyan_proto::dag::{BlockType, ParamBlock};
+use blyan_proto::pol::{OuterOptimizer, PolParams};
 use blyan_proto::query::QueryPath;
 use serde::Serialize;
 
+use super::momentum::{content, fetch, momentum_block};
+use super::outer;
 use super::weights::BlockWeights;
 use crate::chain::RpcClient;
 use crate::compress;
-use crate::ipfs::{Cid, KuboClient};
+use crate::ipfs::KuboClient;
 use crate::model::{MetaConfig, Model};
-use crate::tensorblock::{PayloadHash, TensorBlock};
+use crate::tensorblock::PayloadHash;
 
 /// One version of one block, replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,18 +40,37 @@ pub struct ReplayRow {
     pub recorded: String,
     /// The payload hash the replay produced (or the fetched content has), hex.
     pub replayed: String,
-    /// Whether they are equal.
+    /// The momentum's payload hash the chain records, hex (`delta` rows).
+    pub momentum_recorded: String,
+    /// The momentum's payload hash the replay produced, hex (`delta` rows).
+    pub momentum_replayed: String,
+    /// Whether the weights' (and for `delta` rows the momentum's) hashes are equal.
     pub ok: bool,
 }
 
-/// Applies one recorded delta container to `cur`: checks its sha3 against `delta_hash`,
-/// decodes it, checks it is for `cur`'s block, adds it ([`BlockWeights::apply`]) and writes
-/// the TensorBlock; returns the new weights and their payload hash.
+/// One replayed step: the new weights and momentum and their payload hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayedStep {
+    /// The new weights.
+    pub weights: BlockWeights,
+    /// Their payload hash.
+    pub hash: PayloadHash,
+    /// The new momentum.
+    pub momentum: BlockWeights,
+    /// Its payload hash.
+    pub momentum_hash: PayloadHash,
+}
+
+/// Applies one recorded delta container to `cur` with momentum `m` (`None`: zero) and the
+/// outer optimizer `o`: checks its sha3 against `delta_hash`, decodes it, checks it is for
+/// `cur`'s block, steps ([`outer::step`]) and writes both TensorBlocks.
 pub fn replay_step(
     cur: &BlockWeights,
+    m: Option<&BlockWeights>,
     container: &[u8],
     delta_hash: &[u8; 32],
-) -> anyhow::Result<(BlockWeights, PayloadHash)> {
+    o: OuterOptimizer,
+) -> anyhow::Result<ReplayedStep> {
     let got = compress::sha3(container);
     if &got != delta_hash {
         anyhow::bail!(
@@ -57,39 +84,29 @@ pub fn replay_step(
     if d.block != cur.block {
         anyhow::bail!("the delta is for block {}, not {}", d.block, cur.block);
     }
-    let next = cur.apply(&d.tensors)?;
-    let (_, hash) = next.to_tensor_block()?;
-    Ok((next, hash))
-}
-
-fn fetch(kubo: &KuboClient, cid: &str, max: u64) -> anyhow::Result<Vec<u8>> {
-    let c: Cid = cid
-        .parse()
-        .map_err(|e| anyhow::anyhow!("CID {cid:?}: {e}"))?;
-    Ok(kubo.cat(&c, max)?)
-}
-
-/// A version's content: fetched, its payload hash checked, read as weights.
-fn content(kubo: &KuboClient, v: &ParamBlock) -> anyhow::Result<(BlockWeights, PayloadHash)> {
-    let bytes = fetch(kubo, &v.cid, v.size)?;
-    let tb = TensorBlock::from_bytes(&bytes)?;
-    tb.verify_all()?;
-    Ok((
-        BlockWeights::from_tensor_block(&v.name, &tb)?,
-        tb.payload_hash(),
-    ))
+    let s = outer::step(cur, m, &d.tensors, o)?;
+    let (_, hash) = s.weights.to_tensor_block()?;
+    let (_, momentum_hash) = s.momentum.to_tensor_block()?;
+    Ok(ReplayedStep {
+        weights: s.weights,
+        hash,
+        momentum: s.momentum,
+        momentum_hash,
+    })
 }
 
 /// Replays every block of `model`; one row per version, oldest first, blocks in load order.
 pub fn replay(rpc: &RpcClient, kubo: &KuboClient, model: &str) -> anyhow::Result<Vec<ReplayRow>> {
     let info = rpc.model_info(model)?;
     let meta: MetaConfig = serde_json::from_str(&info.meta_json)?;
+    let params: PolParams = rpc.query(&QueryPath::PolParams)?;
+    let o = params.outer_for(model);
     let mut rows = Vec::new();
     for name in Model::block_names(&meta) {
         let name = name.to_string();
         let history: Vec<ParamBlock> =
             rpc.query(&QueryPath::History(model.to_string(), name.clone()))?;
-        let mut cur: Option<BlockWeights> = None;
+        let mut cur: Option<(BlockWeights, Option<BlockWeights>)> = None;
         for v in &history {
             let mut delta = None;
             for id in &v.depends_on {
@@ -98,29 +115,43 @@ pub fn replay(rpc: &RpcClient, kubo: &KuboClient, model: &str) -> anyhow::Result
                     delta = Some(b);
                 }
             }
-            let row = |source: &str, delta_cid: &str, replayed: &PayloadHash| ReplayRow {
+            let mut row = ReplayRow {
                 block: name.clone(),
                 version: v.version.to_string(),
-                source: source.into(),
-                delta_cid: delta_cid.into(),
+                source: String::new(),
+                delta_cid: String::new(),
                 recorded: hex::encode(v.payload_hash),
-                replayed: hex::encode(replayed.0),
-                ok: replayed.0 == v.payload_hash,
+                replayed: String::new(),
+                momentum_recorded: String::new(),
+                momentum_replayed: String::new(),
+                ok: false,
             };
             match (&cur, delta) {
-                (Some(c), Some(d)) => {
+                (Some((w, m)), Some(d)) => {
                     let bytes = fetch(kubo, &d.cid, d.size)?;
-                    let (next, hash) = replay_step(c, &bytes, &d.payload_hash)?;
-                    rows.push(row("delta", &d.cid, &hash));
-                    cur = Some(next);
+                    let step = replay_step(w, m.as_ref(), &bytes, &d.payload_hash, o)?;
+                    let recorded_m = momentum_block(rpc, v)?;
+                    row.source = "delta".into();
+                    row.delta_cid = d.cid.clone();
+                    row.replayed = hex::encode(step.hash.0);
+                    row.momentum_replayed = hex::encode(step.momentum_hash.0);
+                    row.momentum_recorded = recorded_m
+                        .as_ref()
+                        .map(|b| hex::encode(b.payload_hash))
+                        .unwrap_or_default();
+                    row.ok = step.hash.0 == v.payload_hash
+                        && recorded_m.is_some_and(|b| b.payload_hash == step.momentum_hash.0);
+                    cur = Some((step.weights, Some(step.momentum)));
                 }
                 (prev, _) => {
                     let (w, hash) = content(kubo, v)?;
-                    let source = if prev.is_none() { "first" } else { "published" };
-                    rows.push(row(source, "", &hash));
-                    cur = Some(w);
+                    row.source = if prev.is_none() { "first" } else { "published" }.into();
+                    row.replayed = hex::encode(hash.0);
+                    row.ok = hash.0 == v.payload_hash;
+                    cur = Some((w, None));
                 }
             }
+            rows.push(row);
         }
     }
     Ok(rows)

@@ -1,7 +1,7 @@
 //! Unit tests of the validator role's pure parts: judgements, the aggregate → new block
 //! bytes (deterministic CIDs and payload hashes), and the replay arithmetic.
 
-use blyan_proto::pol::{flags, AggregationRule as ChainRule};
+use blyan_proto::pol::{flags, AggregationRule as ChainRule, OuterOptimizer};
 use candle_core::Device;
 
 use super::aggregate::{self, build_block};
@@ -176,9 +176,9 @@ fn the_same_aggregate_gives_the_same_block_bytes_cids_and_hashes() {
     let updates = [update(4, 100, 1), update(2, 300, 2), update(9, 50, 3)];
     let build = |ups: &[Update], fake: bool| {
         let (agg, hash) =
-            aggregate::aggregate(ups, &AggregationRule::WeightedFedAvg, 10_000, fake).unwrap();
+            aggregate::aggregate(ups, &AggregationRule::WeightedFedAvg, fake).unwrap();
         let delta = agg.get(&EXPERT.to_string()).unwrap();
-        let b = build_block(&base, delta).unwrap();
+        let b = build_block(&base, None, delta, OuterOptimizer::default()).unwrap();
         (
             hash,
             b.payload_hash,
@@ -198,7 +198,12 @@ fn the_same_aggregate_gives_the_same_block_bytes_cids_and_hashes() {
     assert_eq!(one.3, two.3, "delta hash");
     assert_eq!(one.4, two.4, "delta CID");
     assert_eq!(one.5.bytes, two.5.bytes);
-    // the new block is base + aggregate, readable, with the base's tile size
+    assert_eq!(one.5.momentum_hash, two.5.momentum_hash, "momentum hash");
+    assert_eq!(one.5.momentum_bytes, two.5.momentum_bytes);
+    // the first momentum is the aggregate itself
+    let delta = crate::compress::decode(&one.5.delta.bytes).unwrap();
+    assert_eq!(one.5.momentum.tensors, delta.tensors);
+    // the new block is the outer step from the base, readable, with the base's tile size
     let tb = TensorBlock::from_bytes(&one.5.bytes).unwrap();
     tb.verify_all().unwrap();
     assert_eq!(tb.payload_hash(), one.1);
@@ -223,36 +228,53 @@ fn the_same_aggregate_gives_the_same_block_bytes_cids_and_hashes() {
 
 #[test]
 fn replaying_the_recorded_deltas_reproduces_each_version() {
+    let o = OuterOptimizer::default();
     let v0 = expert_weights(5);
     let mut cur = v0.clone();
+    let mut momentum: Option<BlockWeights> = None;
     let mut recorded = Vec::new();
     for round in 0..3u64 {
         let ups = [update(1, 10, 10 + round), update(2, 20, 20 + round)];
-        let (agg, _) =
-            aggregate::aggregate(&ups, &AggregationRule::WeightedFedAvg, 10_000, false).unwrap();
-        let b = build_block(&cur, &agg[&EXPERT.to_string()]).unwrap();
-        recorded.push((b.delta.bytes.clone(), b.delta.hash, b.payload_hash));
+        let (agg, _) = aggregate::aggregate(&ups, &AggregationRule::WeightedFedAvg, false).unwrap();
+        let b = build_block(&cur, momentum.as_ref(), &agg[&EXPERT.to_string()], o).unwrap();
+        recorded.push((
+            b.delta.bytes.clone(),
+            b.delta.hash,
+            b.payload_hash,
+            b.momentum_hash,
+        ));
         cur = b.weights;
+        momentum = Some(b.momentum);
     }
     let mut replayed = v0;
-    for (bytes, hash, want) in &recorded {
-        let (next, got) = replay_step(&replayed, bytes, hash).unwrap();
-        assert_eq!(&got, want);
-        replayed = next;
+    let mut m: Option<BlockWeights> = None;
+    for (bytes, hash, want, want_m) in &recorded {
+        let step = replay_step(&replayed, m.as_ref(), bytes, hash, o).unwrap();
+        assert_eq!(&step.hash, want);
+        assert_eq!(&step.momentum_hash, want_m);
+        replayed = step.weights;
+        m = Some(step.momentum);
     }
     assert_eq!(replayed, cur);
+    // other outer settings do not reproduce the history
+    let plain = OuterOptimizer {
+        lr_bps: 10_000,
+        momentum_bps: 0,
+    };
+    let (bytes, hash, want, _) = &recorded[0];
+    let step = replay_step(&expert_weights(5), None, bytes, hash, plain).unwrap();
+    assert_ne!(&step.hash, want);
     // a tampered delta is refused, naming the hashes
-    let (bytes, hash, _) = &recorded[0];
     let mut bad = bytes.clone();
     bad[10] ^= 1;
-    let e = replay_step(&expert_weights(5), &bad, hash).unwrap_err();
+    let e = replay_step(&expert_weights(5), None, &bad, hash, o).unwrap_err();
     assert!(e.to_string().contains("hashes to"), "{e}");
     // a delta for another block is refused
     let other = BlockWeights {
         block: "layer1.expert0".into(),
         ..expert_weights(5)
     };
-    let e = replay_step(&other, bytes, hash).unwrap_err();
+    let e = replay_step(&other, None, bytes, hash, o).unwrap_err();
     assert!(e.to_string().contains("not layer1.expert0"), "{e}");
 }
 

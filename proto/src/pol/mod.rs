@@ -20,7 +20,7 @@ pub use commit::{commitment, CommitAttestation, Commitment, RoundVoting, COMMIT_
 pub use info::{
     Attestation, RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo, TrustLevel,
 };
-pub use params::{AggregationRule, PolParams};
+pub use params::{AggregationRule, OuterOptimizer, PolParams};
 pub use stamp::{leading_zero_bits, solve_stamp, stamp_digest, StampInput};
 
 /// A round id (one counter for all models, starting at 1).
@@ -151,6 +151,14 @@ pub struct NewBlockVersion {
     pub payload_hash: [u8; 32],
     /// Its size, bytes.
     pub size: u64,
+    /// CID of the block's outer-optimizer momentum after this round, a TensorBlock (see
+    /// [`OuterOptimizer`]).
+    pub momentum_cid: String,
+    /// Its payload hash (Merkle root).
+    #[serde(with = "crate::msg::hex32")]
+    pub momentum_hash: [u8; 32],
+    /// Its size, bytes.
+    pub momentum_size: u64,
 }
 
 /// `MsgAttestAggregate`: phase 2, the aggregate of the admitted submissions.

@@ -67,15 +67,11 @@ pub struct PolParams {
     pub aggregation: AggregationRule,
     /// Per-model aggregation rules.
     pub model_aggregation: Vec<(String, AggregationRule)>,
-    /// Server learning rate, basis points: validators multiply the aggregate by
-    /// `server_lr_bps / 10_000` before applying it (10,000, the default: the plain
-    /// aggregate; 20,000: twice its step, as in FedOpt's server step). Each miner's run restarts its optimizer
-    /// and averaging partly cancels the miners' steps, so a step above 1 recovers progress;
-    /// the round is still accepted only if the scaled aggregate lowers the loss.
-    pub server_lr_bps: u32,
-    /// Per-model server learning rates, basis points (the right step depends on how a
-    /// model's miners train).
-    pub model_server_lr: Vec<(String, u32)>,
+    /// The outer optimizer of models without their own (DiLoCo): validators treat a round's
+    /// aggregate as the outer gradient and apply it with SGD + Nesterov momentum.
+    pub outer: OuterOptimizer,
+    /// Per-model outer optimizers (the right step depends on how a model's miners train).
+    pub model_outer: Vec<(String, OuterOptimizer)>,
     /// Share of each phase, from its start, in which validators commit to their
     /// attestations (`MsgCommit`), basis points; the rest of the phase takes the reveals
     /// (see [`PolParams::commit_blocks`]). A commit window closes early once every
@@ -96,6 +92,58 @@ pub struct PolParams {
     /// with `slash_to_reward_pool`.
     #[serde(with = "u128_string")]
     pub submission_fee: u128,
+}
+
+/// The outer optimizer of Proof-of-Learning rounds (DiLoCo, Douillard et al. 2023): the
+/// round's aggregate `g` (the mean of the miners' weight changes, i.e. minus DiLoCo's outer
+/// gradient) is applied with SGD and Nesterov momentum, per block, every value in a plain
+/// f32 loop computed in f64 and rounded once:
+///
+/// ```text
+/// m' = μ·m + g            (m: the block's momentum after its previous learned version, 0 at first)
+/// w' = w + η·(g + μ·m')   (η = lr_bps / 10⁴, μ = momentum_bps / 10⁴)
+/// ```
+///
+/// `m'` is recorded with the new version (a `Momentum` block), so the step is reproducible
+/// from the chain's records alone (`blyan-worker pol replay`). `lr_bps` 10,000 with
+/// `momentum_bps` 0 applies the plain aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OuterOptimizer {
+    /// Outer learning rate η, basis points (1..=100,000).
+    pub lr_bps: u32,
+    /// Nesterov momentum μ, basis points (0..10,000).
+    pub momentum_bps: u32,
+}
+
+impl Default for OuterOptimizer {
+    /// DiLoCo's, OpenDiLoCo's and INTELLECT-1's setting: η 0.7, μ 0.9.
+    fn default() -> Self {
+        Self {
+            lr_bps: 7_000,
+            momentum_bps: 9_000,
+        }
+    }
+}
+
+impl OuterOptimizer {
+    /// Checks `lr_bps` is in 1..=100,000 (at most a 10× step) and `momentum_bps` below
+    /// 10,000.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lr_bps == 0 || self.lr_bps > 100_000 {
+            return Err(format!(
+                "pol: outer lr_bps {} must be in 1..=100000 (at most a 10x step)",
+                self.lr_bps
+            ));
+        }
+        if self.momentum_bps >= 10_000 {
+            return Err(format!(
+                "pol: outer momentum_bps {} must be below 10000",
+                self.momentum_bps
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How validators combine the admitted deltas of a round.
@@ -160,14 +208,10 @@ impl Default for PolParams {
             validation_reward_per_round: 60 * crate::BLY,
             aggregation: AggregationRule::FedAvg,
             model_aggregation: Vec::new(),
-            // The plain aggregate. 20,000 helps when many miners train the whole model for
-            // short rounds (pol_quality bench, tiny, 4 miners × 50 steps × 10 rounds: the gap
-            // to centralized training +17.8% → +13.6%, honest submissions judged harmful
-            // 19/40 → 0/40) but overshoots when two miners send long single-expert runs (the
-            // pol_rounds end-to-end test: round 2's aggregate raised the loss); a per-model
-            // choice for governance, not a safe default.
-            server_lr_bps: 10_000,
-            model_server_lr: Vec::new(),
+            // DiLoCo's outer step (see OuterOptimizer): miners keep their AdamW state across
+            // rounds, and Nesterov momentum carries progress the averaging would cancel.
+            outer: OuterOptimizer::default(),
+            model_outer: Vec::new(),
             // 20 of 30 blocks to judge and commit; the reveals take a block or two.
             commit_window_bps: 6_667,
             // Honest validators measure bit-identical losses on the same hardware and
@@ -217,14 +261,8 @@ impl PolParams {
                 return Err(format!("pol: {name} above 10000"));
             }
         }
-        let lrs = self.model_server_lr.iter().map(|(_, v)| *v);
-        if std::iter::once(self.server_lr_bps)
-            .chain(lrs)
-            .any(|v| v == 0 || v > 100_000)
-        {
-            return Err(
-                "pol: server learning rates must be in 1..=100000 bps (at most a 10x step)".into(),
-            );
+        for o in std::iter::once(&self.outer).chain(self.model_outer.iter().map(|(_, o)| o)) {
+            o.validate()?;
         }
         if self.max_samples_per_submission == 0 {
             return Err("pol: max_samples_per_submission must be positive".into());
@@ -245,12 +283,12 @@ impl PolParams {
             .map_or(self.aggregation, |(_, r)| *r)
     }
 
-    /// The server learning rate of `model`, basis points.
-    pub fn server_lr_for(&self, model: &str) -> u32 {
-        self.model_server_lr
+    /// The outer optimizer of `model`.
+    pub fn outer_for(&self, model: &str) -> OuterOptimizer {
+        self.model_outer
             .iter()
             .find(|(m, _)| m == model)
-            .map_or(self.server_lr_bps, |(_, v)| *v)
+            .map_or(self.outer, |(_, o)| *o)
     }
 
     /// Blocks of a phase of `phase_blocks` that take commitments: `commit_window_bps` of
@@ -287,20 +325,31 @@ mod tests {
 
     #[test]
     fn per_model_settings_override_the_defaults_and_are_validated() {
+        let big = OuterOptimizer {
+            lr_bps: 10_000,
+            momentum_bps: 0,
+        };
         let mut p = PolParams {
-            model_server_lr: vec![("big".into(), 20_000)],
+            model_outer: vec![("big".into(), big)],
             model_aggregation: vec![("big".into(), AggregationRule::Median)],
             ..PolParams::default()
         };
-        assert_eq!(p.server_lr_for("big"), 20_000);
-        assert_eq!(p.server_lr_for("other"), 10_000);
+        assert_eq!(p.outer_for("big"), big);
+        assert_eq!(p.outer_for("other"), OuterOptimizer::default());
         assert_eq!(p.rule_for("big"), AggregationRule::Median);
         assert_eq!(p.rule_for("other"), AggregationRule::FedAvg);
         assert_eq!(p.validate(), Ok(()));
-        p.model_server_lr.push(("zero".into(), 0));
-        assert!(p.validate().unwrap_err().contains("server learning rates"));
-        p.model_server_lr.pop();
-        p.server_lr_bps = 100_001;
+        let zero = OuterOptimizer {
+            lr_bps: 0,
+            momentum_bps: 0,
+        };
+        p.model_outer.push(("zero".into(), zero));
+        assert!(p.validate().unwrap_err().contains("lr_bps"));
+        p.model_outer.pop();
+        p.outer.momentum_bps = 10_000;
+        assert!(p.validate().unwrap_err().contains("momentum_bps"));
+        p.outer.momentum_bps = 9_000;
+        p.outer.lr_bps = 100_001;
         assert!(p.validate().is_err());
     }
 
