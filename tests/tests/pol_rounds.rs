@@ -317,16 +317,19 @@ fn honest_miners_lower_the_loss_round_after_round_and_the_history_replays() {
         .collect();
     assert_eq!(admitted_miners.len(), 2, "both miners took part");
 
-    // The expert's history: genesis, then one version per round, each on its delta.
+    // The expert's history: genesis, then one version per round, each on its delta and
+    // the outer optimizer's momentum after it.
     let hist = net.cli_json(&["query", "dag", "history", MODEL, EXPERT])["result"].clone();
     let hist = hist.as_array().unwrap().clone();
     assert_eq!(hist.len(), 3, "{hist:?}");
     for (k, v) in hist.iter().enumerate().skip(1) {
-        assert_eq!(v["depends_on"].as_array().unwrap().len(), 3, "{v}");
+        assert_eq!(v["depends_on"].as_array().unwrap().len(), 4, "{v}");
         assert_eq!(hex32(&v["depends_on"][1]), hex32(&hist[k - 1]["id"]));
-        let delta =
-            net.cli_json(&["query", "dag", "block", &hex32(&v["depends_on"][2])])["result"].clone();
-        assert_eq!(delta["block_type"], "delta", "{delta}");
+        for (i, kind) in [(2, "delta"), (3, "momentum")] {
+            let b = net.cli_json(&["query", "dag", "block", &hex32(&v["depends_on"][i])])["result"]
+                .clone();
+            assert_eq!(b["block_type"], kind, "{b}");
+        }
     }
     let head = net.cli_json(&["query", "dag", "head", MODEL, EXPERT])["result"].clone();
     assert_eq!(head["id"], hist[2]["id"]);
@@ -377,6 +380,16 @@ fn honest_miners_lower_the_loss_round_after_round_and_the_history_replays() {
     let replayed: Vec<&Value> = rows.iter().filter(|r| r["source"] == "delta").collect();
     assert_eq!(replayed.len(), 2, "{rows:?}");
     assert_eq!(replayed[1]["recorded"], head["payload_hash"]);
+    assert!(
+        replayed
+            .iter()
+            .all(|r| r["momentum_recorded"] == r["momentum_replayed"]
+                && !r["momentum_recorded"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()),
+        "{rows:?}"
+    );
     eprintln!(
         "losses {losses:?}; replay: {} versions, {} from deltas; test done in {:.1?}",
         rows.len(),
