@@ -88,13 +88,12 @@ pub fn upload(kubo: &KuboClient, b: &BuiltBlock) -> anyhow::Result<NewBlockVersi
 /// `server_lr_bps` ([`defense::scale_aggregate`]), perturbed when `fake` (see [`perturb`]);
 /// and its [`defense::aggregate_hash`].
 pub fn aggregate(
-    updates: &[defense::Update],
+    updates: &[&defense::Update],
     rule: &AggregationRule,
     server_lr_bps: u32,
     fake: bool,
 ) -> anyhow::Result<(Aggregate, [u8; 32])> {
-    let refs: Vec<&defense::Update> = updates.iter().collect();
-    let mut agg = defense::aggregate(&refs, rule)?;
+    let mut agg = defense::aggregate(updates, rule)?;
     defense::scale_aggregate(&mut agg, server_lr_bps);
     if fake {
         perturb(&mut agg);
