@@ -2,7 +2,8 @@
 //! base + each submission on the validation set: `n` evaluations) against judging by
 //! contribution, leave-one-out ([`judge_updates`]: the screen, then `n + 1` aggregations
 //! and `n + 1` evaluations), for `n` submissions of every block of a model. The updates
-//! are small synthetic deltas (what they contain does not change the cost); the
+//! are small synthetic deltas around one direction, so that the screen passes them (what
+//! they contain does not otherwise change the cost); the
 //! validation set is the synthetic corpus's `val` split.
 //!
 //! ```text
@@ -99,8 +100,13 @@ fn main() -> anyhow::Result<()> {
         rule: AggregationRule::WeightedFedAvg,
         server_lr_bps: 10_000,
     };
+    // one honest direction, each update that direction plus its own noise (so the screen
+    // passes them all and every update is a leave-one-out candidate)
+    let direction = synthetic::gaussian(&layout, 1e-3, 1);
     let mut b = base(&cfg)?;
-    let (_, one_eval, _) = timed(|| b.loss_with(&BTreeMap::new(), &texts));
+    let (recorded, one_eval, _) = timed(|| b.loss_with(&BTreeMap::new(), &texts));
+    // a validator takes the recorded loss from the chain: no evaluation of the base
+    let recorded = recorded?;
     println!(
         "# phase-1 cost, model {model} ({} params, {} blocks), {val} validation lines; \
          one evaluation {one_eval:.2} s",
@@ -113,7 +119,7 @@ fn main() -> anyhow::Result<()> {
             .map(|i| Update {
                 submission: i + 1,
                 samples: 100,
-                blocks: synthetic::gaussian(&layout, 1e-3, 100 + i),
+                blocks: synthetic::honest(&direction, 0.5, 1.0, 100 + i),
             })
             .collect();
         let (r, aw, ac) = timed(|| alone(&mut b, &updates, &texts));
@@ -122,7 +128,7 @@ fn main() -> anyhow::Result<()> {
             defense: &DefenseParams::default(),
             outer: &outer,
             texts: &texts,
-            recorded_loss: None,
+            recorded_loss: recorded,
         };
         let (r, lw, lc) = timed(|| judge_updates(&mut b, &updates, &judging));
         let outs = r?;
