@@ -207,11 +207,6 @@ mod tests {
         let votes = [(U, 1, 10), (U, 1, 30)];
         assert_eq!(tally(&votes, 40), (None, U));
     }
-}
-
-#[cfg(test)]
-mod noise_tests {
-    use super::*;
 
     fn vote(flags: u32, loss: u64, noise: u64, power: u64) -> Vote {
         Vote {
