@@ -528,11 +528,13 @@ fn after_an_accepted_round_redemptions_pay_the_rounds_miners() {
             submission: 1,
             flags: 0,
             loss_micro: 4_600_000,
+            noise_micro: 0,
         },
         Judgement {
             submission: 2,
             flags: 0,
             loss_micro: 4_800_000,
+            noise_micro: 0,
         },
     ];
     attest(

@@ -74,6 +74,7 @@ fn judgements(loss_micro: u64, flag: u32, salt: u8) -> PolMsg {
             submission: 1,
             flags: flag,
             loss_micro,
+            noise_micro: 0,
         }],
         salt: [salt; 32],
     })

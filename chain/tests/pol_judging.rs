@@ -73,6 +73,7 @@ fn judgement(sub: u64, flags: u32, loss_micro: u64) -> Judgement {
         submission: sub,
         flags,
         loss_micro,
+        noise_micro: 0,
     }
 }
 

@@ -59,10 +59,52 @@ impl Loss {
 pub fn validation_loss(
     model: &Model,
     texts: &[String],
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<Loss, EvalError> {
+    sequence_losses(model, texts, progress)?.loss()
+}
+
+/// Per-sequence validation losses of one model: what a paired comparison of two models on
+/// the same sequences needs (the judging of a submission's contribution).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceLosses {
+    /// Per sequence of [`data::sequences`] (in its order): the summed cross-entropy in nats
+    /// (f64, tokens in order) and the number of predicted tokens.
+    pub sequences: Vec<(f64, u64)>,
+    /// Sum over every token in evaluation order (what [`SequenceLosses::loss`] divides).
+    sum: f64,
+    /// Predicted tokens.
+    tokens: u64,
+}
+
+impl SequenceLosses {
+    /// The mean over all tokens: the very integer [`validation_loss`] reports.
+    pub fn loss(&self) -> Result<Loss, EvalError> {
+        if self.tokens == 0 {
+            return Err(EvalError::Empty);
+        }
+        let micro = (self.sum / self.tokens as f64 * 1e6).round();
+        if !micro.is_finite() || !(0.0..=u64::MAX as f64).contains(&micro) {
+            return Err(EvalError::NonFinite);
+        }
+        Ok(Loss {
+            micro_nats: micro as u64,
+            tokens: self.tokens,
+        })
+    }
+}
+
+/// The per-sequence losses of `model` on `texts`; `progress(done, total)` is called after
+/// each batch. The total is summed token by token in the order [`validation_loss`] always
+/// used, so its mean is the same integer.
+pub fn sequence_losses(
+    model: &Model,
+    texts: &[String],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<SequenceLosses, EvalError> {
     let seqs = data::sequences(texts, model.config().max_seq);
     let order = data::batch_order(seqs.len(), EVAL_BATCH, None);
+    let mut per_seq = vec![(0f64, 0u64); seqs.len()];
     let (mut sum, mut tokens) = (0f64, 0u64);
     for (i, idx) in order.iter().enumerate() {
         let batch = data::make_batch(&seqs, idx, model.device())?;
@@ -73,25 +115,26 @@ pub fn validation_loss(
             .squeeze(2)?
             .to_vec2::<f32>()?;
         let mask = batch.mask.to_vec2::<f32>()?;
-        for (row, m) in picked.iter().zip(&mask) {
+        for ((row, m), &seq) in picked.iter().zip(&mask).zip(idx) {
+            let mut seq_sum = 0f64;
+            let mut seq_tokens = 0u64;
             for (lp, w) in row.iter().zip(m) {
                 if *w > 0.0 {
                     sum -= f64::from(*lp);
                     tokens += 1;
+                    seq_sum -= f64::from(*lp);
+                    seq_tokens += 1;
                 }
+            }
+            if let Some(slot) = per_seq.get_mut(seq) {
+                *slot = (seq_sum, seq_tokens);
             }
         }
         progress(i + 1, order.len());
     }
-    if tokens == 0 {
-        return Err(EvalError::Empty);
-    }
-    let micro = (sum / tokens as f64 * 1e6).round();
-    if !micro.is_finite() || !(0.0..=u64::MAX as f64).contains(&micro) {
-        return Err(EvalError::NonFinite);
-    }
-    Ok(Loss {
-        micro_nats: micro as u64,
+    Ok(SequenceLosses {
+        sequences: per_seq,
+        sum,
         tokens,
     })
 }
@@ -122,6 +165,12 @@ mod tests {
         let a = validation_loss(&m, &texts, |_, _| {}).unwrap();
         let b = validation_loss(&m, &texts, |_, _| {}).unwrap();
         assert_eq!(a, b);
+        // the per-sequence losses add up to the same figure
+        let per = sequence_losses(&m, &texts, |_, _| {}).unwrap();
+        assert_eq!(per.loss().unwrap(), a);
+        assert_eq!(per.sequences.iter().map(|(_, t)| t).sum::<u64>(), a.tokens);
+        let total: f64 = per.sequences.iter().map(|(s, _)| s).sum();
+        assert!((total / a.tokens as f64 - a.nats()).abs() < 1e-5);
         // an untrained model is near uniform over 259 ids: ln 259 = 5.557 nats
         assert!((a.nats() - 259f64.ln()).abs() < 0.5, "{}", a.nats());
         assert!(a.tokens > 400);

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use blyan_proto::pol::{flags, DeltaRef, SubmissionInfo, SubmissionStatus, TrustLevel};
 use blyan_proto::Address;
 use blyan_worker::compress::{self, tensors_to_delta, DeltaTensor, Pipeline};
-use blyan_worker::defense::DefenseParams;
+use blyan_worker::defense::{AggregationRule, DefenseParams};
 use blyan_worker::ipfs::{cid_of_bytes, KuboClient};
 use blyan_worker::model::{BlockName, MetaConfig, Model};
+use blyan_worker::validator::candidate::Outer;
 use blyan_worker::validator::fetch::{fetch_round, FETCH_CONCURRENCY};
 use blyan_worker::validator::judge::{self, fetch_flags};
 use blyan_worker::validator::weights::BlockWeights;
@@ -136,8 +137,17 @@ fn an_unfetchable_cid_is_flagged_within_the_budget_while_the_others_are_judged()
         .into_iter()
         .map(|e| e.text)
         .collect();
-    let outcomes =
-        judge::judge(&mut base, &subs, fetched, &DefenseParams::default(), &texts).unwrap();
+    let outer = Outer {
+        rule: AggregationRule::WeightedFedAvg,
+        optimizer: blyan_proto::pol::OuterOptimizer::default(),
+    };
+    let judging = judge::Judging {
+        defense: &DefenseParams::default(),
+        outer: &outer,
+        texts: &texts,
+        recorded_loss: None,
+    };
+    let outcomes = judge::judge(&mut base, &subs, fetched, &judging).unwrap();
     let by_id: BTreeMap<u64, &judge::Outcome> =
         outcomes.iter().map(|o| (o.submission, o)).collect();
     assert_eq!(by_id[&2].flags, flags::UNFETCHABLE, "{}", by_id[&2].note);
@@ -146,6 +156,7 @@ fn an_unfetchable_cid_is_flagged_within_the_budget_while_the_others_are_judged()
         let o = by_id[&id];
         assert_eq!(o.flags, 0, "submission {id}: {}", o.note);
         assert!(o.loss.is_some(), "submission {id} was judged: {}", o.note);
+        assert!(o.contribution.is_some(), "by leave-one-out: {}", o.note);
     }
     let j = judge::judgements(&[1, 2, 3], &outcomes);
     assert_eq!(j[1].flags, flags::UNFETCHABLE);

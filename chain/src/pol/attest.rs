@@ -115,6 +115,12 @@ pub fn attest_submissions<S: StateWrite + ?Sized>(
                 j.submission, j.loss_micro
             )));
         }
+        if j.noise_micro > MAX_LOSS_MICRO {
+            return Err(malformed(format!(
+                "submission {}: noise {} µnats is above {MAX_LOSS_MICRO}",
+                j.submission, j.noise_micro
+            )));
+        }
     }
     check_commitment(state, ctx, r.id, 1, &m.commitment(&ctx.signer))?;
     Ok(store(state, ctx, r, power, m.judgements.clone(), None))

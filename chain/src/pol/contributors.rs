@@ -1,8 +1,8 @@
 //! Who earns the contributors' share of inference payments for a block version a round
 //! created: the admitted miners whose submission touched that block, weighted by their own
-//! measured improvement (base loss − the validators' median loss of base + that submission
-//! alone, micro-nats). Self-declared `samples` play no part. When no touching miner
-//! improved alone (only the aggregate did), each of them gets weight 1.
+//! measured improvement (base loss − the validators' median phase-1 loss, micro-nats: its
+//! marginal improvement of the round's aggregate). Self-declared `samples` play no part.
+//! When no touching miner improved, each of them gets weight 1.
 
 use blyan_proto::pol::{NewBlockVersion, RoundInfo, SubmissionInfo, SubmissionStatus};
 use blyan_proto::Address;

@@ -1,7 +1,8 @@
 //! Where a judged round's tokens go: slashed or kept bonds, submission fees and
 //! harmful-submission fees (burned or to the PoL reward pool, a param), learning rewards to
 //! admitted miners in proportion to their own measured improvement (base loss − median
-//! phase-1 loss; equal shares when none improved alone; the declared samples buy nothing),
+//! phase-1 loss: the submission's marginal improvement of the round's aggregate; equal
+//! shares when none improved; the declared samples buy nothing),
 //! validation rewards to the validators that agreed on the accepted aggregate in proportion
 //! to their power. Rewards are paid from the reward pool first, then minted from the
 //! emission reserve (never beyond it).
@@ -82,7 +83,9 @@ pub fn pay_round<S: StateWrite + ?Sized>(
         .filter(|s| s.status == SubmissionStatus::Admitted)
         .collect();
     // Each admitted submission's measured contribution: how far the validators' median
-    // loss of base + it alone is below the base loss. The declared samples play no part.
+    // loss is below the base loss, i.e. its median marginal improvement of the round's
+    // aggregate (leave-one-out; a worker attests recorded loss − contribution). The
+    // declared samples play no part.
     let mut weights: Vec<u128> = admitted
         .iter()
         .map(|s| u128::from(base_loss.saturating_sub(s.median_loss_micro.unwrap_or(base_loss))))

@@ -86,10 +86,16 @@ pub fn close_phase1<S: StateWrite + ?Sized>(
                 .get(i)
                 .filter(|j| j.submission == s.id)
                 .ok_or_else(|| corrupt(format!("attestation of round {} out of order", r.id)))?;
-            votes.push((j.flags, j.loss_micro, a.power));
+            votes.push(verdict::Vote {
+                flags: j.flags,
+                loss: j.loss_micro,
+                noise: j.noise_micro,
+                power: a.power,
+            });
         }
-        (s.median_loss_micro, s.flags) = verdict::tally_votes(&votes, r.phase1_power, p.flag_bps);
-        let ev = verdict::apply(state, &p, &mut r, &mut s, base)?;
+        let t = verdict::tally_votes(&votes, r.phase1_power, p.flag_bps);
+        (s.median_loss_micro, s.flags) = (t.loss, t.flags);
+        let ev = verdict::apply(state, &p, &mut r, &mut s, base, t.noise)?;
         if s.status == SubmissionStatus::Admitted {
             admitted = admitted.saturating_add(1);
         }

@@ -111,12 +111,11 @@ pub fn upload(kubo: &KuboClient, b: &BuiltBlock) -> anyhow::Result<NewBlockVersi
 /// [`defense::aggregate_hash`]. The outer optimizer is applied afterwards, per block
 /// ([`build_block`]).
 pub fn aggregate(
-    updates: &[defense::Update],
+    updates: &[&defense::Update],
     rule: &AggregationRule,
     fake: bool,
 ) -> anyhow::Result<(Aggregate, [u8; 32])> {
-    let refs: Vec<&defense::Update> = updates.iter().collect();
-    let mut agg = defense::aggregate(&refs, rule)?;
+    let mut agg = defense::aggregate(updates, rule)?;
     if fake {
         perturb(&mut agg);
     }

@@ -16,7 +16,7 @@ use super::weights::{ApplyError, BlockWeights};
 use crate::chain::ChainSource;
 use crate::compress::{self, BlockLayout, DeltaTensor};
 use crate::defense::BaseBlock;
-use crate::eval::{self, EvalError};
+use crate::eval::{self, EvalError, SequenceLosses};
 use crate::ipfs::KuboClient;
 use crate::model::{BlockName, MetaConfig, Model};
 use crate::source::{self, BlockSource};
@@ -173,15 +173,30 @@ impl Base {
         blocks: &BTreeMap<String, BlockWeights>,
         texts: &[String],
     ) -> anyhow::Result<Option<u64>> {
+        Ok(match self.sequence_losses_with(blocks, texts)? {
+            Some(l) => l.loss().ok().map(|l| l.micro_nats),
+            None => None,
+        })
+    }
+
+    /// The per-sequence validation losses of the model with `blocks` replacing the base's
+    /// (the base itself for no blocks); `None` when the loss is not finite. The base blocks
+    /// are put back afterwards, whatever happens.
+    pub fn sequence_losses_with(
+        &mut self,
+        blocks: &BTreeMap<String, BlockWeights>,
+        texts: &[String],
+    ) -> anyhow::Result<Option<SequenceLosses>> {
         let device = self.model.device().clone();
-        let result = (|| -> anyhow::Result<Option<u64>> {
+        let result = (|| -> anyhow::Result<Option<SequenceLosses>> {
             for (name, w) in blocks {
                 let b: BlockName = name.parse()?;
                 self.model
                     .set_block(&b, &compress::delta_to_tensors(&w.tensors, &device)?)?;
             }
-            match eval::validation_loss(&self.model, texts, |_, _| {}) {
-                Ok(l) => Ok(Some(l.micro_nats)),
+            let per = eval::sequence_losses(&self.model, texts, |_, _| {})?;
+            match per.loss() {
+                Ok(_) => Ok(Some(per)),
                 Err(EvalError::NonFinite) => Ok(None),
                 Err(e) => Err(e.into()),
             }

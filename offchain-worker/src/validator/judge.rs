@@ -6,16 +6,24 @@
 //! flagged [`flags::UNFETCHABLE`], content that is not what the chain records (hash, CID,
 //! more bytes than declared) [`flags::HASH`], a container that does not fit the base block
 //! [`flags::SHAPE`] and one that does not decode [`flags::DECODE`].
-//! The decoded updates go through [`defense::screen`] together, and each well-formed update
-//! is applied alone to the base to measure its validation loss (a non-finite loss or weight
-//! sets [`flags::NON_FINITE`]). Losses that could not be measured are reported as
-//! [`MAX_LOSS_MICRO`], the largest value the chain takes.
+//! The decoded updates go through [`defense::screen`] together (the Byzantine screen).
+//!
+//! The updates the screen does not flag, and that apply to the base, are the round's
+//! candidate set: each is judged by its contribution to their aggregate, leave-one-out
+//! ([`super::contribution`]), and reported as `loss = recorded loss − contribution` with
+//! the contribution's standard error as its noise, so the chain's comparison with the base
+//! (harmful beyond the noise tolerance) and its rewards by improvement keep their meaning.
+//! A flagged update is measured alone (base + it), as before, with noise 0. A non-finite
+//! loss or weight sets [`flags::NON_FINITE`]. Losses that could not be measured are
+//! reported as [`MAX_LOSS_MICRO`], the largest value the chain takes.
 
 use std::collections::BTreeMap;
 
 use blyan_proto::pol::{flags, Judgement, SubmissionInfo};
 
 use super::base::Base;
+use super::candidate::Outer;
+use super::contribution::{leave_one_out, LeaveOneOut, Measured};
 use super::weights::ApplyError;
 use crate::chain::submission::{FetchError, FetchedDelta};
 use crate::defense::{self, flag, DefenseParams, Update};
@@ -30,8 +38,14 @@ pub struct Outcome {
     pub submission: u64,
     /// [`flags`] bits.
     pub flags: u32,
-    /// Validation loss of base + this submission, micro-nats (`None`: not measured).
+    /// The loss to attest, micro-nats (`None`: not measured): the recorded loss minus the
+    /// submission's contribution for a candidate, the loss of base + it alone otherwise.
     pub loss: Option<u64>,
+    /// The noise of `loss` (the contribution's standard error), micro-nats; 0 when
+    /// measured alone.
+    pub noise: u64,
+    /// Its measured contribution, micro-nats (`None`: not a candidate).
+    pub contribution: Option<i64>,
     /// What was found, for the log.
     pub note: String,
 }
@@ -66,7 +80,8 @@ pub fn fetch_flags(e: &FetchError) -> Option<u32> {
 
 /// The judgements to attest, one per submission in the round's `order`: each outcome's
 /// flags and its loss clamped to `1..=MAX_LOSS_MICRO` ([`MAX_LOSS_MICRO`] when not
-/// measured); a submission without an outcome gets [`flags::HASH`] and the largest loss.
+/// measured) and its noise; a submission without an outcome gets [`flags::HASH`] and the
+/// largest loss.
 pub fn judgements(order: &[u64], outcomes: &[Outcome]) -> Vec<Judgement> {
     order
         .iter()
@@ -77,11 +92,13 @@ pub fn judgements(order: &[u64], outcomes: &[Outcome]) -> Vec<Judgement> {
                 loss_micro: o
                     .loss
                     .map_or(MAX_LOSS_MICRO, |l| l.clamp(1, MAX_LOSS_MICRO)),
+                noise_micro: o.noise.min(MAX_LOSS_MICRO),
             },
             None => Judgement {
                 submission: id,
                 flags: flags::HASH,
                 loss_micro: MAX_LOSS_MICRO,
+                noise_micro: 0,
             },
         })
         .collect()
@@ -95,15 +112,27 @@ pub fn by_block(u: &Update) -> BTreeMap<String, Vec<crate::compress::DeltaTensor
         .collect()
 }
 
+/// What judging takes besides the submissions.
+#[derive(Debug, Clone, Copy)]
+pub struct Judging<'a> {
+    /// Screening thresholds.
+    pub defense: &'a DefenseParams,
+    /// The model's rule and outer step (what phase 2 applies).
+    pub outer: &'a Outer,
+    /// The validation texts.
+    pub texts: &'a [String],
+    /// The model's recorded loss (the round's `base_loss_micro`); `None`: measure the base.
+    pub recorded_loss: Option<u64>,
+}
+
 /// Judges the round's submissions (`subs`, with `fetched[i]` the fetch result of
-/// `subs[i]`) against `base`, measuring losses on `texts`. Errors only for failures that
-/// say nothing about the submissions (the chain unreachable, the model failing).
+/// `subs[i]`) against `base`. Errors only for failures that say nothing about the
+/// submissions (the chain unreachable, the model failing).
 pub fn judge(
     base: &mut Base,
     subs: &[SubmissionInfo],
     fetched: Vec<Result<Vec<FetchedDelta>, FetchError>>,
-    params: &DefenseParams,
-    texts: &[String],
+    j: &Judging<'_>,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(subs.len());
     let mut updates = Vec::new();
@@ -122,43 +151,159 @@ pub fn judge(
                     submission: s.id,
                     flags: fl,
                     loss: None,
+                    noise: 0,
+                    contribution: None,
                     note: e.to_string(),
                 });
             }
         }
     }
-    let screenings = defense::screen(&updates, &base.screen_reference(), params);
-    for (u, sc) in updates.iter().zip(&screenings) {
-        let mut fl = chain_flags(sc.flags);
-        let mut note = sc.to_string();
-        let loss = if sc.flags & (flag::SHAPE | flag::NON_FINITE) != 0 {
-            None
-        } else {
+    outcomes.extend(judge_updates(base, &updates, j)?);
+    Ok(outcomes)
+}
+
+/// Judges decoded `updates` against `base`: the screen, then leave-one-out over the
+/// candidates (see the module doc); one outcome per update, in order.
+pub fn judge_updates(
+    base: &mut Base,
+    updates: &[Update],
+    j: &Judging<'_>,
+) -> anyhow::Result<Vec<Outcome>> {
+    let screenings = defense::screen(updates, &base.screen_reference(), j.defense);
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(updates.len());
+    let mut cands: Vec<usize> = Vec::new();
+    for (k, (u, sc)) in updates.iter().zip(&screenings).enumerate() {
+        let mut o = Outcome {
+            submission: u.submission,
+            flags: chain_flags(sc.flags),
+            loss: None,
+            noise: 0,
+            contribution: None,
+            note: sc.to_string(),
+        };
+        if sc.flags & (flag::SHAPE | flag::NON_FINITE) == 0 {
             match base.applied(&by_block(u)) {
-                Ok(blocks) => {
-                    let l = base.loss_with(&blocks, texts)?;
-                    if l.is_none() {
-                        fl |= flags::NON_FINITE;
-                        note.push_str(" (non-finite loss)");
+                Ok(_) if o.flags == 0 => cands.push(k),
+                Ok(blocks) => measure_alone(base, &blocks, j.texts, &mut o)?,
+                Err(e) => fail_apply(&e, &mut o),
+            }
+        }
+        outcomes.push(o);
+    }
+    contributions(base, updates, &mut cands, &mut outcomes, j)?;
+    Ok(outcomes)
+}
+
+/// Leave-one-out over the candidates `cands` (indices into `updates` and `outcomes`).
+/// When their aggregate is broken, each is measured alone: the non-finite ones are
+/// flagged and left out and leave-one-out runs once more over the rest; if it is still
+/// broken, every candidate keeps its loss alone.
+fn contributions(
+    base: &mut Base,
+    updates: &[Update],
+    cands: &mut Vec<usize>,
+    outcomes: &mut [Outcome],
+    j: &Judging<'_>,
+) -> anyhow::Result<()> {
+    for attempt in 0..2 {
+        if cands.is_empty() {
+            return Ok(());
+        }
+        let set: Vec<&Update> = cands.iter().map(|&k| &updates[k]).collect();
+        match leave_one_out(base, &set, j.outer, j.texts)? {
+            LeaveOneOut::Measured {
+                each,
+                aggregate_loss,
+            } => {
+                let recorded = match j.recorded_loss {
+                    Some(l) => l,
+                    None => base
+                        .loss_with(&BTreeMap::new(), j.texts)?
+                        .unwrap_or(MAX_LOSS_MICRO),
+                };
+                for (&k, m) in cands.iter().zip(each) {
+                    let o = &mut outcomes[k];
+                    match m {
+                        Measured::Contribution(p) => {
+                            let loss = i128::from(recorded) - i128::from(p.diff_micro);
+                            o.loss = Some(u64::try_from(loss.max(1)).unwrap_or(u64::MAX));
+                            o.noise = p.noise_micro;
+                            o.contribution = Some(p.diff_micro);
+                            o.note.push_str(&format!(
+                                " contribution {:+} ± {} µnats to the aggregate of {} (loss {aggregate_loss})",
+                                p.diff_micro,
+                                p.noise_micro,
+                                set.len()
+                            ));
+                        }
+                        Measured::Undetermined => {
+                            o.note.push_str(" (the aggregate without it is broken)");
+                            judge_alone(base, &updates[k], j.texts, o)?;
+                        }
                     }
-                    l
                 }
-                Err(e) => {
-                    fl |= match e {
-                        ApplyError::Shape(_) => flags::SHAPE,
-                        ApplyError::NonFinite(_) => flags::NON_FINITE,
-                    };
-                    note.push_str(&format!(" ({e})"));
-                    None
+                return Ok(());
+            }
+            LeaveOneOut::Broken(why) => {
+                for &k in cands.iter() {
+                    outcomes[k]
+                        .note
+                        .push_str(&format!(" ({why}: judged alone)"));
+                    judge_alone(base, &updates[k], j.texts, &mut outcomes[k])?;
+                }
+                if attempt == 1 {
+                    return Ok(());
+                }
+                let before = cands.len();
+                cands.retain(|&k| outcomes[k].flags == 0);
+                if cands.len() == before {
+                    return Ok(());
                 }
             }
-        };
-        outcomes.push(Outcome {
-            submission: u.submission,
-            flags: fl,
-            loss,
-            note,
-        });
+        }
     }
-    Ok(outcomes)
+    Ok(())
+}
+
+/// Measures `u` alone (base + it) into `o`.
+fn judge_alone(
+    base: &mut Base,
+    u: &Update,
+    texts: &[String],
+    o: &mut Outcome,
+) -> anyhow::Result<()> {
+    match base.applied(&by_block(u)) {
+        Ok(blocks) => measure_alone(base, &blocks, texts, o),
+        Err(e) => {
+            fail_apply(&e, o);
+            Ok(())
+        }
+    }
+}
+
+/// The loss of base + `blocks` into `o` (a non-finite loss flags it).
+fn measure_alone(
+    base: &mut Base,
+    blocks: &BTreeMap<String, super::weights::BlockWeights>,
+    texts: &[String],
+    o: &mut Outcome,
+) -> anyhow::Result<()> {
+    o.loss = base.loss_with(blocks, texts)?;
+    o.noise = 0;
+    o.contribution = None;
+    if o.loss.is_none() {
+        o.flags |= flags::NON_FINITE;
+        o.note.push_str(" (non-finite loss)");
+    }
+    Ok(())
+}
+
+/// Records a delta that does not apply to the base.
+fn fail_apply(e: &ApplyError, o: &mut Outcome) {
+    o.flags |= match e {
+        ApplyError::Shape(_) => flags::SHAPE,
+        ApplyError::NonFinite(_) => flags::NON_FINITE,
+    };
+    o.loss = None;
+    o.note.push_str(&format!(" ({e})"));
 }

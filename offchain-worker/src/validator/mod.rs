@@ -2,8 +2,10 @@
 //! the model's round in progress,
 //!
 //! * in phase 1, judge every submission ([`judge`]: fetch and verify by hash, decode, screen
-//!   with [`crate::defense`], measure base + submission alone on the validation set) and
-//!   prepare `MsgAttestSubmissions` with one judgement per submission in the round's order;
+//!   with [`crate::defense`], then measure each unflagged submission's contribution to the
+//!   aggregate of the unflagged set, leave-one-out, on the validation set: [`contribution`])
+//!   and prepare `MsgAttestSubmissions` with one judgement per submission in the round's
+//!   order;
 //! * in phase 2, aggregate the admitted submissions with the model's rule, apply the
 //!   aggregate, upload each changed block's new TensorBlock and lossless aggregate delta to
 //!   Kubo, measure the new loss and prepare `MsgAttestAggregate` ([`aggregate`]).
@@ -18,6 +20,8 @@
 
 pub mod aggregate;
 mod base;
+pub mod candidate;
+pub mod contribution;
 pub mod fetch;
 pub mod judge;
 pub mod momentum;
@@ -361,6 +365,8 @@ impl Validator {
     /// the last height of the commit window.
     fn phase1(&mut self, r: &RoundInfo, until: u64) -> anyhow::Result<PolMsg> {
         self.prepare()?;
+        let params: PolParams = self.rpc().query(&QueryPath::PolParams)?;
+        let outer = candidate::Outer::of(&params, &self.cfg.model_id);
         let subs = self.submissions(r.id)?;
         let (Some(base), Some((_, texts))) = (self.base.as_mut(), self.texts.as_ref()) else {
             anyhow::bail!("no base model");
@@ -374,13 +380,30 @@ impl Validator {
             deadline,
             fetch::FETCH_CONCURRENCY,
         );
-        let outcomes = judge::judge(base, &subs, fetched, &self.cfg.defense, texts)?;
+        let judging = judge::Judging {
+            defense: &self.cfg.defense,
+            outer: &outer,
+            texts,
+            recorded_loss: r.base_loss_micro,
+        };
+        let started = std::time::Instant::now();
+        let outcomes = judge::judge(base, &subs, fetched, &judging)?;
         let judgements = judge::judgements(&r.submissions, &outcomes);
-        for (j, o) in judgements.iter().zip(&outcomes) {
+        for j in &judgements {
+            let note = outcomes
+                .iter()
+                .find(|o| o.submission == j.submission)
+                .map_or("", |o| o.note.as_str());
             tracing::info!(round = r.id, submission = j.submission, flags = %describe_flags(j.flags),
-                loss_micro = j.loss_micro, base_loss_micro = ?r.base_loss_micro,
-                "judged: {}", o.note);
+                loss_micro = j.loss_micro, noise_micro = j.noise_micro,
+                base_loss_micro = ?r.base_loss_micro, "judged: {note}");
         }
+        tracing::info!(
+            round = r.id,
+            submissions = subs.len(),
+            secs = started.elapsed().as_secs_f64(),
+            "phase-1 judging done"
+        );
         Ok(PolMsg::AttestSubmissions(AttestSubmissions {
             round: r.id,
             judgements,
@@ -393,8 +416,7 @@ impl Validator {
     fn phase2(&mut self, r: &RoundInfo, until: u64) -> anyhow::Result<PolMsg> {
         self.prepare()?;
         let params: PolParams = self.rpc().query(&QueryPath::PolParams)?;
-        let rule = aggregate::rule(params.rule_for(&self.cfg.model_id));
-        let outer = params.outer_for(&self.cfg.model_id);
+        let outer = candidate::Outer::of(&params, &self.cfg.model_id);
         let mut updates = Vec::new();
         let admitted: Vec<SubmissionInfo> = self
             .submissions(r.id)?
@@ -419,23 +441,29 @@ impl Validator {
             });
         }
         let admitted: Vec<u64> = updates.iter().map(|u| u.submission).collect();
-        let (agg, hash) = aggregate::aggregate(&updates, &rule, self.cfg.fake_aggregate)?;
         let (Some(base), Some((_, texts))) = (self.base.as_mut(), self.texts.as_ref()) else {
             anyhow::bail!("no base model");
         };
+        let refs: Vec<&Update> = updates.iter().collect();
+        let candidate::Candidate {
+            aggregate: agg,
+            hash,
+            ..
+        } = candidate::candidate(base, &refs, &outer, self.cfg.fake_aggregate)?;
         let mut blocks = Vec::new();
         let mut weights = BTreeMap::new();
         for (name, delta) in &agg {
             let b = base
                 .block(name)
                 .with_context(|| format!("the model has no block {name}"))?;
-            let built = aggregate::build_block(b, base.momentum(name), delta, outer)?;
+            let built = aggregate::build_block(b, base.momentum(name), delta, outer.optimizer)?;
             blocks.push(aggregate::upload(&self.kubo, &built)?);
             weights.insert(name.clone(), built.weights);
         }
         let loss = base.loss_with(&weights, texts)?;
         let loss_micro = loss.map_or(MAX_LOSS_MICRO, |l| l.clamp(1, MAX_LOSS_MICRO));
-        tracing::info!(round = r.id, ?admitted, %rule, ?outer, aggregate_hash = %hex::encode(hash),
+        tracing::info!(round = r.id, ?admitted, rule = %outer.rule,
+            outer = ?outer.optimizer, aggregate_hash = %hex::encode(hash),
             blocks = ?blocks.iter().map(|b| format!("{} {}", b.block, b.cid)).collect::<Vec<_>>(),
             base_loss_micro = ?r.base_loss_micro, new_loss_micro = loss_micro,
             fake = self.cfg.fake_aggregate, "aggregate built");
@@ -453,3 +481,5 @@ impl Validator {
 mod tests;
 #[cfg(test)]
 mod tests_fetch;
+#[cfg(test)]
+mod tests_judge;

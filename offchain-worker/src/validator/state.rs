@@ -269,6 +269,7 @@ mod tests {
                 submission: 1,
                 flags: 0,
                 loss_micro: 4_000_000,
+                noise_micro: 0,
             }],
             salt: [salt; 32],
         })

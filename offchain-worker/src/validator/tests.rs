@@ -43,6 +43,8 @@ fn outcome(submission: u64, flags: u32, loss: Option<u64>) -> Outcome {
         submission,
         flags,
         loss,
+        noise: 7,
+        contribution: None,
         note: String::new(),
     }
 }
@@ -61,6 +63,8 @@ fn judgements_follow_the_round_order_and_clamp_losses() {
         .iter()
         .map(|j| (j.submission, j.flags, j.loss_micro))
         .collect();
+    assert_eq!(js[0].noise_micro, 7);
+    assert_eq!(js[5].noise_micro, 0);
     assert_eq!(
         got,
         vec![
@@ -175,8 +179,9 @@ fn the_same_aggregate_gives_the_same_block_bytes_cids_and_hashes() {
     let base = expert_weights(3);
     let updates = [update(4, 100, 1), update(2, 300, 2), update(9, 50, 3)];
     let build = |ups: &[Update], fake: bool| {
+        let refs: Vec<&Update> = ups.iter().collect();
         let (agg, hash) =
-            aggregate::aggregate(ups, &AggregationRule::WeightedFedAvg, fake).unwrap();
+            aggregate::aggregate(&refs, &AggregationRule::WeightedFedAvg, fake).unwrap();
         let delta = agg.get(&EXPERT.to_string()).unwrap();
         let b = build_block(&base, None, delta, OuterOptimizer::default()).unwrap();
         (
@@ -235,7 +240,9 @@ fn replaying_the_recorded_deltas_reproduces_each_version() {
     let mut recorded = Vec::new();
     for round in 0..3u64 {
         let ups = [update(1, 10, 10 + round), update(2, 20, 20 + round)];
-        let (agg, _) = aggregate::aggregate(&ups, &AggregationRule::WeightedFedAvg, false).unwrap();
+        let refs: Vec<&Update> = ups.iter().collect();
+        let (agg, _) =
+            aggregate::aggregate(&refs, &AggregationRule::WeightedFedAvg, false).unwrap();
         let b = build_block(&cur, momentum.as_ref(), &agg[&EXPERT.to_string()], o).unwrap();
         recorded.push((
             b.delta.bytes.clone(),

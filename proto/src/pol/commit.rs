@@ -167,6 +167,7 @@ mod tests {
                 submission: 1,
                 flags: 0,
                 loss_micro: 7,
+                noise_micro: 3,
             }],
             salt: [1; 32],
         };
@@ -182,6 +183,9 @@ mod tests {
         b = a.clone();
         b.judgements[0].loss_micro = 8;
         assert_ne!(c, b.commitment(&v), "payload");
+        b = a.clone();
+        b.judgements[0].noise_micro = 4;
+        assert_ne!(c, b.commitment(&v), "noise");
         let g = AttestAggregate {
             round: 3,
             aggregate_hash: [4; 32],

@@ -116,8 +116,15 @@ pub struct Judgement {
     pub submission: SubmissionId,
     /// [`flags`] bits.
     pub flags: u32,
-    /// Validation loss of base + this submission alone, micro-nats.
+    /// The submission's measured loss, micro-nats: the recorded loss minus its marginal
+    /// improvement of the round's aggregate (the loss of the aggregate without it minus
+    /// the loss of the aggregate with it, so below the recorded loss when it helps); for a
+    /// submission the validator's screen flags, the loss of base + it alone.
     pub loss_micro: u64,
+    /// Measurement noise of `loss_micro`, micro-nats: the standard error, over the
+    /// validation sequences, of the paired loss differences that gave the improvement
+    /// (0 when not measured). The chain's harmful tolerance is a multiple of its median.
+    pub noise_micro: u64,
 }
 
 /// `MsgAttestSubmissions`: phase 1, one judgement per submission of the round, in order.
@@ -306,6 +313,9 @@ pub enum PolEvent {
         verdict: String,
         /// Stake-weighted median loss, micro-nats.
         median_loss_micro: u64,
+        /// How far above the base loss the median loss could be without the submission
+        /// being harmful, micro-nats (the larger of the fixed and the noise tolerance).
+        tolerance_micro: u64,
         /// Flags carried by enough attesting power.
         flags: u32,
         /// Bond slashed or fee taken, base units.
@@ -438,6 +448,7 @@ impl PolEvent {
                 submission,
                 verdict,
                 median_loss_micro,
+                tolerance_micro,
                 flags,
                 penalty,
             } => vec![
@@ -445,6 +456,7 @@ impl PolEvent {
                 ("submission", submission.to_string()),
                 ("verdict", verdict.clone()),
                 ("median_loss_micro", median_loss_micro.to_string()),
+                ("tolerance_micro", tolerance_micro.to_string()),
                 ("flags", flags.to_string()),
                 ("penalty", penalty.to_string()),
             ],

@@ -52,6 +52,13 @@ pub struct PolParams {
     /// A submission whose median loss is above the base loss by more than this is harmful,
     /// basis points of the base loss.
     pub harmful_tolerance_bps: u32,
+    /// The noise tolerance of the harmful verdict, basis points of the measured noise: a
+    /// submission is harmful only when its median loss is above the base loss by more than
+    /// the larger of `harmful_tolerance_bps` of the base and this multiple of the
+    /// stake-weighted median of its judgements' `noise_micro` (20,000: two standard errors
+    /// of the validators' paired evaluation, so honest work that happens to measure a
+    /// little worse is not charged).
+    pub harmful_noise_bps: u32,
     /// Fee a harmful submission pays out of its bond, basis points.
     pub harmful_fee_bps: u32,
     /// Slashed bonds and fees go to the PoL reward pool (true) or are burned (false).
@@ -200,6 +207,9 @@ impl Default for PolParams {
             quorum_bps: 6_666,
             flag_bps: 3_334,
             harmful_tolerance_bps: 0,
+            // Two standard errors: an update that does not change the loss is charged about
+            // 2.3% of the time by chance (one-sided), one clearly worse always.
+            harmful_noise_bps: 20_000,
             harmful_fee_bps: 1_000,
             slash_to_reward_pool: false,
             // 35% of at most 273,972 BLY a day is 95,890 BLY for learning; at one round per
@@ -241,6 +251,9 @@ impl PolParams {
         }
         if self.attester_deviation_bps > 100_000 {
             return Err("pol: attester_deviation_bps above 100000 (10x the median)".into());
+        }
+        if self.harmful_noise_bps > 100_000 {
+            return Err("pol: harmful_noise_bps above 100000 (10 standard errors)".into());
         }
         if self.hashcash_bits > 64 {
             return Err("pol: hashcash_bits above 64 could never be met in practice".into());
