@@ -19,10 +19,13 @@ pub(crate) struct Opts {
     pub(crate) central: Option<u64>,
     pub(crate) attacked: bool,
     pub(crate) quick: bool,
+    /// Miners keep their AdamW state across rounds (`persist=1`), as `blyan-worker miner`
+    /// does; default fresh AdamW every round.
+    pub(crate) persist: bool,
 }
 
 /// The `key=value` options [`Opts::parse`] knows.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "rounds",
     "steps",
     "blocks",
@@ -37,6 +40,7 @@ const KEYS: [&str; 14] = [
     "server_lr_bps",
     "central",
     "attacked",
+    "persist",
 ];
 
 impl Opts {
@@ -97,6 +101,7 @@ impl Opts {
             central: parsed(&kv, "central", |_: &u64| true)?,
             attacked: kv.get("attacked").is_none_or(|v| v != "0"),
             quick,
+            persist: kv.get("persist").is_some_and(|v| v == "1"),
         })
     }
 }
