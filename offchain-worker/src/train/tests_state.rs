@@ -185,6 +185,36 @@ fn two_runs_continuing_the_state_equal_one_run_of_twice_the_steps() {
     let k = "lm_head.weight";
     let d = (&second.trained[&BlockName::Head][k] - &first.trained[&BlockName::Head][k]).unwrap();
     assert_eq!(bits(&second.deltas[&BlockName::Head][k]), bits(&d));
+
+    // runs of 5, 5 and 2 steps: the second ends and the third starts on the epoch boundary
+    assert_eq!(
+        seqs.len().div_ceil(tc.batch_size),
+        10,
+        "10 batches an epoch"
+    );
+    let (mut m, mut state) = (model.clone(), AdamWState::default());
+    let mut hashes = Vec::new();
+    for steps in [5, 5, 2] {
+        let part = TrainConfig {
+            steps,
+            ..tc.clone()
+        };
+        let out = train_from(&m, &blocks, &seqs, &part, Some(&state), &mut |_, _| {}).unwrap();
+        for (b, t) in &out.trained {
+            m.set_block(b, t).unwrap();
+        }
+        hashes.extend(out.batch_hashes);
+        state = out.optimizer;
+    }
+    assert_eq!(hashes, long.batch_hashes);
+    assert_eq!(state, long.optimizer);
+    assert!(same_weights(
+        &long.trained,
+        &blocks
+            .iter()
+            .map(|b| (*b, m.block_tensors(b).unwrap()))
+            .collect()
+    ));
 }
 
 #[test]
