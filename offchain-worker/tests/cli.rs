@@ -327,3 +327,54 @@ fn compress_and_decompress_deltas() {
     ])
     .contains("pipeline"));
 }
+
+#[test]
+fn train_continues_an_optimizer_state_file() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, st) = (d.path().join("m"), d.path().join("opt/adamw.blyo"));
+    ok(&["model", "init", "--seed", "3", "--out", s(&m)]);
+    let run = |out: &str| {
+        let out = d.path().join(out);
+        let a = [
+            "train",
+            "--model-dir",
+            s(&m),
+            "--blocks",
+            "head",
+            "--steps",
+            "3",
+            "--batch-size",
+            "4",
+            "--synthetic",
+            "20",
+            "--optimizer-state",
+            s(&st),
+            "--out",
+            s(&out),
+        ];
+        (worker(&a), out)
+    };
+    let summary = |o: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(o.join("train.json")).unwrap()).unwrap()
+    };
+    let (r1, o1) = run("o1");
+    assert!(r1.status.success());
+    assert!(st.exists());
+    let (r2, o2) = run("o2");
+    assert!(r2.status.success());
+    let (a, b) = (summary(&o1), summary(&o2));
+    assert_eq!(a["optimizer"]["start_step"], 0);
+    assert_eq!(a["optimizer"]["end_step"], 3);
+    assert_eq!(b["optimizer"]["start_step"], 3);
+    assert_eq!(b["optimizer"]["end_step"], 6);
+    assert_ne!(a["batch_hashes"], b["batch_hashes"]);
+    // a corrupt state file is refused with its name, not silently replaced
+    std::fs::write(&st, b"not a state").unwrap();
+    let (r3, _) = run("o3");
+    let err = String::from_utf8_lossy(&r3.stderr).to_string();
+    assert!(!r3.status.success());
+    assert!(
+        err.contains("corrupt") && err.contains("adamw.blyo"),
+        "{err}"
+    );
+}

@@ -40,7 +40,8 @@
 //! optimizer, [`OuterOptimizer`]: the aggregate is applied with SGD + Nesterov momentum;
 //! default the chain's), `central=MICRONATS` (skip
 //! the centralized run and compare with this loss), `attacked=0` (skip the attacked run),
-//! `shard_lines=N`, `val_lines=N`. Prints
+//! `shard_lines=N`, `val_lines=N`, `persist=1` (each miner continues its own AdamW state
+//! and batch stream from round to round, warming up only in its first round). Prints
 //! figures; asserts nothing.
 
 use std::collections::BTreeMap;
@@ -60,7 +61,7 @@ use blyan_worker::eval::{validation_loss, EvalError};
 use blyan_worker::model::{BlockName, MetaConfig, Model};
 use blyan_worker::rng::SplitMix64;
 use blyan_worker::tensorblock::DEFAULT_TILE_SIZE;
-use blyan_worker::train::{parse_blocks, train, TargetMode, TrainConfig};
+use blyan_worker::train::{parse_blocks, train, train_from, AdamWState, TargetMode, TrainConfig};
 use blyan_worker::validator::outer;
 use blyan_worker::validator::weights::BlockWeights;
 use candle_core::Device;
@@ -198,6 +199,7 @@ fn mine(
     round: usize,
     attack: Option<Attack>,
     feedback: &mut ErrorFeedback,
+    optimizer: &mut AdamWState,
 ) -> anyhow::Result<Submission> {
     let seed = SplitMix64::for_label(CORPUS_SEED, &format!("miner{miner}/round{round}")).next_u64();
     let mut tc = TrainConfig {
@@ -208,7 +210,16 @@ fn mine(
     if attack.is_some_and(|a| a.flips_labels()) {
         tc.targets = TargetMode::Flipped;
     }
-    let out = train(heads, &s.blocks, &s.shards[miner], &tc, &mut |_, _| {})?;
+    let init = s.opts.persist.then_some(&*optimizer);
+    let out = train_from(
+        heads,
+        &s.blocks,
+        &s.shards[miner],
+        &tc,
+        init,
+        &mut |_, _| {},
+    )?;
+    *optimizer = out.optimizer;
     let mut containers = Vec::new();
     for (block, tensors) in &out.deltas {
         let name = block.to_string();
@@ -238,6 +249,7 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
     let mut momentum = Weights::new();
     let mut recorded = s.genesis_loss;
     let mut feedback: Vec<ErrorFeedback> = (0..miners).map(|_| ErrorFeedback::new()).collect();
+    let mut optim = vec![AdamWState::default(); miners];
     let mut rows = Vec::new();
     let mut tally = Tally::default();
     for round in 0..s.opts.rounds {
@@ -247,8 +259,8 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
         };
         // miners
         let mut subs = Vec::with_capacity(miners);
-        for (m, fb) in feedback.iter_mut().enumerate() {
-            let (sub, wall, _) = timed(|| mine(s, &heads, m, round, attack_of(m, round), fb));
+        for (m, (fb, op)) in feedback.iter_mut().zip(&mut optim).enumerate() {
+            let (sub, wall, _) = timed(|| mine(s, &heads, m, round, attack_of(m, round), fb, op));
             row.miner_secs += wall;
             row.miner_max_secs = row.miner_max_secs.max(wall);
             subs.push(sub?);
@@ -464,7 +476,7 @@ fn main() -> anyhow::Result<()> {
         "preset {} ({} params), model seed {MODEL_SEED}, corpus seed {CORPUS_SEED}; blocks {:?} \
          ({} blocks); {} rounds × {} steps, batch {}, lr {}, wd {}; pipeline {}; defense \
          defaults; FedAvg, outer {:?}; min_improvement_bps {}, harmful_tolerance_bps {}; \
-         warmup {} steps; error feedback {}{}",
+         warmup {} steps; error feedback {}; miners' AdamW state {}{}",
         s.cfg.preset,
         s.cfg.n_params(),
         opts.blocks,
@@ -480,6 +492,11 @@ fn main() -> anyhow::Result<()> {
         opts.tolerance_bps,
         opts.warmup,
         if opts.feedback { "on" } else { "off" },
+        if opts.persist {
+            "kept across rounds"
+        } else {
+            "fresh every round"
+        },
         if opts.quick { " (quick)" } else { "" }
     );
     println!(

@@ -19,10 +19,13 @@ pub(crate) struct Opts {
     pub(crate) central: Option<u64>,
     pub(crate) attacked: bool,
     pub(crate) quick: bool,
+    /// Miners keep their AdamW state across rounds (`persist=1`), as `blyan-worker miner`
+    /// does; default fresh AdamW every round.
+    pub(crate) persist: bool,
 }
 
 /// The `key=value` options [`Opts::parse`] knows.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "rounds",
     "steps",
     "blocks",
@@ -38,6 +41,7 @@ const KEYS: [&str; 15] = [
     "outer_momentum_bps",
     "central",
     "attacked",
+    "persist",
 ];
 
 impl Opts {
@@ -102,6 +106,7 @@ impl Opts {
             central: parsed(&kv, "central", |_: &u64| true)?,
             attacked: kv.get("attacked").is_none_or(|v| v != "0"),
             quick,
+            persist: kv.get("persist").is_some_and(|v| v == "1"),
         })
     }
 }

@@ -69,9 +69,14 @@ pub struct MinerArgs {
     /// AdamW learning rate.
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
-    /// Steps of linear learning-rate warmup at the start of each round's run.
+    /// Steps of linear learning-rate warmup at the start of the first round's run (of
+    /// every round's run with `--fresh-optimizer`).
     #[arg(long, default_value_t = TrainConfig::default().warmup_steps)]
     warmup_steps: usize,
+    /// Start every round from a fresh AdamW (zero moments, warmup) instead of continuing
+    /// the state kept in `{home}/optimizer/`.
+    #[arg(long)]
+    fresh_optimizer: bool,
     /// Seed of batch order (and of attack noise).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -93,7 +98,8 @@ pub struct MinerArgs {
     /// Behave as an attacker: gaussian[:S], sign-flip, label-flip, scale:K.
     #[arg(long)]
     attack: Option<Attack>,
-    /// State directory (last height, submissions, prepared update, error feedback, cache).
+    /// State directory (last height, submissions, prepared update, error feedback, AdamW
+    /// state, cache).
     #[arg(long)]
     home: PathBuf,
     /// Stop after this many submissions.
@@ -166,6 +172,7 @@ pub fn run(a: MinerArgs, device: &Device) -> Result<()> {
         bond: parse_amount(&a.bond)?,
         attack: a.attack,
         home: a.home,
+        keep_optimizer: !a.fresh_optimizer,
         max_submissions: a.submissions,
     };
     if let Some(at) = &cfg.attack {

@@ -1,5 +1,7 @@
 //! `blyan-worker train`: AdamW on chosen blocks of a model directory; writes each trained
 //! block's delta (new minus base) as a TensorBlock plus `train.json`, the run's summary.
+//! With `--optimizer-state FILE` the run continues the AdamW state stored there (when it
+//! fits the model and blocks) and stores the new one.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,7 +10,9 @@ use anyhow::{bail, Context, Result};
 use blyan_worker::data::{self, synth};
 use blyan_worker::source::{load_model, DirSource};
 use blyan_worker::tensorblock::{TensorBlockWriter, DEFAULT_TILE_SIZE};
-use blyan_worker::train::{parse_blocks, train as run_train, TargetMode, TrainConfig};
+use blyan_worker::train::{
+    parse_blocks, state_file, train_from, AdamWState, TargetMode, TrainConfig,
+};
 use candle_core::Device;
 use clap::Args;
 use indicatif::ProgressStyle;
@@ -19,6 +23,10 @@ use super::bar;
 
 /// Name of the summary file written next to the deltas.
 pub const SUMMARY_FILE: &str = "train.json";
+
+/// The model id recorded in `--optimizer-state` files (a model directory has no chain id;
+/// the architecture hash, block names and shapes are still checked).
+const LOCAL_MODEL_ID: &str = "local";
 
 /// Arguments of `train`.
 #[derive(Args)]
@@ -64,6 +72,12 @@ pub struct TrainArgs {
     /// The label-flipping attack: train towards mirrored printable-ASCII targets.
     #[arg(long)]
     flip_labels: bool,
+    /// AdamW state file to continue from (when it exists and fits the model and blocks;
+    /// otherwise a fresh optimizer, with a warning) and to write the new state to. A run
+    /// continuing a state takes the batches after the ones the state has seen and does not
+    /// warm up.
+    #[arg(long, value_name = "FILE")]
+    optimizer_state: Option<PathBuf>,
     /// Merkle tile size of the delta TensorBlocks.
     #[arg(long, default_value_t = DEFAULT_TILE_SIZE)]
     tile_size: u32,
@@ -141,14 +155,28 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         .progress_chars("=> ");
     pb.set_style(style);
     pb.set_prefix("training");
+    let init = match &a.optimizer_state {
+        Some(p) => state_file::load_for(p, LOCAL_MODEL_ID, &model, &blocks)?,
+        None => AdamWState::default(),
+    };
     let start = Instant::now();
-    let out = run_train(&model, &blocks, &seqs, &tc, &mut |step, loss| {
-        pb.set_position(step as u64 + 1);
-        pb.set_message(format!("loss {loss:.4}"));
-    })?;
+    let out = train_from(
+        &model,
+        &blocks,
+        &seqs,
+        &tc,
+        Some(&init),
+        &mut |step, loss| {
+            pb.set_position(step as u64 + 1);
+            pb.set_message(format!("loss {loss:.4}"));
+        },
+    )?;
     let elapsed = start.elapsed().as_secs_f64();
     pb.finish_and_clear();
 
+    if let Some(p) = &a.optimizer_state {
+        state_file::save(p, LOCAL_MODEL_ID, &cfg, &out.optimizer)?;
+    }
     std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
     let mut deltas = Vec::new();
     for (name, tensors) in &out.deltas {
@@ -202,6 +230,11 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         "loss": summary,
         "losses": out.losses,
         "batch_hashes": out.batch_hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+        "optimizer": {
+            "state": a.optimizer_state.as_ref().map(|p| p.display().to_string()),
+            "start_step": out.start_step,
+            "end_step": out.optimizer.t,
+        },
         "deltas": deltas,
     });
     write_json(&a.out.join(SUMMARY_FILE), &report)?;

@@ -11,7 +11,7 @@ mod prepare;
 mod state;
 
 pub use prepare::{prepare, DataSpec};
-pub use state::{MinerState, Pending, Prepared, Submitted};
+pub use state::{optimizer_state_path, MinerState, Pending, Prepared, Submitted};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,8 +48,12 @@ pub struct MinerConfig {
     pub bond: u128,
     /// Behave as an attacker.
     pub attack: Option<Attack>,
-    /// State, caches and the error-feedback residual.
+    /// State, caches, the error-feedback residual and the optimizer state.
     pub home: PathBuf,
+    /// Keep AdamW's moments and step count across rounds (in [`optimizer_state_path`]), as
+    /// DiLoCo workers keep their inner optimizer: only the first round warms up. `false`:
+    /// every round starts from a fresh AdamW with warmup.
+    pub keep_optimizer: bool,
     /// Stop after this many submissions (run forever when `None`).
     pub max_submissions: Option<usize>,
 }

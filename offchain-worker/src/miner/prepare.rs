@@ -11,13 +11,14 @@ use blyan_proto::pol::{BaseHead, DeltaRef};
 use candle_core::Device;
 use serde_json::json;
 
-use super::state::Prepared;
+use super::state::{optimizer_state_path, Prepared};
 use super::MinerConfig;
 use crate::chain::ChainSource;
 use crate::compress::{self, ErrorFeedback};
 use crate::data;
 use crate::ipfs::KuboClient;
-use crate::train::{self, TargetMode};
+use crate::model::{BlockName, Model};
+use crate::train::{self, state_file, AdamWState, TargetMode, TrainConfig, TrainOutcome};
 
 /// Where a miner's training data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,33 @@ fn feedback_path(home: &Path) -> PathBuf {
     home.join("feedback.bin")
 }
 
+/// One round's training of `blocks` of `model` (the chain's heads): continues the AdamW
+/// state kept in the miner's home when `cfg.keep_optimizer` (fresh when there is none or it
+/// does not fit, an error when the file is corrupt) and stores the new state before
+/// returning, so it is on disk before anything is uploaded or submitted.
+pub(crate) fn train_round(
+    cfg: &MinerConfig,
+    model: &Model,
+    blocks: &[BlockName],
+    seqs: &[Vec<u32>],
+    tc: &TrainConfig,
+    on_step: &mut dyn FnMut(usize, f32),
+) -> anyhow::Result<TrainOutcome> {
+    let path = optimizer_state_path(&cfg.home, &cfg.model_id, blocks);
+    let init = if cfg.keep_optimizer {
+        state_file::load_for(&path, &cfg.model_id, model, blocks)?
+    } else {
+        AdamWState::default()
+    };
+    let out = train::train_from(model, blocks, seqs, tc, Some(&init), on_step)?;
+    if cfg.keep_optimizer {
+        state_file::save(&path, &cfg.model_id, model.config(), &out.optimizer)?;
+        tracing::info!(from_step = out.start_step, to_step = out.optimizer.t,
+            path = %path.display(), "optimizer state saved");
+    }
+    Ok(out)
+}
+
 /// Trains against `heads` (the chain's current heads of the blocks to train) and uploads
 /// the result.
 pub fn prepare(
@@ -91,7 +119,7 @@ pub fn prepare(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let t0 = Instant::now();
-    let out = train::train(&model, &blocks, &seqs, &tc, &mut |step, loss| {
+    let out = train_round(cfg, &model, &blocks, &seqs, &tc, &mut |step, loss| {
         bar.set_position(step as u64 + 1);
         bar.set_message(format!("loss {loss:.4}"));
     })?;
@@ -153,6 +181,7 @@ pub fn prepare(
         "batch_size": tc.batch_size,
         "lr": tc.lr,
         "warmup_steps": tc.warmup_steps,
+        "optimizer": {"start_step": out.start_step, "end_step": out.optimizer.t},
         "weight_decay": tc.weight_decay,
         "tokens": out.tokens,
         "samples": out.samples,
@@ -178,4 +207,71 @@ pub fn prepare(
         ratio: raw as f64 / enc_total.max(1) as f64,
         final_loss: last,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::Pipeline;
+    use crate::model::MetaConfig;
+
+    fn config(home: &Path, keep: bool) -> MinerConfig {
+        MinerConfig {
+            model_id: "m1".into(),
+            blocks: "head".into(),
+            train: TrainConfig {
+                steps: 3,
+                batch_size: 4,
+                ..TrainConfig::default()
+            },
+            data: DataSpec::Synthetic { n: 20, seed: 1 },
+            pipeline: Pipeline::default(),
+            bond: 1,
+            attack: None,
+            home: home.to_path_buf(),
+            max_submissions: None,
+            keep_optimizer: keep,
+        }
+    }
+
+    #[test]
+    fn rounds_continue_the_optimizer_state_kept_in_home() {
+        let home = tempfile::tempdir().unwrap();
+        let meta = MetaConfig::tiny();
+        let model = Model::init(&meta, 1, &Device::Cpu).unwrap();
+        let blocks = [BlockName::Head];
+        let (texts, _) = DataSpec::Synthetic { n: 20, seed: 1 }.load().unwrap();
+        let seqs = data::sequences(&texts, meta.max_seq);
+        let cfg = config(home.path(), true);
+        let path = optimizer_state_path(home.path(), "m1", &blocks);
+        assert!(path.starts_with(home.path().join("optimizer")));
+        let run =
+            |c: &MinerConfig| train_round(c, &model, &blocks, &seqs, &c.train, &mut |_, _| {});
+
+        let first = run(&cfg).unwrap();
+        assert_eq!((first.start_step, first.optimizer.t), (0, 3));
+        let stored = state_file::StoredState::read(&path).unwrap().unwrap();
+        assert_eq!(stored.state, first.optimizer);
+        let second = run(&cfg).unwrap();
+        assert_eq!((second.start_step, second.optimizer.t), (3, 6));
+        assert_ne!(second.batch_hashes, first.batch_hashes);
+
+        // --fresh-optimizer: neither read nor written
+        let fresh = run(&config(home.path(), false)).unwrap();
+        assert_eq!((fresh.start_step, fresh.optimizer.t), (0, 3));
+        let stored = state_file::StoredState::read(&path).unwrap().unwrap();
+        assert_eq!(stored.state.t, 6);
+
+        // another model id in the same home: its own file, fresh
+        let other = MinerConfig {
+            model_id: "m2".into(),
+            ..config(home.path(), true)
+        };
+        assert_eq!(run(&other).unwrap().start_step, 0);
+
+        // a corrupt file stops the round with a clear error
+        std::fs::write(&path, b"BLYO garbage").unwrap();
+        let e = format!("{:#}", run(&cfg).unwrap_err());
+        assert!(e.contains("corrupt") && e.contains("remove it"), "{e}");
+    }
 }

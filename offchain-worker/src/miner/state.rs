@@ -1,7 +1,9 @@
 //! What a miner remembers across restarts (`{home}/miner-state.json`): the last height it
 //! saw, the submissions it made (so it never submits twice to a round) and a transaction
 //! in flight; plus the prepared submission for the current heads
-//! (`{home}/prepared.json`), so a restart does not train again.
+//! (`{home}/prepared.json`), so a restart does not train again; and the AdamW state it
+//! continues from round to round ([`optimizer_state_path`], format in
+//! [`crate::train::state_file`]).
 
 use std::path::{Path, PathBuf};
 
@@ -65,6 +67,16 @@ pub struct Prepared {
     pub ratio: f64,
     /// Final training loss, nats.
     pub final_loss: f32,
+}
+
+/// Where a miner keeps its AdamW state for `model_id` and `blocks`:
+/// `{home}/optimizer/adamw-{model}-{hash of model id and blocks}.blyo`.
+pub fn optimizer_state_path(
+    home: &Path,
+    model_id: &str,
+    blocks: &[crate::model::BlockName],
+) -> PathBuf {
+    crate::train::state_file::path_for(&home.join("optimizer"), model_id, blocks)
 }
 
 impl MinerState {

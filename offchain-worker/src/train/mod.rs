@@ -14,19 +14,27 @@
 //! bit-identical deltas (candle's CPU kernels are deterministic for a fixed thread count).
 //!
 //! [`TargetMode::Flipped`] trains towards permuted targets: the label-flipping attack.
+//!
+//! [`train_from`] continues an earlier run's optimizer ([`AdamWState`]: AdamW's moments and
+//! step count) and batch stream: a run from a state that has taken `t` steps starts at batch
+//! `t` of the stream, at the full learning rate (warmup only runs from a fresh state), so two
+//! runs of `S` steps, the second continuing the first's weights and state, equal one run of
+//! `2S` steps. [`state_file`] stores a state on disk between runs.
 
+mod adamw;
 mod blocks;
+pub mod state_file;
 mod targets;
 
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Tensor, Var, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use sha3::{Digest, Sha3_256};
 
 use crate::data::{self, DataError};
 use crate::model::{BlockName, Model, ModelError};
 
+pub use adamw::{AdamWState, Moments};
 pub use blocks::parse_blocks;
 pub use targets::{flip, TargetMode, PRINTABLE_HI, PRINTABLE_LO};
 
@@ -40,9 +48,9 @@ pub struct TrainConfig {
     /// AdamW learning rate (the peak, after warmup).
     pub lr: f64,
     /// Steps over which the learning rate rises linearly from `lr / warmup_steps` to `lr`
-    /// (0: none). A run starts with fresh AdamW moments, whose first updates move every
-    /// weight by about `lr` whatever its gradient; warming up keeps those early, noisy
-    /// steps small, which matters when each Proof-of-Learning round is a fresh run.
+    /// (0: none), in a run from fresh AdamW moments, whose first updates move every weight
+    /// by about `lr` whatever its gradient; warming up keeps those early, noisy steps small.
+    /// A run continuing an optimizer state ([`train_from`]) does not warm up.
     pub warmup_steps: usize,
     /// AdamW decoupled weight decay.
     pub weight_decay: f64,
@@ -94,6 +102,11 @@ pub struct TrainOutcome {
     pub batch_hashes: Vec<[u8; 32]>,
     /// Steps run.
     pub steps: usize,
+    /// Position in the batch stream of this run's first batch: the step count of the
+    /// optimizer state it continued (0 for a fresh run).
+    pub start_step: u64,
+    /// The optimizer state after the run, to continue from in the next one.
+    pub optimizer: AdamWState,
 }
 
 /// Errors of training.
@@ -114,6 +127,9 @@ pub enum TrainError {
     /// The configuration or the data is unusable.
     #[error("training config: {0}")]
     Config(String),
+    /// The optimizer state given does not fit the trained tensors.
+    #[error("optimizer state: {0}")]
+    State(String),
     /// The loss became NaN or infinite (diverged, or poisoned weights).
     #[error("training loss is not finite at step {step}")]
     NonFinite {
@@ -190,14 +206,40 @@ fn batch_hash(inputs: &Tensor) -> candle_core::Result<[u8; 32]> {
 }
 
 /// Trains `blocks` of a copy of `model` on the token windows `seqs` (as made by
-/// [`data::sequences`]: each 2..=`max_seq + 1` ids) for `cfg.steps` AdamW steps; every other
-/// block is frozen. `on_step(step, loss)` is called after each step (0-based). The caller's
-/// model is not changed.
+/// [`data::sequences`]: each 2..=`max_seq + 1` ids) for `cfg.steps` AdamW steps from fresh
+/// moments; every other block is frozen. `on_step(step, loss)` is called after each step
+/// (0-based). The caller's model is not changed. [`train_from`] with no state.
 pub fn train(
     model: &Model,
     blocks: &[BlockName],
     seqs: &[Vec<u32>],
     cfg: &TrainConfig,
+    on_step: &mut dyn FnMut(usize, f32),
+) -> Result<TrainOutcome, TrainError> {
+    train_from(model, blocks, seqs, cfg, None, on_step)
+}
+
+/// The learning rate of a run's step `step` (0-based): linear warmup over
+/// `cfg.warmup_steps` when the run starts from a fresh state, else `cfg.lr` throughout.
+fn lr_at(cfg: &TrainConfig, fresh: bool, step: usize) -> f64 {
+    if fresh && step < cfg.warmup_steps {
+        cfg.lr * (step + 1) as f64 / cfg.warmup_steps as f64
+    } else {
+        cfg.lr
+    }
+}
+
+/// [`train`], continuing the optimizer state `init` (AdamW moments and step count, as an
+/// earlier run's [`TrainOutcome::optimizer`] returned; `None` or a fresh state: zero
+/// moments). The run takes batches from position `init.t` of the batch stream on, and warms
+/// up only from a fresh state. A state must hold exactly the trained tensors with their
+/// shapes ([`AdamWState::mismatch`]), else [`TrainError::State`].
+pub fn train_from(
+    model: &Model,
+    blocks: &[BlockName],
+    seqs: &[Vec<u32>],
+    cfg: &TrainConfig,
+    init: Option<&AdamWState>,
     on_step: &mut dyn FnMut(usize, f32),
 ) -> Result<TrainOutcome, TrainError> {
     check(model, blocks, seqs, cfg)?;
@@ -232,17 +274,16 @@ pub fn train(
     }
     let net = Model::from_blocks(&meta, &all, &device)?;
     drop(all);
-    let params = ParamsAdamW {
-        lr: cfg.lr,
-        beta1: cfg.beta1,
-        beta2: cfg.beta2,
-        eps: cfg.eps,
-        weight_decay: cfg.weight_decay,
-    };
-    let mut opt = AdamW::new(
-        vars.values().flat_map(|m| m.values().cloned()).collect(),
-        params,
-    )?;
+    let keyed = vars
+        .iter()
+        .flat_map(|(b, m)| {
+            m.iter()
+                .map(|(k, v)| ((b.to_string(), k.clone()), v.clone()))
+        })
+        .collect();
+    let mut opt = adamw::AdamW::new(keyed, cfg, init)?;
+    let start_step = opt.t();
+    let fresh = start_step == 0;
 
     let mut out = TrainOutcome {
         deltas: BTreeMap::new(),
@@ -252,10 +293,14 @@ pub fn train(
         samples: 0,
         batch_hashes: Vec::with_capacity(cfg.steps),
         steps: 0,
+        start_step,
+        optimizer: AdamWState::default(),
     };
-    let mut epoch = 0u64;
+    // every epoch has the same number of batches; skip the `start_step` already taken
+    let per_epoch = seqs.len().div_ceil(cfg.batch_size) as u64;
+    let mut epoch = start_step / per_epoch;
     let mut order = data::batch_order(seqs.len(), cfg.batch_size, Some(cfg.seed ^ epoch));
-    let mut next = 0usize;
+    let mut next = (start_step % per_epoch) as usize;
     for step in 0..cfg.steps {
         if next >= order.len() {
             epoch += 1;
@@ -273,18 +318,13 @@ pub fn train(
                 Tensor::from_vec(ids, batch.targets.shape(), &device)?
             }
         };
-        if step < cfg.warmup_steps {
-            opt.set_learning_rate(cfg.lr * (step + 1) as f64 / cfg.warmup_steps as f64);
-        } else if step == cfg.warmup_steps {
-            opt.set_learning_rate(cfg.lr);
-        }
         let logits = net.forward_train(&batch.inputs)?;
         let loss = masked_cross_entropy(&logits, &targets, &batch.mask, batch.tokens)?;
         let value = loss.to_scalar::<f32>()?;
         if !value.is_finite() {
             return Err(TrainError::NonFinite { step });
         }
-        opt.backward_step(&loss)?;
+        opt.step(&loss.backward()?, lr_at(cfg, fresh, step))?;
         out.batch_hashes.push(batch_hash(&batch.inputs)?);
         out.losses.push(value);
         out.tokens += batch.tokens as u64;
@@ -292,6 +332,7 @@ pub fn train(
         out.steps += 1;
         on_step(step, value);
     }
+    out.optimizer = opt.state()?;
     drop(opt);
     drop(net);
 
@@ -313,3 +354,5 @@ pub fn train(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_state;
