@@ -7,15 +7,17 @@
 //!    own error feedback across rounds, and submits. The validators decode, [`screen`]
 //!    (any flag → Byzantine), measure the validation loss of base + each submission alone
 //!    (worse than the recorded loss → harmful, `harmful_tolerance_bps` 0), aggregate the
-//!    admitted ones with weighted FedAvg, apply the aggregate and measure it: the round is
+//!    admitted ones with the rule (`rule=SPEC`, default the chain's), apply the aggregate and measure it: the round is
 //!    accepted, and the heads move, only when the loss improves by ≥ `min_improvement_bps`
 //!    (100 = 1%), the chain's rule in integers.
 //! 2. **centralized**: one trainer, the same blocks and hyper-parameters, `R × 4 × S` steps of
 //!    the same batch size over the union of the 4 honest shards (the same samples), one
 //!    AdamW run.
 //! 3. **attacked**: the federated rounds with 2 more miners (2 of 6 = 33%) attacking, modes
-//!    rotating every round over gaussian (σ 5× RMS), sign-flip, scale:10 and label-flip
-//!    (trained on flipped targets); each attacker has its own shard and error feedback.
+//!    rotating every round over gaussian (σ 5× RMS), sign-flip, scale:10, label-flip
+//!    (trained on flipped targets) and ALIE ("a little is enough": μ − z·σ of the round's
+//!    honest deltas, omniscient colluding attackers, `z` = `alie_z(6, 2)` ≈ 0.43); each
+//!    attacker has its own shard and error feedback.
 //!
 //! Prints the three final validation losses, the gaps to centralized, detection (attacks
 //! judged Byzantine or harmful) and false positives (honest submissions excluded), a
@@ -39,7 +41,10 @@
 //! `TrainConfig`'s), `server_lr_bps=N` (the
 //! chain's server learning rate: the aggregate is multiplied by N / 10000 before it is
 //! applied; default the chain's), `central=MICRONATS` (skip
-//! the centralized run and compare with this loss), `attacked=0` (skip the attacked run),
+//! the centralized run and compare with this loss), `rule=SPEC` (the aggregation rule of the
+//! federated and attacked runs, an [`AggregationRule`] spec such as `median`,
+//! `trimmed:2000`, `krum:2`, `cclip:3:10000`; default the chain's), `attacked=0` (skip the
+//! attacked run),
 //! `shard_lines=N`, `val_lines=N`. Prints
 //! figures; asserts nothing.
 
@@ -48,7 +53,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use blyan_proto::pol::PolParams;
-use blyan_worker::attack::Attack;
+use blyan_worker::attack::{alie_block, alie_z, Attack};
 use blyan_worker::compress::{
     delta_to_tensors, encode, tensors_to_delta, DeltaTensor, ErrorFeedback, Pipeline,
 };
@@ -73,12 +78,18 @@ const HONEST: usize = 4;
 const ATTACKERS: usize = 2;
 const MODEL_SEED: u64 = 1;
 const CORPUS_SEED: u64 = 7;
-const ATTACK_MODES: [Attack; 4] = [
-    Attack::Gaussian { sigma: 5.0 },
-    Attack::SignFlip,
-    Attack::Scale { k: 10.0 },
-    Attack::LabelFlip,
-];
+/// The attack modes the attackers rotate over.
+fn attack_modes() -> [Attack; 5] {
+    [
+        Attack::Gaussian { sigma: 5.0 },
+        Attack::SignFlip,
+        Attack::Scale { k: 10.0 },
+        Attack::LabelFlip,
+        Attack::Alie {
+            z: alie_z(HONEST + ATTACKERS, ATTACKERS) as f32,
+        },
+    ]
+}
 
 /// A block's tensors sorted by name, f32 row-major; a model's weights by block name.
 type Weights = BTreeMap<String, Vec<DeltaTensor>>;
@@ -177,8 +188,8 @@ struct Outcome {
 }
 
 fn attack_of(miner: usize, round: usize) -> Option<Attack> {
-    (miner >= HONEST)
-        .then(|| ATTACK_MODES[(round * ATTACKERS + miner - HONEST) % ATTACK_MODES.len()])
+    let modes = attack_modes();
+    (miner >= HONEST).then(|| modes[(round * ATTACKERS + miner - HONEST) % modes.len()])
 }
 
 struct Submission {
@@ -188,7 +199,8 @@ struct Submission {
     attack: Option<Attack>,
 }
 
-/// One miner's round: train, poison (if attacking), compress with its error feedback.
+/// One miner's round: train, poison (if attacking; ALIE from the round's `honest` raw
+/// deltas), compress with its error feedback. Also returns the raw (uncompressed) delta.
 fn mine(
     s: &Setup,
     heads: &Model,
@@ -196,7 +208,8 @@ fn mine(
     round: usize,
     attack: Option<Attack>,
     feedback: &mut ErrorFeedback,
-) -> anyhow::Result<Submission> {
+    honest: &[Weights],
+) -> anyhow::Result<(Submission, Weights)> {
     let seed = SplitMix64::for_label(CORPUS_SEED, &format!("miner{miner}/round{round}")).next_u64();
     let mut tc = TrainConfig {
         steps: s.opts.steps,
@@ -208,25 +221,37 @@ fn mine(
     }
     let out = train(heads, &s.blocks, &s.shards[miner], &tc, &mut |_, _| {})?;
     let mut containers = Vec::new();
+    let mut raw = Weights::new();
     for (block, tensors) in &out.deltas {
         let name = block.to_string();
         let mut dt = tensors_to_delta(tensors)?;
-        if let Some(a) = &attack {
+        raw.insert(name.clone(), dt.clone());
+        if let Some(Attack::Alie { z }) = attack {
+            let benign: Vec<&[DeltaTensor]> = honest
+                .iter()
+                .filter_map(|w| w.get(&name))
+                .map(Vec::as_slice)
+                .collect();
+            dt = alie_block(z, &benign).map_err(anyhow::Error::msg)?;
+        } else if let Some(a) = &attack {
             a.apply(&name, &mut dt, seed);
         }
-        let fb = if s.opts.feedback {
+        // an ALIE attacker sends its crafted update without the residual of earlier rounds'
+        // (possibly scaled) attacks: the stealthiest version
+        let fb = if s.opts.feedback && !attack.is_some_and(|a| a.needs_estimates()) {
             Some(&mut *feedback)
         } else {
             None
         };
         containers.push(encode(&name, &dt, &s.opts.pipeline, fb)?.bytes);
     }
-    Ok(Submission {
+    let sub = Submission {
         id: miner as u64,
         samples: out.samples,
         containers,
         attack,
-    })
+    };
+    Ok((sub, raw))
 }
 
 /// Runs the rounds with `miners` miners (the first [`HONEST`] honest).
@@ -244,11 +269,17 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
         };
         // miners
         let mut subs = Vec::with_capacity(miners);
+        let mut honest: Vec<Weights> = Vec::new();
         for (m, fb) in feedback.iter_mut().enumerate() {
-            let (sub, wall, _) = timed(|| mine(s, &heads, m, round, attack_of(m, round), fb));
+            let attack = attack_of(m, round);
+            let (mined, wall, _) = timed(|| mine(s, &heads, m, round, attack, fb, &honest));
             row.miner_secs += wall;
             row.miner_max_secs = row.miner_max_secs.max(wall);
-            subs.push(sub?);
+            let (sub, raw) = mined?;
+            if attack.is_none() {
+                honest.push(raw);
+            }
+            subs.push(sub);
         }
         // validators, phase 1
         let (wall0, cpu0) = (Instant::now(), cpu_secs());
@@ -334,7 +365,7 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
         row.evals_ms = 1e3 * t_evals.elapsed().as_secs_f64();
         // phase 2
         if !admitted.is_empty() {
-            let (agg, t, _) = timed(|| aggregate(&admitted, &AggregationRule::WeightedFedAvg));
+            let (agg, t, _) = timed(|| aggregate(&admitted, &s.opts.rule));
             row.aggregate_ms = 1e3 * t;
             let agg = agg.map(|mut a| {
                 scale_aggregate(&mut a, s.opts.server_lr_bps);
@@ -459,7 +490,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "preset {} ({} params), model seed {MODEL_SEED}, corpus seed {CORPUS_SEED}; blocks {:?} \
          ({} blocks); {} rounds × {} steps, batch {}, lr {}, wd {}; pipeline {}; defense \
-         defaults; FedAvg, server_lr_bps {}; min_improvement_bps {}, harmful_tolerance_bps {}; \
+         defaults; rule {}, server_lr_bps {}; min_improvement_bps {}, harmful_tolerance_bps {}; \
          warmup {} steps; error feedback {}{}",
         s.cfg.preset,
         s.cfg.n_params(),
@@ -471,6 +502,7 @@ fn main() -> anyhow::Result<()> {
         s.train.lr,
         s.train.weight_decay,
         opts.pipeline,
+        opts.rule,
         opts.server_lr_bps,
         opts.min_improvement_bps,
         opts.tolerance_bps,

@@ -18,11 +18,12 @@ pub(crate) struct Opts {
     pub(crate) server_lr_bps: u32,
     pub(crate) central: Option<u64>,
     pub(crate) attacked: bool,
+    pub(crate) rule: AggregationRule,
     pub(crate) quick: bool,
 }
 
 /// The `key=value` options [`Opts::parse`] knows.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "rounds",
     "steps",
     "blocks",
@@ -37,6 +38,7 @@ const KEYS: [&str; 14] = [
     "server_lr_bps",
     "central",
     "attacked",
+    "rule",
 ];
 
 impl Opts {
@@ -96,6 +98,8 @@ impl Opts {
                 .unwrap_or(chain.server_lr_bps),
             central: parsed(&kv, "central", |_: &u64| true)?,
             attacked: kv.get("attacked").is_none_or(|v| v != "0"),
+            rule: parsed(&kv, "rule", |_: &AggregationRule| true)?
+                .unwrap_or_else(|| blyan_worker::validator::aggregate::rule(chain.aggregation)),
             quick,
         })
     }
