@@ -25,12 +25,14 @@ use blyan_worker::defense::{
 use blyan_worker::model::{BlockName, MetaConfig};
 use blyan_worker::rng::SplitMix64;
 
-const RULES: [&str; 5] = [
+const RULES: [&str; 7] = [
     "fedavg",
     "median",
     "trimmed:2000",
     "krum:2",
     "multikrum:2:4",
+    "cclip:3:10000",
+    "cclip:3:20000",
 ];
 
 fn base_norms(layout: &Layout) -> BTreeMap<String, BaseBlock> {

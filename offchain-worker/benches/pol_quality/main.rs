@@ -7,15 +7,17 @@
 //!    own error feedback across rounds, and submits. The validators decode, [`screen`]
 //!    (any flag → Byzantine), measure the validation loss of base + each submission alone
 //!    (worse than the recorded loss → harmful, `harmful_tolerance_bps` 0), aggregate the
-//!    admitted ones with weighted FedAvg, apply the aggregate and measure it: the round is
+//!    admitted ones with the rule (`rule=SPEC`, default the chain's), apply the aggregate and measure it: the round is
 //!    accepted, and the heads move, only when the loss improves by ≥ `min_improvement_bps`
 //!    (100 = 1%), the chain's rule in integers.
 //! 2. **centralized**: one trainer, the same blocks and hyper-parameters, `R × 4 × S` steps of
 //!    the same batch size over the union of the 4 honest shards (the same samples), one
 //!    AdamW run.
 //! 3. **attacked**: the federated rounds with 2 more miners (2 of 6 = 33%) attacking, modes
-//!    rotating every round over gaussian (σ 5× RMS), sign-flip, scale:10 and label-flip
-//!    (trained on flipped targets); each attacker has its own shard and error feedback.
+//!    rotating every round over gaussian (σ 5× RMS), sign-flip, scale:10, label-flip
+//!    (trained on flipped targets) and ALIE ("a little is enough": μ − z·σ of the round's
+//!    honest deltas, omniscient colluding attackers, `z` = `alie_z(6, 2)` ≈ 0.43); each
+//!    attacker has its own shard and error feedback.
 //!
 //! Prints the three final validation losses, the gaps to centralized, detection (attacks
 //! judged Byzantine or harmful) and false positives (honest submissions excluded), a
@@ -39,9 +41,11 @@
 //! `TrainConfig`'s), `outer_lr_bps=N` and `outer_momentum_bps=N` (the chain's outer
 //! optimizer, [`OuterOptimizer`]: the aggregate is applied with SGD + Nesterov momentum;
 //! default the chain's), `central=MICRONATS` (skip
-//! the centralized run and compare with this loss), `attacked=0` (skip the attacked run),
-//! `shard_lines=N`, `val_lines=N`, `persist=1` (each miner continues its own AdamW state
-//! and batch stream from round to round, warming up only in its first round). Prints
+//! the centralized run and compare with this loss), `rule=SPEC` (the aggregation rule of the
+//! federated and attacked runs, an [`AggregationRule`] spec such as `median`,
+//! `trimmed:2000`, `krum:2`, `cclip:3:10000`; default the chain's), `attacked=0` (skip the
+//! attacked run), `shard_lines=N`, `val_lines=N`, `persist=1` (each miner continues its own
+//! AdamW state and batch stream from round to round, warming up only in its first round). Prints
 //! figures; asserts nothing.
 
 use std::collections::BTreeMap;
@@ -49,7 +53,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use blyan_proto::pol::{OuterOptimizer, PolParams};
-use blyan_worker::attack::Attack;
+use blyan_worker::attack::{alie_block, alie_z, Attack};
 use blyan_worker::compress::{
     delta_to_tensors, encode, tensors_to_delta, DeltaTensor, ErrorFeedback, Pipeline,
 };
@@ -76,12 +80,18 @@ const HONEST: usize = 4;
 const ATTACKERS: usize = 2;
 const MODEL_SEED: u64 = 1;
 const CORPUS_SEED: u64 = 7;
-const ATTACK_MODES: [Attack; 4] = [
-    Attack::Gaussian { sigma: 5.0 },
-    Attack::SignFlip,
-    Attack::Scale { k: 10.0 },
-    Attack::LabelFlip,
-];
+/// The attack modes the attackers rotate over.
+fn attack_modes() -> [Attack; 5] {
+    [
+        Attack::Gaussian { sigma: 5.0 },
+        Attack::SignFlip,
+        Attack::Scale { k: 10.0 },
+        Attack::LabelFlip,
+        Attack::Alie {
+            z: alie_z(HONEST + ATTACKERS, ATTACKERS) as f32,
+        },
+    ]
+}
 
 /// A block's tensors sorted by name, f32 row-major; a model's weights by block name.
 type Weights = BTreeMap<String, Vec<DeltaTensor>>;
@@ -180,8 +190,8 @@ struct Outcome {
 }
 
 fn attack_of(miner: usize, round: usize) -> Option<Attack> {
-    (miner >= HONEST)
-        .then(|| ATTACK_MODES[(round * ATTACKERS + miner - HONEST) % ATTACK_MODES.len()])
+    let modes = attack_modes();
+    (miner >= HONEST).then(|| modes[(round * ATTACKERS + miner - HONEST) % modes.len()])
 }
 
 struct Submission {
@@ -191,7 +201,8 @@ struct Submission {
     attack: Option<Attack>,
 }
 
-/// One miner's round: train, poison (if attacking), compress with its error feedback.
+/// One miner's round: train, poison (if attacking; ALIE from the round's `honest` raw
+/// deltas), compress with its error feedback. Also returns the raw (uncompressed) delta.
 fn mine(
     s: &Setup,
     heads: &Model,
@@ -200,7 +211,8 @@ fn mine(
     attack: Option<Attack>,
     feedback: &mut ErrorFeedback,
     optimizer: &mut AdamWState,
-) -> anyhow::Result<Submission> {
+    honest: &[Weights],
+) -> anyhow::Result<(Submission, Weights)> {
     let seed = SplitMix64::for_label(CORPUS_SEED, &format!("miner{miner}/round{round}")).next_u64();
     let mut tc = TrainConfig {
         steps: s.opts.steps,
@@ -221,25 +233,37 @@ fn mine(
     )?;
     *optimizer = out.optimizer;
     let mut containers = Vec::new();
+    let mut raw = Weights::new();
     for (block, tensors) in &out.deltas {
         let name = block.to_string();
         let mut dt = tensors_to_delta(tensors)?;
-        if let Some(a) = &attack {
+        raw.insert(name.clone(), dt.clone());
+        if let Some(Attack::Alie { z }) = attack {
+            let benign: Vec<&[DeltaTensor]> = honest
+                .iter()
+                .filter_map(|w| w.get(&name))
+                .map(Vec::as_slice)
+                .collect();
+            dt = alie_block(z, &benign).map_err(anyhow::Error::msg)?;
+        } else if let Some(a) = &attack {
             a.apply(&name, &mut dt, seed);
         }
-        let fb = if s.opts.feedback {
+        // an ALIE attacker sends its crafted update without the residual of earlier rounds'
+        // (possibly scaled) attacks: the stealthiest version
+        let fb = if s.opts.feedback && !attack.is_some_and(|a| a.needs_estimates()) {
             Some(&mut *feedback)
         } else {
             None
         };
         containers.push(encode(&name, &dt, &s.opts.pipeline, fb)?.bytes);
     }
-    Ok(Submission {
+    let sub = Submission {
         id: miner as u64,
         samples: out.samples,
         containers,
         attack,
-    })
+    };
+    Ok((sub, raw))
 }
 
 /// Runs the rounds with `miners` miners (the first [`HONEST`] honest).
@@ -259,11 +283,17 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
         };
         // miners
         let mut subs = Vec::with_capacity(miners);
+        let mut honest: Vec<Weights> = Vec::new();
         for (m, (fb, op)) in feedback.iter_mut().zip(&mut optim).enumerate() {
-            let (sub, wall, _) = timed(|| mine(s, &heads, m, round, attack_of(m, round), fb, op));
+            let attack = attack_of(m, round);
+            let (mined, wall, _) = timed(|| mine(s, &heads, m, round, attack, fb, op, &honest));
             row.miner_secs += wall;
             row.miner_max_secs = row.miner_max_secs.max(wall);
-            subs.push(sub?);
+            let (sub, raw) = mined?;
+            if attack.is_none() {
+                honest.push(raw);
+            }
+            subs.push(sub);
         }
         // validators, phase 1
         let (wall0, cpu0) = (Instant::now(), cpu_secs());
@@ -349,7 +379,7 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
         row.evals_ms = 1e3 * t_evals.elapsed().as_secs_f64();
         // phase 2
         if !admitted.is_empty() {
-            let (agg, t, _) = timed(|| aggregate(&admitted, &AggregationRule::WeightedFedAvg));
+            let (agg, t, _) = timed(|| aggregate(&admitted, &s.opts.rule));
             row.aggregate_ms = 1e3 * t;
             let t_eval = Instant::now();
             let stepped = outer_apply(&weights, &momentum, &agg?, s.opts.outer);
@@ -475,7 +505,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "preset {} ({} params), model seed {MODEL_SEED}, corpus seed {CORPUS_SEED}; blocks {:?} \
          ({} blocks); {} rounds × {} steps, batch {}, lr {}, wd {}; pipeline {}; defense \
-         defaults; FedAvg, outer {:?}; min_improvement_bps {}, harmful_tolerance_bps {}; \
+         defaults; rule {}, outer {:?}; min_improvement_bps {}, harmful_tolerance_bps {}; \
          warmup {} steps; error feedback {}; miners' AdamW state {}{}",
         s.cfg.preset,
         s.cfg.n_params(),
@@ -487,6 +517,7 @@ fn main() -> anyhow::Result<()> {
         s.train.lr,
         s.train.weight_decay,
         opts.pipeline,
+        opts.rule,
         opts.outer,
         opts.min_improvement_bps,
         opts.tolerance_bps,

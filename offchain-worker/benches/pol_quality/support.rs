@@ -18,6 +18,7 @@ pub(crate) struct Opts {
     pub(crate) outer: OuterOptimizer,
     pub(crate) central: Option<u64>,
     pub(crate) attacked: bool,
+    pub(crate) rule: AggregationRule,
     pub(crate) quick: bool,
     /// Miners keep their AdamW state across rounds (`persist=1`), as `blyan-worker miner`
     /// does; default fresh AdamW every round.
@@ -25,7 +26,7 @@ pub(crate) struct Opts {
 }
 
 /// The `key=value` options [`Opts::parse`] knows.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "rounds",
     "steps",
     "blocks",
@@ -42,6 +43,7 @@ const KEYS: [&str; 16] = [
     "central",
     "attacked",
     "persist",
+    "rule",
 ];
 
 impl Opts {
@@ -105,6 +107,8 @@ impl Opts {
             },
             central: parsed(&kv, "central", |_: &u64| true)?,
             attacked: kv.get("attacked").is_none_or(|v| v != "0"),
+            rule: parsed(&kv, "rule", |_: &AggregationRule| true)?
+                .unwrap_or_else(|| blyan_worker::validator::aggregate::rule(chain.aggregation)),
             quick,
             persist: kv.get("persist").is_some_and(|v| v == "1"),
         })

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use sha3::{Digest, Sha3_256};
 
+use super::cclip::centered_clip;
 use super::vector::{self, krum_scores, pairwise, ranked};
 use super::{AggregationRule, DefenseError, Update};
 use crate::compress::{Decoded, DeltaTensor};
@@ -30,6 +31,10 @@ use crate::compress::{Decoded, DeltaTensor};
 ///   rounds, at least one neighbour), ties to the lower submission id; copied exactly.
 /// * `MultiKrum { f, m }`: the `min(m, n)` updates with the lowest Krum scores, combined by
 ///   `WeightedFedAvg` (in submission order).
+/// * `CenteredClip { iters, tau_bps }`: from the coordinate-wise median `v`, `iters` times
+///   `v ← v + Σ s_i · clip(x_i − v, τ) / Σ s_i` (`clip` scales to norm ≤ `τ`), `τ` =
+///   `tau_bps / 10000 ·` the median of the block's `‖x_i − v₀‖₂`; norms are per block (see
+///   `defense/cclip.rs` for the exact arithmetic). Samples summing to 0 is an error.
 pub fn aggregate(
     updates: &[&Update],
     rule: &AggregationRule,
@@ -89,6 +94,9 @@ pub fn aggregate(
                 keep.sort_unstable();
                 let chosen: Vec<_> = keep.iter().map(|&p| members[p]).collect();
                 weighted_mean(block, &chosen)?
+            }
+            AggregationRule::CenteredClip { iters, tau_bps } => {
+                centered_clip(block, &members, iters, tau_bps)?
             }
         };
         out.insert(block.to_string(), tensors);
@@ -180,7 +188,10 @@ fn weighted_mean(
 
 /// Applies `f` to every value position's members' values, sorted ascending with
 /// `f32::total_cmp` (equal keys are equal bits, so the sorted list is unique).
-fn coordinatewise(members: &[(&Update, &Decoded)], f: impl Fn(&[f32]) -> f32) -> Vec<DeltaTensor> {
+pub(super) fn coordinatewise(
+    members: &[(&Update, &Decoded)],
+    f: impl Fn(&[f32]) -> f32,
+) -> Vec<DeltaTensor> {
     let template = &members[0].1.tensors;
     let mut buf: Vec<f32> = Vec::with_capacity(members.len());
     let mut out = Vec::with_capacity(template.len());

@@ -7,7 +7,7 @@
 //!   of the attesting power makes the chain treat the submission as Byzantine.
 //! * Phase 2, [`aggregate`]: the admitted updates are combined per block with the model's
 //!   [`AggregationRule`] (weighted FedAvg by samples, coordinate-wise median, trimmed mean,
-//!   Krum, Multi-Krum); [`aggregate_hash`] is what validators attest.
+//!   Krum, Multi-Krum, centered clipping); [`aggregate_hash`] is what validators attest.
 //!
 //! # Determinism
 //!
@@ -36,6 +36,7 @@
 //! absolute bounds apply. See [`screen`] for the exact statistics.
 
 mod aggregate;
+mod cclip;
 mod rule;
 mod screen;
 pub mod synthetic;
@@ -44,7 +45,7 @@ mod vector;
 use std::fmt;
 
 pub use aggregate::{aggregate, aggregate_hash, scale_aggregate};
-pub use rule::AggregationRule;
+pub use rule::{AggregationRule, MAX_CCLIP_ITERS, MAX_CCLIP_TAU_BPS};
 pub use screen::screen;
 
 use crate::compress::{self, BlockLayout, CompressError, Decoded};
@@ -361,5 +362,7 @@ pub(crate) fn micro_i(x: f64) -> i64 {
 mod tests;
 #[cfg(test)]
 mod tests_aggregate;
+#[cfg(test)]
+mod tests_cclip;
 #[cfg(test)]
 mod tests_real;

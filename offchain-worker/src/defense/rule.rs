@@ -8,10 +8,11 @@ use super::DefenseError;
 /// How phase 2 combines the admitted updates, per block (see [`super::aggregate`]).
 ///
 /// Spec strings ([`FromStr`]/[`Display`](fmt::Display), canonical form shown):
-/// `fedavg`, `median`, `trimmed:<bps>`, `krum:<f>`, `multikrum:<f>:<m>`.
+/// `fedavg`, `median`, `trimmed:<bps>`, `krum:<f>`, `multikrum:<f>:<m>`,
+/// `cclip:<iters>:<tau_bps>`.
 /// Chain code ([`code`](Self::code), [`args`](Self::args), [`from_code`](Self::from_code)):
 /// 0 fedavg, 1 median, 2 trimmed (`a` = bps), 3 krum (`a` = f), 4 multikrum (`a` = f,
-/// `b` = m); unused arguments are 0.
+/// `b` = m), 5 cclip (`a` = iters, `b` = tau_bps); unused arguments are 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AggregationRule {
     /// Mean weighted by each update's samples (the default).
@@ -37,7 +38,24 @@ pub enum AggregationRule {
         /// Updates kept (≥ 1).
         m: u32,
     },
+    /// Centered clipping (Karimireddy, He & Jaggi 2021) from the coordinate-wise median:
+    /// `iters` steps of `v ← v + Σ s_i · clip(x_i − v, τ) / Σ s_i`, with `τ` the share
+    /// `tau_bps / 10000` of the median distance of the updates to the median (see
+    /// [`super::aggregate`]).
+    CenteredClip {
+        /// Clipping iterations (`1..=MAX_CCLIP_ITERS`).
+        iters: u32,
+        /// Clipping radius in basis points of the median distance to the start
+        /// (`1..=MAX_CCLIP_TAU_BPS`).
+        tau_bps: u32,
+    },
 }
+
+/// Most iterations of [`AggregationRule::CenteredClip`] (each costs a pass over all updates).
+pub const MAX_CCLIP_ITERS: u32 = 100;
+/// Largest clipping radius of [`AggregationRule::CenteredClip`], basis points of the median
+/// distance (100×: beyond it the rule is the samples-weighted mean in practice).
+pub const MAX_CCLIP_TAU_BPS: u32 = 1_000_000;
 
 impl AggregationRule {
     /// The stable code of the rule's kind for the chain parameter.
@@ -48,6 +66,7 @@ impl AggregationRule {
             Self::TrimmedMean { .. } => 2,
             Self::Krum { .. } => 3,
             Self::MultiKrum { .. } => 4,
+            Self::CenteredClip { .. } => 5,
         }
     }
 
@@ -58,6 +77,7 @@ impl AggregationRule {
             Self::TrimmedMean { trim_bps } => [trim_bps, 0],
             Self::Krum { f } => [f, 0],
             Self::MultiKrum { f, m } => [f, m],
+            Self::CenteredClip { iters, tau_bps } => [iters, tau_bps],
         }
     }
 
@@ -69,6 +89,7 @@ impl AggregationRule {
             (2, [trim_bps, 0]) => Self::TrimmedMean { trim_bps },
             (3, [f, 0]) => Self::Krum { f },
             (4, [f, m]) => Self::MultiKrum { f, m },
+            (5, [iters, tau_bps]) => Self::CenteredClip { iters, tau_bps },
             _ => {
                 return Err(DefenseError::Rule(format!(
                     "unknown code {code} with arguments {args:?}"
@@ -79,7 +100,8 @@ impl AggregationRule {
         Ok(rule)
     }
 
-    /// Checks the arguments: `trim_bps < 5000`, `m ≥ 1`.
+    /// Checks the arguments: `trim_bps < 5000`, `m ≥ 1`, cclip's `iters` in
+    /// `1..=MAX_CCLIP_ITERS` and `tau_bps` in `1..=MAX_CCLIP_TAU_BPS`.
     pub fn validate(&self) -> Result<(), DefenseError> {
         match *self {
             Self::TrimmedMean { trim_bps } if trim_bps >= 5000 => Err(DefenseError::Rule(format!(
@@ -87,6 +109,14 @@ impl AggregationRule {
             ))),
             Self::MultiKrum { m: 0, .. } => {
                 Err(DefenseError::Rule("multikrum: m must be at least 1".into()))
+            }
+            Self::CenteredClip { iters, tau_bps }
+                if !(1..=MAX_CCLIP_ITERS).contains(&iters)
+                    || !(1..=MAX_CCLIP_TAU_BPS).contains(&tau_bps) =>
+            {
+                Err(DefenseError::Rule(format!(
+                    "cclip: iterations {iters} must be in 1..={MAX_CCLIP_ITERS} and tau                      {tau_bps} bps in 1..={MAX_CCLIP_TAU_BPS}"
+                )))
             }
             _ => Ok(()),
         }
@@ -101,6 +131,7 @@ impl fmt::Display for AggregationRule {
             Self::TrimmedMean { trim_bps } => write!(f, "trimmed:{trim_bps}"),
             Self::Krum { f: byz } => write!(f, "krum:{byz}"),
             Self::MultiKrum { f: byz, m } => write!(f, "multikrum:{byz}:{m}"),
+            Self::CenteredClip { iters, tau_bps } => write!(f, "cclip:{iters}:{tau_bps}"),
         }
     }
 }
@@ -111,7 +142,8 @@ impl FromStr for AggregationRule {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             DefenseError::Rule(format!(
-                "{s:?} (expected fedavg, median, trimmed:<bps>, krum:<f> or multikrum:<f>:<m>)"
+                "{s:?} (expected fedavg, median, trimmed:<bps>, krum:<f>, multikrum:<f>:<m> or \
+                 cclip:<iters>:<tau_bps>)"
             ))
         };
         let num = |x: &str| -> Result<u32, DefenseError> {
@@ -130,6 +162,10 @@ impl FromStr for AggregationRule {
             ["multikrum", f, m] => Self::MultiKrum {
                 f: num(f)?,
                 m: num(m)?,
+            },
+            ["cclip", i, t] => Self::CenteredClip {
+                iters: num(i)?,
+                tau_bps: num(t)?,
             },
             _ => return Err(bad()),
         };

@@ -264,6 +264,7 @@ fn aggregation_is_independent_of_input_order_and_repeatable() {
         "trimmed:1000",
         "krum:2",
         "multikrum:2:5",
+        "cclip:3:20000",
     ] {
         let first = aggregate_hash(&run(&ups, rule));
         assert_eq!(first, aggregate_hash(&run(&ups, rule)), "{rule}: rerun");
@@ -314,7 +315,7 @@ proptest! {
         let mut perm: Vec<usize> = (0..ups.len()).collect();
         perm.sort_by_key(|&i| (keys[i], i));
         let shuffled: Vec<Update> = perm.iter().map(|&i| ups[i].clone()).collect();
-        for rule in ["fedavg", "median", "trimmed:2500", "krum:1", "multikrum:1:2"] {
+        for rule in ["fedavg", "median", "trimmed:2500", "krum:1", "multikrum:1:2", "cclip:2:15000"] {
             let a = run(&ups, rule);
             let b = run(&shuffled, rule);
             prop_assert_eq!(aggregate_hash(&a), aggregate_hash(&b), "{}", rule);

@@ -29,6 +29,9 @@ pub fn rule(r: ChainRule) -> AggregationRule {
         ChainRule::TrimmedMean { trim_bps } => AggregationRule::TrimmedMean { trim_bps },
         ChainRule::Krum { f } => AggregationRule::Krum { f },
         ChainRule::MultiKrum { f, m } => AggregationRule::MultiKrum { f, m },
+        ChainRule::CenteredClip { iters, tau_bps } => {
+            AggregationRule::CenteredClip { iters, tau_bps }
+        }
     }
 }
 

@@ -183,6 +183,41 @@ pub enum AggregationRule {
         /// Updates averaged.
         m: u32,
     },
+    /// Centered clipping (Karimireddy et al. 2021): from the coordinate-wise median,
+    /// `iters` steps towards the samples-weighted mean of the deltas, each delta's pull
+    /// clipped to `tau_bps / 10_000` of the median distance to the median.
+    #[codec(index = 5)]
+    CenteredClip {
+        /// Clipping iterations, `1..=100`.
+        iters: u32,
+        /// Clipping radius, basis points of the median distance, `1..=1_000_000`.
+        tau_bps: u32,
+    },
+}
+
+impl AggregationRule {
+    /// Checks the rule's arguments (the worker refuses the same): `trim_bps < 5000`,
+    /// Multi-Krum's `m ≥ 1`, centered clipping's `iters` in `1..=100` and `tau_bps` in
+    /// `1..=1_000_000`.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            AggregationRule::TrimmedMean { trim_bps } if trim_bps >= 5_000 => Err(format!(
+                "pol: trimmed mean {trim_bps} bps must be below 5000"
+            )),
+            AggregationRule::MultiKrum { m: 0, .. } => {
+                Err("pol: multikrum m must be at least 1".into())
+            }
+            AggregationRule::CenteredClip { iters, tau_bps }
+                if !(1..=100).contains(&iters) || !(1..=1_000_000).contains(&tau_bps) =>
+            {
+                Err(format!(
+                    "pol: centered clipping iters {iters} must be in 1..=100 and tau_bps \
+                     {tau_bps} in 1..=1000000"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for PolParams {
@@ -277,6 +312,9 @@ impl PolParams {
         for o in std::iter::once(&self.outer).chain(self.model_outer.iter().map(|(_, o)| o)) {
             o.validate()?;
         }
+        std::iter::once(&self.aggregation)
+            .chain(self.model_aggregation.iter().map(|(_, r)| r))
+            .try_for_each(AggregationRule::validate)?;
         if self.max_samples_per_submission == 0 {
             return Err("pol: max_samples_per_submission must be positive".into());
         }
@@ -413,5 +451,42 @@ mod tests {
             .unwrap_err()
             .contains("max_samples_per_submission"));
         assert_eq!(p.validate(), Ok(()));
+    }
+
+    #[test]
+    fn aggregation_rules_are_validated_and_cclip_encodes_at_index_5() {
+        use parity_scale_codec::{Decode, Encode};
+        let cc = AggregationRule::CenteredClip {
+            iters: 3,
+            tau_bps: 20_000,
+        };
+        let bytes = cc.encode();
+        assert_eq!(bytes[0], 5);
+        assert_eq!(AggregationRule::decode(&mut &bytes[..]).unwrap(), cc);
+        let mut p = PolParams {
+            aggregation: cc,
+            ..PolParams::default()
+        };
+        assert_eq!(p.validate(), Ok(()));
+        for bad in [
+            AggregationRule::CenteredClip {
+                iters: 0,
+                tau_bps: 10_000,
+            },
+            AggregationRule::CenteredClip {
+                iters: 101,
+                tau_bps: 10_000,
+            },
+            AggregationRule::CenteredClip {
+                iters: 1,
+                tau_bps: 0,
+            },
+            AggregationRule::TrimmedMean { trim_bps: 5_000 },
+            AggregationRule::MultiKrum { f: 1, m: 0 },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+            p.model_aggregation = vec![("m".into(), bad)];
+            assert!(p.validate().is_err(), "{bad:?} per model");
+        }
     }
 }
