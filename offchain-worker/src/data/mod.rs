@@ -17,7 +17,10 @@ use std::path::PathBuf;
 pub use batch::{batch_order, make_batch, sequences, Batch};
 pub use kjv::{KJV_PACKAGE, KJV_PATH};
 pub use loader::load_texts;
-pub use split::{write_text_splits, Region, SplitSpec, TextFiles, TextSplits};
+pub use split::{
+    write_text_splits, Region, SplitSpec, TextFiles, TextSplits, DEFAULT_HIDDEN_SAMPLE,
+    DEFAULT_VAL_PASSAGES,
+};
 pub use synth::{write_corpus, CorpusFiles, CorpusSpec, Example, Task};
 pub use text::{passage_bytes, Passage, TextCorpus};
 

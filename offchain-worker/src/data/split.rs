@@ -23,6 +23,14 @@ use super::text::{passage_bytes, TextCorpus};
 use super::DataError;
 use crate::rng::SplitMix64;
 
+/// Passages in the default public validation set (`data text --val-passages`): for the
+/// `small` preset about 12 000 target tokens, a forward over them a few seconds of one CPU
+/// core.
+pub const DEFAULT_VAL_PASSAGES: usize = 128;
+
+/// Suggested size of the per-round hidden sample validators add to the acceptance set.
+pub const DEFAULT_HIDDEN_SAMPLE: usize = 64;
+
 /// The regions of the corpus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Region {

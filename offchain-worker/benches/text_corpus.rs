@@ -1,0 +1,158 @@
+//! The real-text corpus (Debian's `bible-kjv-text`) on this CPU: region sizes, the time a
+//! validator's evaluation takes on the public validation set and on a hidden sample for
+//! the `small` preset, the time of one `small` training step, and the validation loss of
+//! `tiny` falling as it trains on the training region. Prints figures; asserts nothing.
+//!
+//! ```text
+//! cargo bench -p blyan-worker --bench text_corpus            # release build
+//! cargo bench --profile dev -p blyan-worker --bench text_corpus -- 200   # tiny steps
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use blyan_worker::data::{
+    self, SplitSpec, TextSplits, DEFAULT_HIDDEN_SAMPLE, DEFAULT_VAL_PASSAGES, KJV_PATH,
+};
+use blyan_worker::eval::validation_loss;
+use blyan_worker::model::{BlockName, MetaConfig, Model};
+use blyan_worker::train::{parse_blocks, train, TrainConfig};
+use candle_core::{Device, Tensor};
+
+type Deltas = BTreeMap<BlockName, BTreeMap<String, Tensor>>;
+
+/// `base` plus `deltas`.
+fn with_delta(base: &Model, deltas: &Deltas) -> anyhow::Result<Model> {
+    let mut m = base.clone();
+    for (block, d) in deltas {
+        let mut new = BTreeMap::new();
+        for (name, t) in base.block_tensors(block)? {
+            let t = match d.get(&name) {
+                Some(x) => (t + x)?,
+                None => t,
+            };
+            new.insert(name, t);
+        }
+        m.set_block(block, &new)?;
+    }
+    Ok(m)
+}
+
+/// CPU seconds (user + system, all threads) this process has used, from
+/// `/proc/self/stat` (0 where that is unreadable).
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // fields 14 and 15 (utime, stime) are the 12th and 13th after the command name
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// `wall s, cpu s` of `f`.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let (t, c) = (Instant::now(), cpu_s());
+    let out = f();
+    let s = format!(
+        "{:.2}s wall, {:.2}s cpu",
+        t.elapsed().as_secs_f64(),
+        cpu_s() - c
+    );
+    (out, s)
+}
+
+/// Loss in nats, tokens and the time of one evaluation.
+fn timed_eval(model: &Model, texts: &[String]) -> anyhow::Result<(f64, u64, String)> {
+    let (l, time) = timed(|| validation_loss(model, texts, |_, _| {}));
+    let l = l?;
+    Ok((l.nats(), l.tokens, time))
+}
+
+fn main() -> anyhow::Result<()> {
+    let tiny_steps: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
+    let dev = Device::Cpu;
+    let spec = SplitSpec::default();
+
+    let small = MetaConfig::small();
+    let t = Instant::now();
+    let s = TextSplits::load(Path::new(KJV_PATH), small.max_seq, &spec)?;
+    println!(
+        "small ({}-byte passages): train {} val {} hidden {} passages; load+split {:.2}s",
+        data::passage_bytes(small.max_seq),
+        s.train.len(),
+        s.val.len(),
+        s.hidden.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let m = Model::init(&small, 1, &dev)?;
+    for n in [64, DEFAULT_VAL_PASSAGES, 256] {
+        let (loss, tokens, secs) = timed_eval(&m, &s.val_set(n))?;
+        println!("small eval, val set of {n} passages: {tokens} tokens, {secs}, loss {loss:.4}");
+    }
+    let (loss, tokens, secs) = timed_eval(&m, &s.hidden_sample(1, DEFAULT_HIDDEN_SAMPLE))?;
+    println!(
+        "small eval, hidden sample of {DEFAULT_HIDDEN_SAMPLE}: {tokens} tokens, {secs}, loss {loss:.4}"
+    );
+    let seqs = data::sequences(&s.train_shard(1, 2000), small.max_seq);
+    for blocks in ["layer0.expert0", "all"] {
+        let b = parse_blocks(blocks, &small)?;
+        let tc = TrainConfig {
+            steps: 6,
+            batch_size: 8,
+            ..TrainConfig::default()
+        };
+        let mut stamps = Vec::new();
+        train(&m, &b, &seqs, &tc, &mut |_, _| {
+            stamps.push((Instant::now(), cpu_s()))
+        })?;
+        if let (Some(a), Some(z)) = (stamps.first(), stamps.last()) {
+            let k = (stamps.len() - 1).max(1) as f64;
+            println!(
+                "small train step ({blocks}, batch 8 x {}): {:.2}s wall, {:.2}s cpu",
+                small.max_seq,
+                (z.0 - a.0).as_secs_f64() / k,
+                (z.1 - a.1) / k
+            );
+        }
+    }
+
+    let tiny = MetaConfig::tiny();
+    let s = TextSplits::load(Path::new(KJV_PATH), tiny.max_seq, &spec)?;
+    let val = s.val_set(DEFAULT_VAL_PASSAGES);
+    let seqs = data::sequences(&s.train, tiny.max_seq);
+    let all = parse_blocks("all", &tiny)?;
+    let mut model = Model::init(&tiny, 1, &dev)?;
+    let (l0, tokens, _) = timed_eval(&model, &val)?;
+    println!(
+        "tiny on the training region ({} passages), val set {} passages ({tokens} tokens)",
+        s.train.len(),
+        val.len()
+    );
+    println!("tiny step {:>4}: val loss {l0:.4}", 0);
+    let chunk = 50;
+    let t = Instant::now();
+    for c in 0..tiny_steps.div_ceil(chunk) {
+        let tc = TrainConfig {
+            steps: chunk,
+            batch_size: 8,
+            seed: c as u64,
+            ..TrainConfig::default()
+        };
+        let out = train(&model, &all, &seqs, &tc, &mut |_, _| {})?;
+        model = with_delta(&model, &out.deltas)?;
+        let (l, _, _) = timed_eval(&model, &val)?;
+        println!(
+            "tiny step {:>4}: val loss {l:.4} (train loss last {:.4}, {:.0}s)",
+            (c + 1) * chunk,
+            out.losses.last().copied().unwrap_or(f32::NAN),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
