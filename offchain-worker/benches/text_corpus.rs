@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     let m = Model::init(&small, 1, &dev)?;
-    for n in [64, DEFAULT_VAL_PASSAGES, 256] {
+    for n in [DEFAULT_VAL_PASSAGES, 128, 256] {
         let (loss, tokens, secs) = timed_eval(&m, &s.val_set(n))?;
         println!("small eval, val set of {n} passages: {tokens} tokens, {secs}, loss {loss:.4}");
     }

@@ -112,3 +112,43 @@ pub fn run(cmd: DataCmd) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    }
+
+    /// `data text` on Debian's KJV (installed by run-tests.sh; the test fails without it)
+    /// writes the training region and a 64-passage validation set of `small` passages.
+    #[test]
+    fn data_text_writes_the_kjv_splits() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("text");
+        let cli = Cli::try_parse_from(["x", "text", "--out", out.to_str().unwrap()]).unwrap();
+        run(cli.cmd).unwrap();
+        let val = blyan_worker::data::load_texts(&out.join("val.jsonl")).unwrap();
+        assert_eq!(val.len(), DEFAULT_VAL_PASSAGES);
+        assert!(val.iter().all(|t| !t.is_empty() && t.len() <= 127));
+        let train = blyan_worker::data::load_texts(&out.join("train.jsonl")).unwrap();
+        assert!(train.len() > 40_000, "{}", train.len());
+        let missing = d.path().join("none");
+        let cli = Cli::try_parse_from([
+            "x",
+            "text",
+            "--out",
+            out.to_str().unwrap(),
+            "--corpus",
+            missing.to_str().unwrap(),
+        ])
+        .unwrap();
+        let err = run(cli.cmd).unwrap_err().to_string();
+        assert!(err.contains("bible-kjv-text"), "{err}");
+    }
+}

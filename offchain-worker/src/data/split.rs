@@ -24,12 +24,14 @@ use super::DataError;
 use crate::rng::SplitMix64;
 
 /// Passages in the default public validation set (`data text --val-passages`): for the
-/// `small` preset about 12 000 target tokens, a forward over them a few seconds of one CPU
-/// core.
-pub const DEFAULT_VAL_PASSAGES: usize = 128;
+/// `small` preset about 6 200 target tokens; one forward over them took 5.1 s of CPU on
+/// this project's (shared, loaded) 2-core machine in a dev build, and the cost grows
+/// linearly (128 passages: 9.7 s, 256: 18.7 s).
+pub const DEFAULT_VAL_PASSAGES: usize = 64;
 
-/// Suggested size of the per-round hidden sample validators add to the acceptance set.
-pub const DEFAULT_HIDDEN_SAMPLE: usize = 64;
+/// Suggested size of the per-round hidden sample validators add to the acceptance set
+/// (about 3 000 target tokens for `small`).
+pub const DEFAULT_HIDDEN_SAMPLE: usize = 32;
 
 /// The regions of the corpus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
