@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! cargo bench -p blyan-worker --bench text_corpus            # release build
-//! cargo bench --profile dev -p blyan-worker --bench text_corpus -- 200   # tiny steps
+//! cargo bench --profile dev -p blyan-worker --bench text_corpus -- 200 100
 //! ```
+//!
+//! The arguments are the `tiny` training steps (default 200) and the `small` ones (default
+//! 0: none), each trained on every block in chunks of 50 steps (a fresh AdamW per chunk)
+//! with the validation loss after each chunk.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -72,10 +76,12 @@ fn timed_eval(model: &Model, texts: &[String]) -> anyhow::Result<(f64, u64, Stri
 }
 
 fn main() -> anyhow::Result<()> {
-    let tiny_steps: usize = std::env::args()
+    let steps: Vec<usize> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(200);
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let tiny_steps = steps.first().copied().unwrap_or(200);
+    let small_steps = steps.get(1).copied().unwrap_or(0);
     let dev = Device::Cpu;
     let spec = SplitSpec::default();
 
@@ -122,22 +128,33 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let tiny = MetaConfig::tiny();
-    let s = TextSplits::load(Path::new(KJV_PATH), tiny.max_seq, &spec)?;
+    curve(&MetaConfig::tiny(), tiny_steps, &spec)?;
+    if small_steps > 0 {
+        curve(&small, small_steps, &spec)?;
+    }
+    Ok(())
+}
+
+/// Trains every block of a fresh `cfg` model on the training region for `steps` steps in
+/// chunks of 50, printing the validation loss after each chunk.
+fn curve(cfg: &MetaConfig, steps: usize, spec: &SplitSpec) -> anyhow::Result<()> {
+    let dev = Device::Cpu;
+    let s = TextSplits::load(Path::new(KJV_PATH), cfg.max_seq, spec)?;
     let val = s.val_set(DEFAULT_VAL_PASSAGES);
-    let seqs = data::sequences(&s.train, tiny.max_seq);
-    let all = parse_blocks("all", &tiny)?;
-    let mut model = Model::init(&tiny, 1, &dev)?;
+    let seqs = data::sequences(&s.train, cfg.max_seq);
+    let all = parse_blocks("all", cfg)?;
+    let mut model = Model::init(cfg, 1, &dev)?;
     let (l0, tokens, _) = timed_eval(&model, &val)?;
     println!(
-        "tiny on the training region ({} passages), val set {} passages ({tokens} tokens)",
+        "{} on the training region ({} passages), val set {} passages ({tokens} tokens)",
+        cfg.preset,
         s.train.len(),
         val.len()
     );
-    println!("tiny step {:>4}: val loss {l0:.4}", 0);
+    println!("{} step {:>4}: val loss {l0:.4}", cfg.preset, 0);
     let chunk = 50;
     let t = Instant::now();
-    for c in 0..tiny_steps.div_ceil(chunk) {
+    for c in 0..steps.div_ceil(chunk) {
         let tc = TrainConfig {
             steps: chunk,
             batch_size: 8,
@@ -148,7 +165,8 @@ fn main() -> anyhow::Result<()> {
         model = with_delta(&model, &out.deltas)?;
         let (l, _, _) = timed_eval(&model, &val)?;
         println!(
-            "tiny step {:>4}: val loss {l:.4} (train loss last {:.4}, {:.0}s)",
+            "{} step {:>4}: val loss {l:.4} (train loss last {:.4}, {:.0}s)",
+            cfg.preset,
             (c + 1) * chunk,
             out.losses.last().copied().unwrap_or(f32::NAN),
             t.elapsed().as_secs_f64()
