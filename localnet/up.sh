@@ -175,18 +175,24 @@ for ((i = 0; i < n; i++)); do
 done
 echo "$n Kubo nodes up and connected to each other"
 
-# The default model, published at genesis: a seeded `tiny` MoE and its synthetic
-# validation set, added to kubo0 (the other Kubo nodes fetch them by bitswap), with the
-# baseline validation loss measured here. Dev account 0 owns it.
+# The default model, published at genesis: a seeded `small` MoE and the public validation
+# set of the real English corpus (Debian's bible-kjv-text, the King James Version), added
+# to kubo0 (the other Kubo nodes fetch them by bitswap), with the baseline validation loss
+# measured here. Dev account 0 owns it. Miners train on the corpus with `miner --text`.
+if [ ! -f /usr/lib/bible.data ]; then
+  echo "installing Debian's bible-kjv-text (the real-text corpus)..."
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update && $apt_get install -y bible-kjv-text || fail "could not install bible-kjv-text"
+fi
 worker="${CARGO_TARGET_DIR:-$root/target}/release/blyan-worker"
 echo "building blyan-worker (release) and publishing the genesis model..."
 (cd "$root" && cargo build --release --bin blyan-worker)
-"$worker" model init --preset tiny --seed 1 --out "$net/model" >"$net/model.log" 2>&1 ||
+"$worker" model init --preset small --seed 1 --out "$net/model" >"$net/model.log" 2>&1 ||
   fail "blyan-worker model init failed (see $net/model.log)"
-"$worker" data generate --seed 1 --out "$net/data" >>"$net/model.log" 2>&1 ||
-  fail "blyan-worker data generate failed (see $net/model.log)"
+"$worker" data text --preset small --out "$net/data" >>"$net/model.log" 2>&1 ||
+  fail "blyan-worker data text failed (see $net/model.log)"
 "$worker" model publish-genesis --model "$net/model" --data "$net/data" --ipfs "$(kubo_api 0)" \
-  --owner 0x0000000000000000000000000000000000000000 --model-id blyan-tiny \
+  --owner 0x0000000000000000000000000000000000000000 --model-id blyan-small \
   --out "$net/genesis-model.json" >>"$net/model.log" 2>&1 ||
   fail "publishing the genesis model failed (see $net/model.log)"
 
@@ -247,7 +253,7 @@ if [ "${BLYAN_VALIDATOR_WORKERS:-1}" != "0" ]; then
     op_key="$(node_field "$i" operator_private_key_hex)" || fail "no operator key for node$i in $keys"
     BLYAN_WORKER_KEY="$op_key" RUST_LOG="${RUST_LOG:-info}" "$worker" validator \
       --chain "http://127.0.0.1:$((base_port + 10 * i + 1))" --ipfs "$(kubo_api "$i")" \
-      --model-id blyan-tiny --home "$home/validator" >"$home/validator.log" 2>&1 &
+      --model-id blyan-small --home "$home/validator" >"$home/validator.log" 2>&1 &
     echo "$! node$i/blyan-worker" >>"$pid_file"
   done
   sleep 1
@@ -298,9 +304,9 @@ echo "  $blyand tx bank send --from dev0 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1Be
 echo "  $blyand query bank balance $(first_dev address)"
 echo "  curl -s $rpc0/status"
 echo "  blyan-worker ipfs --api $(kubo_api 0) id"
-echo "  $blyand query dag meta blyan-tiny"
-echo "  $worker eval --chain $rpc0 --model-id blyan-tiny --ipfs $(kubo_api $((n - 1)))"
-echo "  $worker generate --chain $rpc0 --model-id blyan-tiny --ipfs $(kubo_api $((n - 1))) --prompt '12+7='"
-echo "  $worker serve --chain $rpc0 --model-id blyan-tiny --ipfs $(kubo_api 0) --listen 127.0.0.1:8080   # OpenAI API, chat page at /"
+echo "  $blyand query dag meta blyan-small"
+echo "  $worker eval --chain $rpc0 --model-id blyan-small --ipfs $(kubo_api $((n - 1)))"
+echo "  $worker generate --chain $rpc0 --model-id blyan-small --ipfs $(kubo_api $((n - 1))) --prompt 'In the beginning'"
+echo "  $worker serve --chain $rpc0 --model-id blyan-small --ipfs $(kubo_api 0) --listen 127.0.0.1:8080   # OpenAI API, chat page at /"
 echo "  $worker chat --url http://127.0.0.1:8080 '12+7='   # from another terminal"
 echo "Stop with: localnet/down.sh   (add --clean to delete .localnet)"

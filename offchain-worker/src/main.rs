@@ -26,7 +26,7 @@ enum Command {
     /// Create and inspect models.
     #[command(subcommand)]
     Model(cli::model::ModelCmd),
-    /// Generate the synthetic corpus.
+    /// Write the synthetic corpus or the real-text corpus's splits.
     #[command(subcommand)]
     Data(cli::data::DataCmd),
     /// Kubo helpers: add, cat, pin, CIDs, whole models.

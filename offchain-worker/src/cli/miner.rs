@@ -81,12 +81,21 @@ pub struct MinerArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Training data: a text or JSONL file (default: the synthetic corpus).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "text")]
     data: Option<PathBuf>,
+    /// Train on a shard of the real-text corpus's training region (Debian's
+    /// `bible-kjv-text` at /usr/lib/bible.data unless PATH is given): `--passages`
+    /// passages chosen by `--corpus-seed`.
+    #[arg(long, value_name = "PATH", num_args = 0..=1,
+          default_missing_value = blyan_worker::data::KJV_PATH)]
+    text: Option<PathBuf>,
+    /// Passages of the real-text shard (with `--text`).
+    #[arg(long, default_value_t = 2000)]
+    passages: usize,
     /// Documents of the synthetic corpus to train on.
     #[arg(long, default_value_t = 2000)]
     synthetic: usize,
-    /// Seed of the synthetic corpus.
+    /// Seed of the synthetic corpus, or of the real-text shard with `--text`.
     #[arg(long, default_value_t = 1)]
     corpus_seed: u64,
     /// Delta compression: `default`, `none`, or stages such as `lowrank:8,topk:0.05,int8`.
@@ -161,9 +170,14 @@ pub fn run(a: MinerArgs, device: &Device) -> Result<()> {
             seed: a.seed,
             ..TrainConfig::default()
         },
-        data: match a.data {
-            Some(p) => DataSpec::File(p),
-            None => DataSpec::Synthetic {
+        data: match (a.data, a.text) {
+            (Some(p), _) => DataSpec::File(p),
+            (None, Some(path)) => DataSpec::Text {
+                path,
+                n: a.passages,
+                seed: a.corpus_seed,
+            },
+            (None, None) => DataSpec::Synthetic {
                 n: a.synthetic,
                 seed: a.corpus_seed,
             },

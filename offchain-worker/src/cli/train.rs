@@ -59,13 +59,25 @@ pub struct TrainArgs {
     /// Training data: a `.jsonl` file of `{"text": …}` or a text file, one document a line.
     #[arg(
         long,
-        conflicts_with = "synthetic",
-        required_unless_present = "synthetic"
+        conflicts_with_all = ["synthetic", "text"],
+        required_unless_present_any = ["synthetic", "text"]
     )]
     data: Option<PathBuf>,
     /// Train on N lines of the synthetic corpus's `train` split, generated with `--seed`.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "text")]
     synthetic: Option<usize>,
+    /// Train on the real-text corpus's training region (Debian's `bible-kjv-text` at
+    /// /usr/lib/bible.data unless PATH is given), cut for the model's `max_seq`.
+    #[arg(long, value_name = "PATH", num_args = 0..=1,
+          default_missing_value = data::KJV_PATH)]
+    text: Option<PathBuf>,
+    /// With `--text`: train on a shard of N passages chosen by `--corpus-seed` (default:
+    /// the whole training region).
+    #[arg(long, value_name = "N", requires = "text")]
+    passages: Option<usize>,
+    /// Seed of the `--passages` shard.
+    #[arg(long, default_value_t = 1)]
+    corpus_seed: u64,
     /// Output directory for the deltas (`{block}.blyt`) and `train.json`.
     #[arg(long)]
     out: PathBuf,
@@ -84,7 +96,22 @@ pub struct TrainArgs {
 }
 
 /// The training texts and a description of where they came from.
-fn load_texts(a: &TrainArgs) -> Result<(Vec<String>, serde_json::Value)> {
+fn load_texts(a: &TrainArgs, max_seq: usize) -> Result<(Vec<String>, serde_json::Value)> {
+    if let Some(path) = &a.text {
+        let corpus = data::TextCorpus::load(path, data::passage_bytes(max_seq))?;
+        let splits = corpus.split(&data::SplitSpec::default());
+        let texts = match a.passages {
+            Some(n) => splits.train_shard(a.corpus_seed, n),
+            None => splits.train,
+        };
+        let shard = a
+            .passages
+            .map(|n| json!({ "seed": a.corpus_seed, "passages": n }));
+        return Ok((
+            texts,
+            json!({ "text": corpus.dataset_ref(), "region": "train", "shard": shard }),
+        ));
+    }
     match (&a.data, a.synthetic) {
         (Some(path), _) => {
             let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
@@ -105,7 +132,7 @@ fn load_texts(a: &TrainArgs) -> Result<(Vec<String>, serde_json::Value)> {
                 json!({ "synthetic": { "seed": a.seed, "split": "train", "lines": n } }),
             ))
         }
-        (None, None) => bail!("give --data FILE or --synthetic N"),
+        (None, None) => bail!("give --data FILE, --text [PATH] or --synthetic N"),
     }
 }
 
@@ -127,7 +154,7 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
     pb.finish_and_clear();
     let cfg = model.config().clone();
     let blocks = parse_blocks(&a.blocks, &cfg)?;
-    let (texts, data_ref) = load_texts(&a)?;
+    let (texts, data_ref) = load_texts(&a, cfg.max_seq)?;
     let seqs = data::sequences(&texts, cfg.max_seq);
     if seqs.is_empty() {
         bail!("no training sequences in the data");

@@ -32,11 +32,22 @@ pub enum DataSpec {
     },
     /// A user text or JSONL file.
     File(PathBuf),
+    /// `n` passages of the real-text corpus's training region (default split), chosen by
+    /// `seed` (see [`data::TextSplits::train_shard`]).
+    Text {
+        /// The corpus file (default [`data::KJV_PATH`]).
+        path: PathBuf,
+        /// Passages in the shard.
+        n: usize,
+        /// Shard seed.
+        seed: u64,
+    },
 }
 
 impl DataSpec {
-    /// The documents and the dataset reference recorded on chain.
-    fn load(&self) -> anyhow::Result<(Vec<String>, String)> {
+    /// The documents and the dataset reference recorded on chain, for a model with
+    /// `max_seq` positions.
+    fn load(&self, max_seq: usize) -> anyhow::Result<(Vec<String>, String)> {
         match self {
             DataSpec::Synthetic { n, seed } => Ok((
                 data::synth::split(*seed, "train", *n)
@@ -52,6 +63,13 @@ impl DataSpec {
                     texts,
                     format!("sha3:{}", hex::encode(compress::sha3(&bytes))),
                 ))
+            }
+            DataSpec::Text { path, n, seed } => {
+                let corpus = data::TextCorpus::load(path, data::passage_bytes(max_seq))?;
+                let shard = corpus
+                    .split(&data::SplitSpec::default())
+                    .train_shard(*seed, *n);
+                Ok((shard, format!("{}:seed={seed}:n={n}", corpus.dataset_ref())))
             }
         }
     }
@@ -104,7 +122,7 @@ pub fn prepare(
     let model = crate::source::load_model(source, device, |_, _, _| {})
         .context("loading the model from the chain's heads")?;
     let blocks = train::parse_blocks(&cfg.blocks, model.config())?;
-    let (texts, dataset_ref) = cfg.data.load()?;
+    let (texts, dataset_ref) = cfg.data.load(model.config().max_seq)?;
     let seqs = data::sequences(&texts, model.config().max_seq);
     if seqs.is_empty() {
         bail!("the training data has no sequences");
