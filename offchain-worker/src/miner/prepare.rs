@@ -258,7 +258,7 @@ mod tests {
         let meta = MetaConfig::tiny();
         let model = Model::init(&meta, 1, &Device::Cpu).unwrap();
         let blocks = [BlockName::Head];
-        let (texts, _) = DataSpec::Synthetic { n: 20, seed: 1 }.load().unwrap();
+        let (texts, _) = DataSpec::Synthetic { n: 20, seed: 1 }.load(64).unwrap();
         let seqs = data::sequences(&texts, meta.max_seq);
         let cfg = config(home.path(), true);
         let path = optimizer_state_path(home.path(), "m1", &blocks);
