@@ -182,10 +182,12 @@ pub fn judge_updates(
             note: sc.to_string(),
         };
         if sc.flags & (flag::SHAPE | flag::NON_FINITE) == 0 {
-            match base.applied(&by_block(u)) {
-                Ok(_) if o.flags == 0 => cands.push(k),
-                Ok(blocks) => measure_alone(base, &blocks, j.texts, &mut o)?,
-                Err(e) => fail_apply(&e, &mut o),
+            if o.flags == 0 {
+                // a candidate that does not apply to the base breaks the aggregate and is
+                // then judged alone ([`contributions`])
+                cands.push(k);
+            } else {
+                judge_alone(base, u, j.texts, &mut o)?;
             }
         }
         outcomes.push(o);

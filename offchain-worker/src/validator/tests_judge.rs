@@ -242,3 +242,54 @@ fn judging_is_deterministic() {
     let three = judge_updates(&mut b, &set, &j).unwrap();
     assert_eq!(judgements(&order, &one), judgements(&order, &three));
 }
+
+#[test]
+fn an_update_that_breaks_the_aggregate_is_flagged_and_the_rest_judged_without_it() {
+    // a screen that lets everything through, and an update of huge finite values with a
+    // huge weight: with the outer step (×2) the aggregate overflows f32, so each candidate
+    // is measured alone; the culprit does not apply to the base (non-finite) and is
+    // flagged, and leave-one-out runs again over the others
+    let open = DefenseParams {
+        max_l2_norm: f64::INFINITY,
+        max_l2_distance: f64::INFINITY,
+        min_cosine: -1.0,
+        cosine_z: -1e9,
+        krum_max_ratio: f64::INFINITY,
+        norm_mad_k: f64::INFINITY,
+        ..DefenseParams::default()
+    };
+    let mut set: Vec<Update> = updates()[..3].to_vec();
+    let mut huge = updates()[0].clone();
+    huge.submission = 9;
+    huge.samples = 1_000_000;
+    for d in &mut huge.blocks {
+        for t in &mut d.tensors {
+            for v in &mut t.values {
+                *v = 3e38;
+            }
+        }
+    }
+    set.push(huge);
+    let mut b = base();
+    let recorded = b.loss_with(&BTreeMap::new(), val()).unwrap().unwrap();
+    let outer = Outer {
+        rule: AggregationRule::WeightedFedAvg,
+        server_lr_bps: 20_000,
+    };
+    let j = Judging {
+        defense: &open,
+        outer: &outer,
+        texts: val(),
+        recorded_loss: Some(recorded),
+    };
+    let outs = judge_updates(&mut b, &set, &j).unwrap();
+    let bad = &outs[3];
+    assert_eq!(bad.flags, blyan_proto::pol::flags::NON_FINITE, "{bad:?}");
+    assert_eq!((bad.loss, bad.noise, bad.contribution), (None, 0, None));
+    for o in &outs[..3] {
+        assert!(o.note.contains("judged alone"), "{o:?}");
+        assert_eq!(o.flags, 0, "{o:?}");
+        assert!(o.contribution.is_some() && o.noise > 0, "{o:?}");
+        assert!(!harmful(o, recorded), "{o:?} (recorded {recorded})");
+    }
+}
