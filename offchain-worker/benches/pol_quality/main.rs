@@ -58,24 +58,15 @@ use blyan_worker::compress::{
     delta_to_tensors, encode, tensors_to_delta, DeltaTensor, ErrorFeedback, Pipeline,
 };
 use blyan_worker::data::{self, synth};
-use blyan_worker::defense::{
-    aggregate, flag, screen, AggregationRule, BaseBlock, DefenseParams, Screening, Update,
-};
+use blyan_worker::defense::{AggregationRule, DefenseParams, Update};
 use blyan_worker::eval::{validation_loss, EvalError};
 use blyan_worker::model::{BlockName, MetaConfig, Model};
 use blyan_worker::rng::SplitMix64;
 use blyan_worker::tensorblock::DEFAULT_TILE_SIZE;
 use blyan_worker::train::{parse_blocks, train, train_from, AdamWState, TargetMode, TrainConfig};
-use blyan_worker::validator::outer;
 use blyan_worker::validator::weights::BlockWeights;
 use candle_core::Device;
 
-/// AdamW learning rate of miners and of the centralized trainer alike: 1e-3 rather than
-/// `TrainConfig`'s 3e-3, because every round restarts each miner's AdamW from fresh moments,
-/// whose first steps move every weight by about `lr`; at 3e-3 single honest deltas start
-/// raising the validation loss (harmful) after 4–5 rounds and the federated loss stalls
-/// near 1.3 nats (centralized 0.80).
-const DEFAULT_LR: f64 = 1e-3;
 const HONEST: usize = 4;
 const ATTACKERS: usize = 2;
 const MODEL_SEED: u64 = 1;
@@ -96,7 +87,11 @@ fn attack_modes() -> [Attack; 5] {
 /// A block's tensors sorted by name, f32 row-major; a model's weights by block name.
 type Weights = BTreeMap<String, Vec<DeltaTensor>>;
 
+mod report;
 mod support;
+mod validators;
+
+use report::{gap, print_rounds};
 
 use support::*;
 
@@ -108,6 +103,8 @@ struct Setup {
     shards: Vec<Vec<Vec<u32>>>,
     val: Vec<String>,
     train: TrainConfig,
+    /// The chain's PoL parameters (defaults, with the bench's `tolerance_bps` override).
+    chain: PolParams,
     opts: Opts,
 }
 
@@ -117,17 +114,31 @@ impl Setup {
         let genesis = Model::init(&cfg, MODEL_SEED, &Device::Cpu)?;
         let blocks = parse_blocks(&opts.blocks, &cfg)?;
         let n = HONEST + ATTACKERS;
-        let texts: Vec<String> = synth::split(CORPUS_SEED, "train", n * opts.shard_lines)
-            .into_iter()
-            .map(|e| e.text)
-            .collect();
+        let (texts, val): (Vec<String>, Vec<String>) = if opts.text {
+            let splits = data::TextSplits::load(
+                std::path::Path::new(data::KJV_PATH),
+                cfg.max_seq,
+                &data::SplitSpec::default(),
+            )?;
+            (
+                splits.train_shard(CORPUS_SEED, n * opts.shard_lines),
+                splits.val_set(opts.val_lines),
+            )
+        } else {
+            let text = |split: &str, k: usize| -> Vec<String> {
+                synth::split(CORPUS_SEED, split, k)
+                    .into_iter()
+                    .map(|e| e.text)
+                    .collect()
+            };
+            (
+                text("train", n * opts.shard_lines),
+                text("val", opts.val_lines),
+            )
+        };
         let shards: Vec<Vec<Vec<u32>>> = texts
             .chunks(opts.shard_lines)
             .map(|c| data::sequences(c, cfg.max_seq))
-            .collect();
-        let val: Vec<String> = synth::split(CORPUS_SEED, "val", opts.val_lines)
-            .into_iter()
-            .map(|e| e.text)
             .collect();
         let genesis_loss = loss_of(&genesis, &val)?;
         Ok(Self {
@@ -142,17 +153,13 @@ impl Setup {
                 warmup_steps: opts.warmup,
                 ..TrainConfig::default()
             },
+            chain: PolParams {
+                harmful_tolerance_bps: opts.tolerance_bps,
+                ..PolParams::default()
+            },
             opts,
         })
     }
-}
-
-/// A submission's role and what the validators decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Admitted,
-    Byzantine,
-    Harmful,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -163,6 +170,7 @@ struct Row {
     admitted: usize,
     byzantine: usize,
     harmful: usize,
+    excluded: usize,
     miner_secs: f64,
     miner_max_secs: f64,
     decode_ms: f64,
@@ -175,12 +183,59 @@ struct Row {
     notes: Vec<String>,
 }
 
+/// Verdicts of a run: honest submissions, and attacks by mode.
 #[derive(Debug, Default)]
 struct Tally {
     honest: u64,
+    /// Honest submissions that lost money (Byzantine or harmful).
+    honest_penalized: u64,
+    /// Honest submissions left out of the aggregate without a penalty (round-relative flags).
     honest_excluded: u64,
-    honest_flagged: u64,
-    per_mode: BTreeMap<String, (u64, u64, u64)>, // (total, byzantine, harmful)
+    /// Per attack mode: (total, byzantine, harmful, excluded).
+    per_mode: BTreeMap<String, (u64, u64, u64, u64)>,
+}
+
+impl Tally {
+    /// Counts one submission's verdict in the tally and the round's row.
+    fn record(&mut self, row: &mut Row, sub: &Submission, j: &validators::Judged) {
+        use validators::Verdict as V;
+        match j.verdict {
+            V::Admitted => row.admitted += 1,
+            V::Byzantine => row.byzantine += 1,
+            V::Harmful => row.harmful += 1,
+            V::Excluded => row.excluded += 1,
+        }
+        let what = format!(
+            "{:?}, flags {}, loss {}, contribution {} ± {} µnats",
+            j.verdict,
+            blyan_worker::validator::describe_flags(j.flags),
+            nats(j.loss),
+            j.contribution.map_or("-".into(), |c| format!("{c:+}")),
+            j.noise
+        );
+        match sub.attack {
+            None => {
+                self.honest += 1;
+                let penalized = matches!(j.verdict, V::Byzantine | V::Harmful);
+                self.honest_penalized += u64::from(penalized);
+                self.honest_excluded += u64::from(j.verdict == V::Excluded);
+                let tag = if j.verdict == V::Admitted {
+                    "ok"
+                } else {
+                    "honest"
+                };
+                row.notes.push(format!("{tag:<6} miner {}: {what}", sub.id));
+            }
+            Some(a) => {
+                let e = self.per_mode.entry(a.to_string()).or_default();
+                e.0 += 1;
+                e.1 += u64::from(j.verdict == V::Byzantine);
+                e.2 += u64::from(j.verdict == V::Harmful);
+                e.3 += u64::from(j.verdict == V::Excluded);
+                row.notes.push(format!("{a:<10} miner {}: {what}", sub.id));
+            }
+        }
+    }
 }
 
 struct Outcome {
@@ -269,8 +324,18 @@ fn mine(
 /// Runs the rounds with `miners` miners (the first [`HONEST`] honest).
 fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
     let mut heads = s.genesis.clone();
-    let mut weights = weights_of(&heads)?;
-    let mut momentum = Weights::new();
+    let mut weights: BTreeMap<String, BlockWeights> = weights_of(&heads)?
+        .into_iter()
+        .map(|(b, tensors)| {
+            let w = BlockWeights {
+                block: b.clone(),
+                tensors,
+                tile_size: DEFAULT_TILE_SIZE,
+            };
+            (b, w)
+        })
+        .collect();
+    let mut momentum: BTreeMap<String, BlockWeights> = BTreeMap::new();
     let mut recorded = s.genesis_loss;
     let mut feedback: Vec<ErrorFeedback> = (0..miners).map(|_| ErrorFeedback::new()).collect();
     let mut optim = vec![AdamWState::default(); miners];
@@ -295,114 +360,26 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
             }
             subs.push(sub);
         }
-        // validators, phase 1
+        // validators
         let (wall0, cpu0) = (Instant::now(), cpu_secs());
-        let (decoded, t, _) = timed(|| {
-            subs.iter()
-                .map(|sub| {
-                    let c: Vec<&[u8]> = sub.containers.iter().map(Vec::as_slice).collect();
-                    Update::decode(sub.id, sub.samples, &c).ok()
-                })
-                .collect::<Vec<Option<Update>>>()
-        });
-        row.decode_ms = 1e3 * t;
-        let ok: Vec<Update> = decoded.iter().flatten().cloned().collect();
-        let base_norms = norms(&weights);
-        let (screened, t, _) = timed(|| screen(&ok, &base_norms, &DefenseParams::default()));
-        row.screen_ms = 1e3 * t;
-        let tolerance = recorded.saturating_mul(s.opts.tolerance_bps) / 10_000;
-        let mut admitted: Vec<&Update> = Vec::new();
-        let t_evals = Instant::now();
-        for (sub, dec) in subs.iter().zip(&decoded) {
-            let (flags, loss) = match dec {
-                None => (flag::DECODE, u64::MAX),
-                Some(u) => {
-                    let sc: Option<&Screening> =
-                        screened.iter().find(|x| x.submission == u.submission);
-                    let delta: Weights = u
-                        .blocks
-                        .iter()
-                        .map(|b| (b.block.clone(), b.tensors.clone()))
-                        .collect();
-                    let loss = match apply(&weights, &delta) {
-                        Some(w) => loss_of(&with_blocks(&heads, &w)?, &s.val)?,
-                        None => u64::MAX,
-                    };
-                    (sc.map_or(flag::DECODE, |x| x.flags), loss)
-                }
-            };
-            let verdict = if flags != 0 {
-                Verdict::Byzantine
-            } else if loss > recorded.saturating_add(tolerance) {
-                Verdict::Harmful
-            } else {
-                Verdict::Admitted
-            };
-            match verdict {
-                Verdict::Admitted => {
-                    row.admitted += 1;
-                    if let Some(u) = dec {
-                        admitted.push(u);
-                    }
-                }
-                Verdict::Byzantine => row.byzantine += 1,
-                Verdict::Harmful => row.harmful += 1,
-            }
-            match sub.attack {
-                None => {
-                    tally.honest += 1;
-                    if verdict != Verdict::Admitted {
-                        tally.honest_excluded += 1;
-                        tally.honest_flagged += u64::from(verdict == Verdict::Byzantine);
-                        row.notes.push(format!(
-                            "honest miner {} excluded ({verdict:?}): flags {} loss {}",
-                            sub.id,
-                            flag::describe(flags),
-                            nats(loss)
-                        ));
-                    }
-                }
-                Some(a) => {
-                    let e = tally.per_mode.entry(a.to_string()).or_default();
-                    e.0 += 1;
-                    e.1 += u64::from(verdict == Verdict::Byzantine);
-                    e.2 += u64::from(verdict == Verdict::Harmful);
-                    row.notes.push(format!(
-                        "{a:<10} miner {}: {verdict:?}, flags {}, loss {}",
-                        sub.id,
-                        flag::describe(flags),
-                        nats(loss)
-                    ));
-                }
-            }
+        let mut base = validators::base_of(s, &weights, &momentum)?;
+        let (judged, admitted) = validators::phase1(s, &mut base, &subs, recorded, &mut row)?;
+        for (sub, j) in subs.iter().zip(&judged) {
+            tally.record(&mut row, sub, j);
         }
-        row.evals_ms = 1e3 * t_evals.elapsed().as_secs_f64();
-        // phase 2
         if !admitted.is_empty() {
-            let (agg, t, _) = timed(|| aggregate(&admitted, &s.opts.rule));
-            row.aggregate_ms = 1e3 * t;
-            let t_eval = Instant::now();
-            let stepped = outer_apply(&weights, &momentum, &agg?, s.opts.outer);
-            let (new, new_momentum) = match stepped {
-                Some((w, m)) => (Some(w), Some(m)),
-                None => (None, None),
-            };
-            let candidate = match &new {
-                Some(w) => Some(with_blocks(&heads, w)?),
-                None => None,
-            };
-            let new_loss = match &candidate {
-                Some(m) => loss_of(m, &s.val)?,
-                None => u64::MAX,
-            };
-            row.agg_eval_ms = 1e3 * t_eval.elapsed().as_secs_f64();
+            let (new_loss, stepped) = validators::phase2(s, &mut base, &admitted, &mut row)?;
             row.new_loss = Some(new_loss);
             let improves = u128::from(new_loss) * 10_000
                 <= u128::from(recorded) * u128::from(10_000 - s.opts.min_improvement_bps);
-            if let (true, Some(w), Some(m), Some(mm)) = (improves, new, candidate, new_momentum) {
-                weights.extend(w);
-                momentum.extend(mm);
-                heads = m;
+            if improves && new_loss < blyan_worker::validator::judge::MAX_LOSS_MICRO {
+                let mut changed = Weights::new();
+                for (name, st) in stepped {
+                    changed.insert(name.clone(), st.weights.tensors.clone());
+                    weights.insert(name.clone(), st.weights);
+                    momentum.insert(name, st.momentum);
+                }
+                heads = with_blocks(&heads, &changed)?;
                 recorded = new_loss;
                 row.accepted = true;
             }
@@ -439,61 +416,6 @@ fn centralized(s: &Setup) -> anyhow::Result<(u64, f64)> {
         trained.insert(b.to_string(), tensors_to_delta(ts)?);
     }
     Ok((loss_of(&with_blocks(&s.genesis, &trained)?, &s.val)?, secs))
-}
-
-fn print_rounds(label: &str, o: &Outcome, verbose: bool) {
-    println!("\n## {label}: per round (losses in nats; times: miners s, validators ms)");
-    println!(
-        "{:>5} {:>8} {:>8} {:>8} {:>4} {:>4} {:>4} {:>9} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>7} {:>8} {:>8}",
-        "round", "base", "agg", "verdict", "adm", "byz", "harm", "miners_s", "max_s",
-        "decode", "screen", "evals", "eval/sub", "aggr", "agg_ev", "wall", "cpu"
-    );
-    for (i, r) in o.rows.iter().enumerate() {
-        let n = (r.admitted + r.byzantine + r.harmful).max(1);
-        println!(
-            "{:>5} {:>8} {:>8} {:>8} {:>4} {:>4} {:>4} {:>9.1} {:>8.1} {:>8.1} {:>7.1} {:>7.0} {:>8.0} {:>6.1} {:>7.0} {:>8.0} {:>8.0}",
-            i + 1,
-            nats(r.base_loss),
-            r.new_loss.map_or("-".into(), nats),
-            if r.accepted { "accepted" } else { "rejected" },
-            r.admitted,
-            r.byzantine,
-            r.harmful,
-            r.miner_secs,
-            r.miner_max_secs,
-            r.decode_ms,
-            r.screen_ms,
-            r.evals_ms,
-            r.evals_ms / n as f64,
-            r.aggregate_ms,
-            r.agg_eval_ms,
-            r.val_wall_ms,
-            r.val_cpu_ms
-        );
-        if verbose || r.notes.iter().any(|n| n.starts_with("honest")) {
-            for n in &r.notes {
-                println!("        {n}");
-            }
-        }
-    }
-    let k = o.rows.len().max(1) as f64;
-    let mean = |f: fn(&Row) -> f64| o.rows.iter().map(f).sum::<f64>() / k;
-    println!(
-        "mean per round: miners {:.1} s in all ({:.1} s the slowest, miners run in parallel in \
-         practice); validator wall {:.0} ms (latency last submission → verdict), CPU {:.0} ms",
-        mean(|r| r.miner_secs),
-        mean(|r| r.miner_max_secs),
-        mean(|r| r.val_wall_ms),
-        mean(|r| r.val_cpu_ms)
-    );
-}
-
-fn pct(a: u64, b: u64) -> f64 {
-    100.0 * a as f64 / b.max(1) as f64
-}
-
-fn gap(x: u64, c: u64) -> f64 {
-    100.0 * (x as f64 - c as f64) / c as f64
 }
 
 fn main() -> anyhow::Result<()> {
@@ -564,111 +486,7 @@ fn main() -> anyhow::Result<()> {
     }
     let attacked = federated(&s, HONEST + ATTACKERS, "attacked")?;
 
-    print_rounds("federated, 4 honest miners", &honest, false);
-    print_rounds("attacked, 4 honest + 2 attackers (33%)", &attacked, true);
-
-    println!("\n## final validation loss");
-    println!(
-        "{:<13} {:>12} {:>8} {:>10}",
-        "run", "µnats", "nats", "vs central"
-    );
-    println!(
-        "{:<13} {:>12} {:>8} {:>10}",
-        "genesis",
-        s.genesis_loss,
-        nats(s.genesis_loss),
-        format!("{:+.2}%", gap(s.genesis_loss, central))
-    );
-    println!(
-        "{:<13} {:>12} {:>8} {:>10}",
-        "centralized",
-        central,
-        nats(central),
-        "-"
-    );
-    for (name, o) in [("federated", &honest), ("attacked", &attacked)] {
-        println!(
-            "{:<13} {:>12} {:>8} {:>10}",
-            name,
-            o.final_loss,
-            nats(o.final_loss),
-            format!("{:+.2}%", gap(o.final_loss, central))
-        );
-    }
-    println!(
-        "centralized: {} steps of batch {} in {central_secs:.0} s",
-        opts.rounds * HONEST * opts.steps,
-        s.train.batch_size
-    );
-
-    let mut hon = (0u64, 0u64, 0u64);
-    for t in [&honest.tally, &attacked.tally] {
-        hon.0 += t.honest;
-        hon.1 += t.honest_excluded;
-        hon.2 += t.honest_flagged;
-    }
-    let (mut att, mut caught) = (0u64, 0u64);
-    println!("\n## defense (attacked run; caught = judged Byzantine or harmful)");
-    for (mode, (n, byz, harm)) in &attacked.tally.per_mode {
-        att += n;
-        caught += byz + harm;
-        println!(
-            "  {mode:<11} {:>2}/{:<2} caught ({byz} byzantine, {harm} harmful)",
-            byz + harm,
-            n
-        );
-    }
-    println!(
-        "detection: {caught}/{att} attacks caught ({:.1}%)",
-        pct(caught, att)
-    );
-    println!(
-        "false positives: {}/{} honest submissions excluded ({:.2}%; federated {}/{}, attacked \
-         {}/{})",
-        hon.1,
-        hon.0,
-        pct(hon.1, hon.0),
-        honest.tally.honest_excluded,
-        honest.tally.honest,
-        attacked.tally.honest_excluded,
-        attacked.tally.honest
-    );
-    println!(
-        "  of which flagged by screening: {}, judged harmful (own loss above the recorded \
-         loss): {}",
-        hon.2,
-        hon.1 - hon.2
-    );
-
-    println!("\n## targets (issue 6)");
-    let show = |name: &str, ok: bool, got: String| {
-        println!(
-            "  {name:<40} {got:<12} {}",
-            if ok { "met" } else { "MISSED" }
-        );
-    };
-    let g_h = gap(honest.final_loss, central);
-    let g_a = gap(attacked.final_loss, central);
-    show(
-        "honest within 3% of centralized",
-        g_h <= 3.0,
-        format!("{g_h:+.2}%"),
-    );
-    show(
-        "attacked within 5% of centralized",
-        g_a <= 5.0,
-        format!("{g_a:+.2}%"),
-    );
-    show(
-        "≥ 95% of attacks caught",
-        pct(caught, att) >= 95.0,
-        format!("{:.1}%", pct(caught, att)),
-    );
-    show(
-        "≤ 2% honest wrongly excluded",
-        pct(hon.1, hon.0) <= 2.0,
-        format!("{:.2}%", pct(hon.1, hon.0)),
-    );
+    report::final_report(&s, central, central_secs, &honest, &attacked);
     println!("\ntotal {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

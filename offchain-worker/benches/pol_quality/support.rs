@@ -12,7 +12,7 @@ pub(crate) struct Opts {
     pub(crate) lr: f64,
     pub(crate) pipeline: Pipeline,
     pub(crate) feedback: bool,
-    pub(crate) tolerance_bps: u64,
+    pub(crate) tolerance_bps: u32,
     pub(crate) min_improvement_bps: u64,
     pub(crate) warmup: usize,
     pub(crate) outer: OuterOptimizer,
@@ -20,13 +20,16 @@ pub(crate) struct Opts {
     pub(crate) attacked: bool,
     pub(crate) rule: AggregationRule,
     pub(crate) quick: bool,
-    /// Miners keep their AdamW state across rounds (`persist=1`), as `blyan-worker miner`
-    /// does; default fresh AdamW every round.
+    /// Miners keep their AdamW state across rounds, as `blyan-worker miner` does (default;
+    /// `persist=0`: fresh AdamW every round).
     pub(crate) persist: bool,
+    /// Train and validate on the real text corpus (`corpus=text`, the default: Debian's
+    /// `bible-kjv-text`) or the synthetic one (`corpus=synth`).
+    pub(crate) text: bool,
 }
 
 /// The `key=value` options [`Opts::parse`] knows.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "rounds",
     "steps",
     "blocks",
@@ -43,6 +46,7 @@ const KEYS: [&str; 17] = [
     "central",
     "attacked",
     "persist",
+    "corpus",
     "rule",
 ];
 
@@ -91,10 +95,11 @@ impl Opts {
             blocks: kv.get("blocks").cloned().unwrap_or_else(|| "all".into()),
             shard_lines: num("shard_lines", if quick { 200 } else { 600 })?,
             val_lines: num("val_lines", if quick { 150 } else { 300 })?,
-            lr: parsed(&kv, "lr", |x: &f64| *x > 0.0)?.unwrap_or(DEFAULT_LR),
+            lr: parsed(&kv, "lr", |x: &f64| *x > 0.0)?.unwrap_or(TrainConfig::default().lr),
             pipeline: parsed(&kv, "pipeline", |_: &Pipeline| true)?.unwrap_or_default(),
             feedback: kv.get("feedback").is_none_or(|v| v != "0"),
-            tolerance_bps: parsed(&kv, "tolerance_bps", |x: &u64| *x < 10_000)?.unwrap_or(0),
+            tolerance_bps: parsed(&kv, "tolerance_bps", |x: &u32| *x < 10_000)?
+                .unwrap_or(chain.harmful_tolerance_bps),
             min_improvement_bps: parsed(&kv, "min_improvement_bps", |x: &u64| *x < 10_000)?
                 .unwrap_or(chain.min_improvement_bps.into()),
             warmup: parsed(&kv, "warmup", |_: &usize| true)?
@@ -110,7 +115,12 @@ impl Opts {
             rule: parsed(&kv, "rule", |_: &AggregationRule| true)?
                 .unwrap_or_else(|| blyan_worker::validator::aggregate::rule(chain.aggregation)),
             quick,
-            persist: kv.get("persist").is_some_and(|v| v == "1"),
+            persist: kv.get("persist").is_none_or(|v| v != "0"),
+            text: match kv.get("corpus").map(String::as_str) {
+                None | Some("text") => true,
+                Some("synth") => false,
+                Some(v) => anyhow::bail!("corpus={v:?} (text or synth)"),
+            },
         })
     }
 }
@@ -162,60 +172,6 @@ pub(crate) fn weights_of(model: &Model) -> anyhow::Result<Weights> {
         out.insert(b.to_string(), tensors_to_delta(&model.block_tensors(&b)?)?);
     }
     Ok(out)
-}
-
-/// Per block, its layout and `‖W_b‖₂` (f64 in a fixed order): what [`screen`] takes.
-pub(crate) fn norms(w: &Weights) -> BTreeMap<String, BaseBlock> {
-    w.iter()
-        .map(|(b, ts)| (b.clone(), BaseBlock::of(b, ts)))
-        .collect()
-}
-
-/// The touched blocks of `base + delta` (plain f32 adds in row-major order, as validators
-/// apply deltas); `None` on a shape mismatch or a non-finite weight.
-pub(crate) fn apply(base: &Weights, delta: &Weights) -> Option<Weights> {
-    let mut out = Weights::new();
-    for (block, d) in delta {
-        let mut ts = base.get(block)?.clone();
-        for dt in d {
-            let t = ts.iter_mut().find(|t| t.name == dt.name)?;
-            if t.shape != dt.shape || t.values.len() != dt.values.len() {
-                return None;
-            }
-            for (w, x) in t.values.iter_mut().zip(&dt.values) {
-                *w += *x;
-            }
-            if t.values.iter().any(|v| !v.is_finite()) {
-                return None;
-            }
-        }
-        out.insert(block.clone(), ts);
-    }
-    Some(out)
-}
-
-/// The touched blocks after the outer step of `agg` from `base` with each block's
-/// `momentum` (absent: zeros), as validators take it ([`outer::step`]): per block, the new
-/// weights and momentum; `None` on a shape mismatch or a non-finite value.
-pub(crate) fn outer_apply(
-    base: &Weights,
-    momentum: &Weights,
-    agg: &Weights,
-    o: OuterOptimizer,
-) -> Option<(Weights, Weights)> {
-    let (mut w, mut m) = (Weights::new(), Weights::new());
-    for (block, g) in agg {
-        let bw = |ts: &Vec<DeltaTensor>| BlockWeights {
-            block: block.clone(),
-            tensors: ts.clone(),
-            tile_size: DEFAULT_TILE_SIZE,
-        };
-        let prev = momentum.get(block).map(bw);
-        let s = outer::step(&bw(base.get(block)?), prev.as_ref(), g, o).ok()?;
-        w.insert(block.clone(), s.weights.tensors);
-        m.insert(block.clone(), s.momentum.tensors);
-    }
-    Some((w, m))
 }
 
 /// `model` with `blocks` replaced.
