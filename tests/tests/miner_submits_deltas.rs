@@ -220,6 +220,31 @@ fn a_miner_submits_a_trained_expert_delta_once_per_round_and_bad_submissions_are
         manifest["loss"]["last"].as_f64().unwrap(),
     );
     assert!(last < first, "training lowered the loss: {first} -> {last}");
+    assert_eq!(manifest["optimizer"]["start_step"], 0);
+    // the second round continued the AdamW state the first one left in --home
+    let sub2_id = subs2[0]["id"].as_u64().unwrap().to_string();
+    let manifest2: Value = serde_json::from_str(
+        &run_worker(&[
+            "pol",
+            "manifest",
+            "--chain",
+            &rpc3,
+            "--ipfs",
+            &b.api_url(),
+            "--submission",
+            &sub2_id,
+        ])
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest2["optimizer"]["start_step"], 300, "{manifest2}");
+    assert_eq!(manifest2["optimizer"]["end_step"], 600);
+    let states: Vec<_> = std::fs::read_dir(home.join("optimizer")).unwrap().collect();
+    assert_eq!(
+        states.len(),
+        1,
+        "one AdamW state file for the model and block"
+    );
 
     // The delta: fetched through Kubo B by two separate processes, and through Kubo A:
     // verified against the chain's hash, decoded to identical bytes.
