@@ -69,6 +69,17 @@ pub struct ValidatorArgs {
 
 /// Runs `validator`.
 pub fn run(a: ValidatorArgs, device: &Device) -> Result<()> {
+    if let Some(p) = &a.hidden_corpus {
+        anyhow::ensure!(
+            p.exists(),
+            "{}: the hidden corpus is missing (install Debian's `{pkg}`: apt-get install {pkg}, \
+             or give the path of the corpus file)",
+            p.display(),
+            pkg = blyan_worker::data::KJV_PACKAGE
+        );
+        tracing::info!(path = %p.display(), passages = a.hidden_passages,
+            "hidden validation sample on");
+    }
     let key = a.key.load()?;
     let rpc = RpcClient::new(&a.chain);
     let sender = TxSender::new(rpc, key).with_context(|| format!("chain at {}", a.chain))?;
@@ -86,17 +97,6 @@ pub fn run(a: ValidatorArgs, device: &Device) -> Result<()> {
     set(&mut defense.norm_mad_k, a.defense_norm_mad_k);
     if a.fake_aggregate {
         tracing::warn!("--fake-aggregate: attesting a PERTURBED aggregate on purpose (test aid)");
-    }
-    if let Some(p) = &a.hidden_corpus {
-        anyhow::ensure!(
-            p.exists(),
-            "{}: the hidden corpus is missing (install Debian's `{pkg}`: apt-get install {pkg}, \
-             or give the path of the corpus file)",
-            p.display(),
-            pkg = blyan_worker::data::KJV_PACKAGE
-        );
-        tracing::info!(path = %p.display(), passages = a.hidden_passages,
-            "hidden validation sample on");
     }
     let cfg = ValidatorConfig {
         model_id: a.model_id,
