@@ -89,6 +89,29 @@ pub fn rebase_alone(outcomes: &mut [Outcome], recorded: u64, base_on_set: u64) {
     }
 }
 
+/// Phase 1 with a hidden sample (`set.seed` set) and a `recorded` loss: [`rebase_alone`]
+/// with the base's (cached) loss on the set, measured only if some outcome was measured
+/// alone. Nothing changes otherwise, nor when the base's loss on the set is not finite.
+pub fn rebase_phase1(
+    set: &mut RoundSet,
+    base: &mut Base,
+    recorded: Option<u64>,
+    outcomes: &mut [Outcome],
+) -> anyhow::Result<()> {
+    let (Some(_), Some(rec)) = (set.seed, recorded) else {
+        return Ok(());
+    };
+    if outcomes
+        .iter()
+        .any(|o| o.loss.is_some() && o.contribution.is_none())
+    {
+        if let Some(b) = set.base_loss(base)? {
+            rebase_alone(outcomes, rec, b);
+        }
+    }
+    Ok(())
+}
+
 /// The hidden corpus a validator samples, its splits loaded once per `max_seq`.
 #[derive(Debug, Clone)]
 pub struct HiddenCorpus {

@@ -411,16 +411,7 @@ impl Validator {
         };
         let started = std::time::Instant::now();
         let mut outcomes = judge::judge(base, &subs, fetched, &judging)?;
-        if let (Some(_), Some(rec)) = (set.seed, r.base_loss_micro) {
-            if outcomes
-                .iter()
-                .any(|o| o.loss.is_some() && o.contribution.is_none())
-            {
-                if let Some(b) = set.base_loss(base)? {
-                    acceptance::rebase_alone(&mut outcomes, rec, b);
-                }
-            }
-        }
+        acceptance::rebase_phase1(set, base, r.base_loss_micro, &mut outcomes)?;
         let judgements = judge::judgements(&r.submissions, &outcomes);
         for j in &judgements {
             let note = outcomes

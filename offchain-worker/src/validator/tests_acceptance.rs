@@ -225,6 +225,52 @@ fn phase_two_attests_the_recorded_loss_moved_by_the_gain_on_the_round_set() {
 }
 
 #[test]
+fn phase_one_rebases_alone_losses_only_with_a_hidden_sample_and_a_recorded_loss() {
+    let mut base = tiny_base();
+    let public = synth_texts("val", 4);
+    let splits = TextSplits {
+        train: Vec::new(),
+        val: Vec::new(),
+        hidden: vec!["# hidden one".into(), "# hidden two".into()],
+    };
+    let alone = || Outcome {
+        submission: 1,
+        flags: 0,
+        loss: Some(9_000_000),
+        noise: 0,
+        contribution: None,
+        note: String::new(),
+    };
+    let by_contribution = Outcome {
+        submission: 2,
+        loss: Some(2_990_000),
+        contribution: Some(10_000),
+        ..alone()
+    };
+    // only contributions: the base is not measured
+    let mut s = RoundSet::with_hidden("m", 2, Vec::new(), &HASH_B, &public, &splits, 2);
+    let mut only = vec![by_contribution.clone()];
+    rebase_phase1(&mut s, &mut base, Some(3_000_000), &mut only).unwrap();
+    assert_eq!(
+        (only[0].loss, s.measured_base_loss()),
+        (Some(2_990_000), None)
+    );
+    // no recorded loss, or no hidden sample: unchanged
+    let mut o = vec![alone()];
+    rebase_phase1(&mut s, &mut base, None, &mut o).unwrap();
+    let mut p = RoundSet::public(2, Vec::new(), &public);
+    rebase_phase1(&mut p, &mut base, Some(3_000_000), &mut o).unwrap();
+    assert_eq!(o[0].loss, Some(9_000_000));
+    // with both: moved by the base's loss on the set
+    let b = base.loss_with(&BTreeMap::new(), &s.texts).unwrap().unwrap();
+    let mut o = vec![alone(), by_contribution];
+    rebase_phase1(&mut s, &mut base, Some(3_000_000), &mut o).unwrap();
+    assert_eq!(o[0].loss, Some(chained_loss(3_000_000, b, 9_000_000)));
+    assert_eq!(o[1].loss, Some(2_990_000));
+    assert_eq!(s.measured_base_loss(), Some(Some(b)));
+}
+
+#[test]
 fn a_missing_corpus_is_an_error() {
     let mut h = HiddenCorpus::new(Path::new("/nonexistent/bible.data").into(), 4);
     assert!(h.splits(64).is_err());
