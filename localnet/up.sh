@@ -244,7 +244,10 @@ node_field() {
 }
 
 # One validator worker per validator: it judges the Proof-of-Learning rounds of the
-# genesis model with the operator's key (passed in the environment, not on the command line).
+# genesis model with the operator's key (passed in the environment, not on the command line),
+# on the public validation set plus a per-round hidden sample of the corpus's hidden region
+# (--hidden-corpus: Debian's bible-kjv-text, seeded by the hash of the round's last
+# submission block; see the worker README).
 if [ "${BLYAN_VALIDATOR_WORKERS:-1}" != "0" ]; then
   command -v jq >/dev/null || command -v python3 >/dev/null ||
     fail "jq or python3 is needed to read the operator keys from $keys"
@@ -253,7 +256,8 @@ if [ "${BLYAN_VALIDATOR_WORKERS:-1}" != "0" ]; then
     op_key="$(node_field "$i" operator_private_key_hex)" || fail "no operator key for node$i in $keys"
     BLYAN_WORKER_KEY="$op_key" RUST_LOG="${RUST_LOG:-info}" "$worker" validator \
       --chain "http://127.0.0.1:$((base_port + 10 * i + 1))" --ipfs "$(kubo_api "$i")" \
-      --model-id blyan-small --home "$home/validator" >"$home/validator.log" 2>&1 &
+      --model-id blyan-small --hidden-corpus /usr/lib/bible.data \
+      --home "$home/validator" >"$home/validator.log" 2>&1 &
     echo "$! node$i/blyan-worker" >>"$pid_file"
   done
   sleep 1

@@ -378,3 +378,31 @@ fn train_continues_an_optimizer_state_file() {
         "{err}"
     );
 }
+
+/// `validator --hidden-corpus`: listed in the help with its default sample size, and a
+/// missing corpus file is refused by name before anything else is tried.
+#[test]
+fn validator_hidden_corpus_option() {
+    let help = ok(&["validator", "--help"]);
+    assert!(help.contains("--hidden-corpus [<PATH>]"), "{help}");
+    assert!(
+        help.contains("--hidden-passages <HIDDEN_PASSAGES>"),
+        "{help}"
+    );
+    assert!(help.contains("[default: 32]"), "{help}");
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("no-bible.data");
+    let err = fails(&[
+        "validator",
+        "--ipfs",
+        "http://127.0.0.1:1",
+        "--model-id",
+        "m",
+        "--home",
+        s(&d.path().join("home")),
+        "--hidden-corpus",
+        s(&missing),
+    ]);
+    assert!(err.contains("the hidden corpus is missing"), "{err}");
+    assert!(err.contains(s(&missing)), "{err}");
+}

@@ -1,4 +1,5 @@
-//! A minimal CometBFT JSON-RPC client: `abci_query`, `status`, `broadcast_tx_sync`, `tx`.
+//! A minimal CometBFT JSON-RPC client: `abci_query`, `status`, `block`, `broadcast_tx_sync`,
+//! `tx`.
 
 use std::time::Duration;
 
@@ -116,6 +117,18 @@ impl RpcClient {
         let r = self.call("abci_info", json!({}))?;
         // absent before the first commit (a zero is left out of the JSON)
         Ok(num(&r["response"]["last_block_height"]).unwrap_or(0))
+    }
+
+    /// The hash of the committed block at `height` (`block?height=H`, its `block_id.hash`):
+    /// 32 bytes on CometBFT. An error when the node does not have that block (not yet
+    /// committed, or pruned).
+    pub fn block_hash(&self, height: u64) -> Result<Vec<u8>, ChainError> {
+        let r = self.call("block", json!({ "height": height.to_string() }))?;
+        let hex_hash = r["block_id"]["hash"]
+            .as_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| self.err(format!("block {height}: no block_id.hash")))?;
+        hex::decode(hex_hash).map_err(|e| self.err(format!("block {height}: block_id.hash: {e}")))
     }
 
     /// `broadcast_tx_sync`: the CheckTx result `(code, log, hash hex)`.

@@ -179,3 +179,41 @@ fn rpc_client_parses_abci_query() {
     assert!(matches!(e, ChainError::Query { code: 6, .. }), "{e}");
     h.join().unwrap();
 }
+
+/// `block?height=H`: the client asks for the height as a string and decodes
+/// `block_id.hash`; a missing block is an error.
+#[test]
+fn rpc_client_reads_a_block_hash() {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"result":{"block_id":{"hash":"A1B2C3D4","parts":{}},"block":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"height 99 must be less than or equal to the current blockchain height 12"}}"#,
+        ] {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut req = Vec::new();
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let t = String::from_utf8_lossy(&req).to_string();
+                if t.ends_with('}') {
+                    assert!(t.contains(r#""method":"block""#), "{t}");
+                    assert!(
+                        t.contains(r#""height":"12""#) || t.contains(r#""height":"99""#),
+                        "{t}"
+                    );
+                    break;
+                }
+            }
+            write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        }
+    });
+    let rpc = RpcClient::new(&format!("http://127.0.0.1:{port}"));
+    assert_eq!(rpc.block_hash(12).unwrap(), vec![0xa1, 0xb2, 0xc3, 0xd4]);
+    let e = rpc.block_hash(99).unwrap_err();
+    assert!(e.to_string().contains("height 99"), "{e}");
+    h.join().unwrap();
+}

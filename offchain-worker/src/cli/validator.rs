@@ -10,6 +10,7 @@ use clap::Args;
 use blyan_worker::chain::{RpcClient, TxSender};
 use blyan_worker::defense::DefenseParams;
 use blyan_worker::ipfs::KuboClient;
+use blyan_worker::validator::acceptance::HiddenCorpus;
 use blyan_worker::validator::{Validator, ValidatorConfig};
 
 use super::miner::KeyArgs;
@@ -51,12 +52,34 @@ pub struct ValidatorArgs {
     /// hash), to check that a dissenting validator is outvoted. Never use it for real.
     #[arg(long)]
     fake_aggregate: bool,
+    /// Judge each round also on a hidden sample of the real-text corpus's hidden region
+    /// (Debian's `bible-kjv-text` at /usr/lib/bible.data unless PATH is given; the corpus
+    /// the model's validation set was cut from), seeded by the hash of the round's last
+    /// submission block, so miners cannot train on the acceptance set. Attested losses then
+    /// move the recorded loss by the improvement measured on that set.
+    #[arg(long, value_name = "PATH", num_args = 0..=1,
+          default_missing_value = blyan_worker::data::KJV_PATH)]
+    hidden_corpus: Option<PathBuf>,
+    /// Hidden passages added to each round's acceptance set (with `--hidden-corpus`).
+    #[arg(long, default_value_t = blyan_worker::data::DEFAULT_HIDDEN_SAMPLE)]
+    hidden_passages: usize,
     #[command(flatten)]
     key: KeyArgs,
 }
 
 /// Runs `validator`.
 pub fn run(a: ValidatorArgs, device: &Device) -> Result<()> {
+    if let Some(p) = &a.hidden_corpus {
+        anyhow::ensure!(
+            p.exists(),
+            "{}: the hidden corpus is missing (install Debian's `{pkg}`: apt-get install {pkg}, \
+             or give the path of the corpus file)",
+            p.display(),
+            pkg = blyan_worker::data::KJV_PACKAGE
+        );
+        tracing::info!(path = %p.display(), passages = a.hidden_passages,
+            "hidden validation sample on");
+    }
     let key = a.key.load()?;
     let rpc = RpcClient::new(&a.chain);
     let sender = TxSender::new(rpc, key).with_context(|| format!("chain at {}", a.chain))?;
@@ -80,6 +103,9 @@ pub fn run(a: ValidatorArgs, device: &Device) -> Result<()> {
         home: a.home,
         defense,
         fake_aggregate: a.fake_aggregate,
+        hidden: a
+            .hidden_corpus
+            .map(|p| HiddenCorpus::new(p, a.hidden_passages)),
     };
     Validator::new(cfg, sender, kubo, device.clone())?.run()
 }

@@ -122,6 +122,11 @@ impl Base {
             .collect()
     }
 
+    /// The model's context length (`max_seq` positions).
+    pub fn max_seq(&self) -> usize {
+        self.model.config().max_seq
+    }
+
     /// The heads' payload hashes this base was loaded from.
     pub fn hashes(&self) -> &[(String, PayloadHash)] {
         &self.hashes

@@ -10,6 +10,12 @@
 //!   aggregate, upload each changed block's new TensorBlock and lossless aggregate delta to
 //!   Kubo, measure the new loss and prepare `MsgAttestAggregate` ([`aggregate`]).
 //!
+//! Both phases measure on the round's acceptance set ([`acceptance`]): the public
+//! validation set, plus a hidden sample seeded by chain data when the validator has a
+//! hidden corpus (`--hidden-corpus`); with one, the attested losses are moved onto the
+//! recorded loss's scale (the recorded loss becomes a chained index anchored at the
+//! genesis baseline).
+//!
 //! A prepared attestation gets a random salt and is kept in the state file
 //! (`{home}/validator-state.json`) before its commitment (`MsgCommit`) is sent in the
 //! phase's commit window; once that window is over the validator reveals it (sends the
@@ -18,6 +24,7 @@
 //! commitment or attestation anyway (`DuplicateCommitment`, `DuplicateAttestation`).
 //! [`replay`] re-derives every learned version from its deltas.
 
+pub mod acceptance;
 pub mod aggregate;
 mod base;
 pub mod candidate;
@@ -49,7 +56,6 @@ use candle_core::Device;
 use crate::chain::{ChainSource, RpcClient, TxSender};
 use crate::defense::{DefenseParams, Update};
 use crate::ipfs::KuboClient;
-use judge::MAX_LOSS_MICRO;
 use send::fresh_salt;
 
 /// How a validator works.
@@ -63,6 +69,9 @@ pub struct ValidatorConfig {
     pub defense: DefenseParams,
     /// Test aid: attest a perturbed aggregate (see [`aggregate::perturb`]).
     pub fake_aggregate: bool,
+    /// The hidden validation corpus a per-round sample of which joins the acceptance set
+    /// (`None`: the public validation set alone).
+    pub hidden: Option<acceptance::HiddenCorpus>,
 }
 
 /// What one step of the loop did.
@@ -92,6 +101,7 @@ pub struct Validator {
     state: ValidatorState,
     base: Option<Base>,
     texts: Option<(String, Vec<String>)>,
+    round_set: Option<acceptance::RoundSet>,
     warmed: u64,
 }
 
@@ -139,6 +149,7 @@ impl Validator {
             state,
             base: None,
             texts: None,
+            round_set: None,
             warmed: 0,
         })
     }
@@ -354,6 +365,9 @@ impl Validator {
             let path = source.fetch_validation(&self.cfg.home.join("validation"))?;
             self.texts = Some((v.cid.clone(), crate::data::load_texts(&path)?));
         }
+        if let (Some(h), Some(b)) = (self.cfg.hidden.as_mut(), self.base.as_ref()) {
+            h.splits(b.max_seq())?;
+        }
         Ok(source)
     }
 
@@ -368,9 +382,18 @@ impl Validator {
         let params: PolParams = self.rpc().query(&QueryPath::PolParams)?;
         let outer = candidate::Outer::of(&params, &self.cfg.model_id);
         let subs = self.submissions(r.id)?;
-        let (Some(base), Some((_, texts))) = (self.base.as_mut(), self.texts.as_ref()) else {
+        let (Some(base), Some((_, public))) = (self.base.as_mut(), self.texts.as_ref()) else {
             anyhow::bail!("no base model");
         };
+        let set = acceptance::round_set(
+            &mut self.round_set,
+            self.cfg.hidden.as_mut(),
+            self.sender.rpc(),
+            &self.cfg.model_id,
+            r,
+            base,
+            public,
+        )?;
         let budget = fetch::phase_budget(self.sender.rpc(), until);
         let deadline = std::time::Instant::now() + budget;
         let fetched = fetch::fetch_round(
@@ -383,11 +406,12 @@ impl Validator {
         let judging = judge::Judging {
             defense: &self.cfg.defense,
             outer: &outer,
-            texts,
+            texts: &set.texts,
             recorded_loss: r.base_loss_micro,
         };
         let started = std::time::Instant::now();
-        let outcomes = judge::judge(base, &subs, fetched, &judging)?;
+        let mut outcomes = judge::judge(base, &subs, fetched, &judging)?;
+        acceptance::rebase_phase1(set, base, r.base_loss_micro, &mut outcomes)?;
         let judgements = judge::judgements(&r.submissions, &outcomes);
         for j in &judgements {
             let note = outcomes
@@ -401,6 +425,8 @@ impl Validator {
         tracing::info!(
             round = r.id,
             submissions = subs.len(),
+            texts = set.texts.len(),
+            hidden = set.hidden,
             secs = started.elapsed().as_secs_f64(),
             "phase-1 judging done"
         );
@@ -441,9 +467,18 @@ impl Validator {
             });
         }
         let admitted: Vec<u64> = updates.iter().map(|u| u.submission).collect();
-        let (Some(base), Some((_, texts))) = (self.base.as_mut(), self.texts.as_ref()) else {
+        let (Some(base), Some((_, public))) = (self.base.as_mut(), self.texts.as_ref()) else {
             anyhow::bail!("no base model");
         };
+        let set = acceptance::round_set(
+            &mut self.round_set,
+            self.cfg.hidden.as_mut(),
+            self.sender.rpc(),
+            &self.cfg.model_id,
+            r,
+            base,
+            public,
+        )?;
         let refs: Vec<&Update> = updates.iter().collect();
         let candidate::Candidate {
             aggregate: agg,
@@ -460,12 +495,13 @@ impl Validator {
             blocks.push(aggregate::upload(&self.kubo, &built)?);
             weights.insert(name.clone(), built.weights);
         }
-        let loss = base.loss_with(&weights, texts)?;
-        let loss_micro = loss.map_or(MAX_LOSS_MICRO, |l| l.clamp(1, MAX_LOSS_MICRO));
+        let (loss_micro, on_set) =
+            acceptance::phase2_loss(set, base, &weights, r.base_loss_micro, public)?;
         tracing::info!(round = r.id, ?admitted, rule = %outer.rule,
             outer = ?outer.optimizer, aggregate_hash = %hex::encode(hash),
             blocks = ?blocks.iter().map(|b| format!("{} {}", b.block, b.cid)).collect::<Vec<_>>(),
             base_loss_micro = ?r.base_loss_micro, new_loss_micro = loss_micro,
+            hidden = set.hidden, new_loss_on_set = ?on_set, base_loss_on_set = ?set.measured_base_loss(),
             fake = self.cfg.fake_aggregate, "aggregate built");
         Ok(PolMsg::AttestAggregate(AttestAggregate {
             round: r.id,
