@@ -274,7 +274,11 @@ fn an_update_that_breaks_the_aggregate_is_flagged_and_the_rest_judged_without_it
     let recorded = b.loss_with(&BTreeMap::new(), val()).unwrap().unwrap();
     let outer = Outer {
         rule: AggregationRule::WeightedFedAvg,
-        server_lr_bps: 20_000,
+        // a 10x outer step makes the aggregate with the huge update overflow
+        optimizer: blyan_proto::pol::OuterOptimizer {
+            lr_bps: 100_000,
+            momentum_bps: 9_000,
+        },
     };
     let j = Judging {
         defense: &open,
