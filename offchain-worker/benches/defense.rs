@@ -25,13 +25,15 @@ use blyan_worker::defense::{
 use blyan_worker::model::{BlockName, MetaConfig};
 use blyan_worker::rng::SplitMix64;
 
-const RULES: [&str; 7] = [
+const RULES: [&str; 9] = [
     "fedavg",
     "median",
     "trimmed:2000",
     "krum:2",
     "multikrum:2:4",
+    "cclip:1:10000",
     "cclip:3:10000",
+    "cclip:3:15000",
     "cclip:3:20000",
 ];
 

@@ -15,7 +15,8 @@
 //!   [`DEFAULT_ALIE_Z`]; [`alie_z`] is the paper's choice for `n` workers of which `f`
 //!   attack. It needs the estimates: [`Attack::apply`] cannot build it from one delta (the
 //!   `pol_quality` bench gives the round's honest updates, the omniscient worst case; a miner
-//!   would estimate them from several runs on [`sub_shards`] of its own data).
+//!   estimates them from several runs on [`sub_shards`] of its own data with
+//!   [`alie_from_own_runs`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -221,6 +222,37 @@ pub fn sub_shards(seqs: &[Vec<u32>], k: usize) -> Vec<Vec<Vec<u32>>> {
     out
 }
 
+/// A miner's own ALIE update: trains `runs` times (`train_on(sub_shard, k)`, the `k`-th of
+/// [`sub_shards`]`(seqs, runs)`, returning the run's raw delta per block), estimates the
+/// benign mean and spread from those runs and returns [`alie_update`]. Training stays with
+/// the caller (the miner's own training call and configuration, e.g. a seed per `k`). An
+/// error when fewer than 2 sub-shards can be formed (no spread to estimate) or a run fails.
+pub fn alie_from_own_runs<E>(
+    z: f32,
+    seqs: &[Vec<u32>],
+    runs: usize,
+    mut train_on: impl FnMut(&[Vec<u32>], usize) -> Result<BTreeMap<String, Vec<DeltaTensor>>, E>,
+) -> Result<BTreeMap<String, Vec<DeltaTensor>>, String>
+where
+    E: fmt::Display,
+{
+    let shards = sub_shards(seqs, runs);
+    if shards.len() < 2 {
+        return Err(format!(
+            "alie: {} sequences make {} sub-shards; at least 2 are needed",
+            seqs.len(),
+            shards.len()
+        ));
+    }
+    let deltas = shards
+        .iter()
+        .enumerate()
+        .map(|(k, sh)| train_on(sh, k).map_err(|e| format!("alie: run {k}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&BTreeMap<String, Vec<DeltaTensor>>> = deltas.iter().collect();
+    alie_update(z, &refs)
+}
+
 /// `Φ⁻¹(p)` for `p` in `(0, 1)` (Acklam's rational approximation, relative error < 1.2e-9);
 /// ±∞ at 0 and 1.
 fn inverse_normal_cdf(p: f64) -> f64 {
@@ -403,5 +435,27 @@ mod tests {
             vec![vec![vec![0], vec![2], vec![4]], vec![vec![1], vec![3]]]
         );
         assert_eq!(sub_shards(&seqs[..1], 3).len(), 1);
+    }
+
+    #[test]
+    fn own_runs_estimate_from_sub_shards() {
+        let seqs: Vec<Vec<u32>> = (0..4).map(|i| vec![i]).collect();
+        // each run's delta is the sum of its sub-shard's tokens: runs on [0, 2] and [1, 3]
+        // give 2 and 4, so μ 3, σ 1
+        let run =
+            |sh: &[Vec<u32>], _k: usize| -> Result<BTreeMap<String, Vec<DeltaTensor>>, String> {
+                let v: u32 = sh.iter().flatten().sum();
+                Ok([("b".to_string(), one(&[v as f32]))].into())
+            };
+        let out = alie_from_own_runs(1.0, &seqs, 2, run).unwrap();
+        assert_eq!(out["b"][0].values, [2.0]);
+        assert!(alie_from_own_runs(1.0, &seqs[..1], 3, run).is_err());
+        let fail =
+            |_: &[Vec<u32>], _: usize| -> Result<BTreeMap<String, Vec<DeltaTensor>>, String> {
+                Err("boom".into())
+            };
+        assert!(alie_from_own_runs(1.0, &seqs, 2, fail)
+            .unwrap_err()
+            .contains("boom"));
     }
 }
