@@ -129,6 +129,7 @@ fn main() -> anyhow::Result<()> {
             outer: &outer,
             texts: &texts,
             recorded_loss: recorded,
+            harmful_noise_bps: blyan_proto::pol::PolParams::default().harmful_noise_bps,
         };
         let (r, lw, lc) = timed(|| judge_updates(&mut b, &updates, &judging));
         let outs = r?;

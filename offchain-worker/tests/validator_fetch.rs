@@ -146,6 +146,7 @@ fn an_unfetchable_cid_is_flagged_within_the_budget_while_the_others_are_judged()
         outer: &outer,
         texts: &texts,
         recorded_loss: None,
+        harmful_noise_bps: blyan_proto::pol::PolParams::default().harmful_noise_bps,
     };
     let outcomes = judge::judge(&mut base, &subs, fetched, &judging).unwrap();
     let by_id: BTreeMap<u64, &judge::Outcome> =

@@ -256,6 +256,7 @@ struct Submission {
     attack: Option<Attack>,
 }
 
+#[allow(clippy::too_many_arguments)]
 /// One miner's round: train, poison (if attacking; ALIE from the round's `honest` raw
 /// deltas), compress with its error feedback. Also returns the raw (uncompressed) delta.
 fn mine(
@@ -401,10 +402,21 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
     })
 }
 
-fn centralized(s: &Setup) -> anyhow::Result<(u64, f64)> {
+/// One trainer on the union of the honest shards (the same samples the honest miners
+/// see): `data_parallel`, `rounds × steps` AdamW steps of batch `4 × batch` (what the 4
+/// miners' inner steps add up to: DiLoCo's data-parallel baseline); otherwise
+/// `rounds × 4 × steps` steps of the miners' batch (one machine, sequentially). Returns
+/// the loss and the seconds it took.
+fn centralized(s: &Setup, data_parallel: bool) -> anyhow::Result<(u64, f64)> {
     let seqs: Vec<Vec<u32>> = s.shards[..HONEST].concat();
+    let (steps, batch_size) = if data_parallel {
+        (s.opts.rounds * s.opts.steps, HONEST * s.train.batch_size)
+    } else {
+        (s.opts.rounds * HONEST * s.opts.steps, s.train.batch_size)
+    };
     let tc = TrainConfig {
-        steps: s.opts.rounds * HONEST * s.opts.steps,
+        steps,
+        batch_size,
         seed: SplitMix64::for_label(CORPUS_SEED, "centralized").next_u64(),
         ..s.train.clone()
     };
@@ -463,12 +475,19 @@ fn main() -> anyhow::Result<()> {
 
     let (central, central_secs) = match opts.central {
         Some(c) => (c, 0.0),
-        None => centralized(&s)?,
+        None => centralized(&s, true)?,
     };
     eprintln!(
-        "[centralized] {} nats in {central_secs:.0} s",
+        "[centralized, data-parallel] {} nats in {central_secs:.0} s",
         nats(central)
     );
+    let sequential = match opts.central {
+        Some(_) => None,
+        None => Some(centralized(&s, false)?),
+    };
+    if let Some((l, secs)) = sequential {
+        eprintln!("[centralized, sequential] {} nats in {secs:.0} s", nats(l));
+    }
     let honest = federated(&s, HONEST, "federated")?;
     if !opts.attacked {
         print_rounds("federated, 4 honest miners", &honest, false);
@@ -486,7 +505,7 @@ fn main() -> anyhow::Result<()> {
     }
     let attacked = federated(&s, HONEST + ATTACKERS, "attacked")?;
 
-    report::final_report(&s, central, central_secs, &honest, &attacked);
+    report::final_report(&s, (central, central_secs), sequential, &honest, &attacked);
     println!("\ntotal {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

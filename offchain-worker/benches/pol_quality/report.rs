@@ -60,14 +60,14 @@ pub(crate) fn gap(x: u64, c: u64) -> f64 {
 /// The final losses, the defense's tally and the issue's targets.
 pub(crate) fn final_report(
     s: &Setup,
-    central: u64,
-    central_secs: f64,
+    (central, central_secs): (u64, f64),
+    sequential: Option<(u64, f64)>,
     honest: &Outcome,
     attacked: &Outcome,
 ) {
     let opts = &s.opts;
-    print_rounds("federated, 4 honest miners", &honest, false);
-    print_rounds("attacked, 4 honest + 2 attackers (33%)", &attacked, true);
+    print_rounds("federated, 4 honest miners", honest, false);
+    print_rounds("attacked, 4 honest + 2 attackers (33%)", attacked, true);
 
     println!("\n## final validation loss");
     println!(
@@ -83,11 +83,20 @@ pub(crate) fn final_report(
     );
     println!(
         "{:<13} {:>12} {:>8} {:>10}",
-        "centralized",
+        "central (dp)",
         central,
         nats(central),
         "-"
     );
+    if let Some((l, _)) = sequential {
+        println!(
+            "{:<13} {:>12} {:>8} {:>10}",
+            "central (seq)",
+            l,
+            nats(l),
+            format!("{:+.2}%", gap(l, central))
+        );
+    }
     for (name, o) in [("federated", &honest), ("attacked", &attacked)] {
         println!(
             "{:<13} {:>12} {:>8} {:>10}",
@@ -98,10 +107,21 @@ pub(crate) fn final_report(
         );
     }
     println!(
-        "centralized: {} steps of batch {} in {central_secs:.0} s",
-        opts.rounds * HONEST * opts.steps,
-        s.train.batch_size
+        "central (dp): {} steps of batch {} in {central_secs:.0} s (the target's baseline: \
+         what the miners' inner steps add up to, DiLoCo's data-parallel comparison)",
+        opts.rounds * opts.steps,
+        HONEST * s.train.batch_size
     );
+    if let Some((l, secs)) = sequential {
+        println!(
+            "central (seq): {} steps of batch {} in {secs:.0} s (one machine, sequentially, the \
+             same samples); federated {:+.2}%, attacked {:+.2}% against it",
+            opts.rounds * HONEST * opts.steps,
+            s.train.batch_size,
+            gap(honest.final_loss, l),
+            gap(attacked.final_loss, l)
+        );
+    }
 
     let mut hon = (0u64, 0u64, 0u64);
     for t in [&honest.tally, &attacked.tally] {

@@ -101,6 +101,7 @@ pub(crate) fn phase1(
         outer: &outer,
         texts: &s.val,
         recorded_loss: Some(recorded),
+        harmful_noise_bps: s.chain.harmful_noise_bps,
     };
     let (outcomes, t, _) = timed(|| judge_updates(base, &ok, &judging));
     let outcomes = outcomes?;

@@ -13,6 +13,12 @@
 //! ([`super::contribution`]), and reported as `loss = recorded loss − contribution` with
 //! the contribution's standard error as its noise, so the chain's comparison with the base
 //! (harmful beyond the noise tolerance) and its rewards by improvement keep their meaning.
+//! A contribution negative beyond the noise tolerance whose submission's own direction
+//! still lowers the loss ([`super::direction`]) is reported as 0 with
+//! [`flags::CONTRIBUTION`], a round-relative flag: the chain leaves it out of the
+//! aggregate with its bond returned (honest miners with other data can measure negative
+//! against the others' mean); one pointing uphill is reported as measured, and the chain
+//! finds it harmful.
 //! A flagged update is measured alone (base + it), as before, with noise 0. A non-finite
 //! loss or weight sets [`flags::NON_FINITE`]. Losses that could not be measured are
 //! reported as [`MAX_LOSS_MICRO`], the largest value the chain takes.
@@ -24,6 +30,7 @@ use blyan_proto::pol::{flags, Judgement, SubmissionInfo};
 use super::base::Base;
 use super::candidate::Outer;
 use super::contribution::{leave_one_out, LeaveOneOut, Measured};
+use super::direction;
 use super::weights::ApplyError;
 use crate::chain::submission::{FetchError, FetchedDelta};
 use crate::defense::{self, flag, DefenseParams, Update};
@@ -123,6 +130,9 @@ pub struct Judging<'a> {
     pub texts: &'a [String],
     /// The model's recorded loss (the round's `base_loss_micro`); `None`: measure the base.
     pub recorded_loss: Option<u64>,
+    /// The chain's `harmful_noise_bps`: a contribution below minus this share of its
+    /// noise is checked for direction ([`super::direction`]).
+    pub harmful_noise_bps: u32,
 }
 
 /// Judges the round's submissions (`subs`, with `fetched[i]` the fetch result of
@@ -223,20 +233,41 @@ fn contributions(
                         .loss_with(&BTreeMap::new(), j.texts)?
                         .unwrap_or(MAX_LOSS_MICRO),
                 };
+                let mut base_loss = None;
                 for (&k, m) in cands.iter().zip(each) {
                     let o = &mut outcomes[k];
                     match m {
                         Measured::Contribution(p) => {
-                            let loss = i128::from(recorded) - i128::from(p.diff_micro);
-                            o.loss = Some(u64::try_from(loss.max(1)).unwrap_or(u64::MAX));
-                            o.noise = p.noise_micro;
-                            o.contribution = Some(p.diff_micro);
                             o.note.push_str(&format!(
                                 " contribution {:+} ± {} µnats to the aggregate of {} (loss {aggregate_loss})",
                                 p.diff_micro,
                                 p.noise_micro,
                                 set.len()
                             ));
+                            let mut effective = p.diff_micro;
+                            let limit = i128::from(p.noise_micro) * i128::from(j.harmful_noise_bps)
+                                / 10_000;
+                            if i128::from(effective) < -limit {
+                                let (down, at) = direction::points_downhill(
+                                    base,
+                                    &updates[k],
+                                    set.len(),
+                                    j.texts,
+                                    &mut base_loss,
+                                )?;
+                                if down {
+                                    effective = 0;
+                                    o.flags |= flags::CONTRIBUTION;
+                                    o.note.push_str(&format!(
+                                        "; its own direction lowers the loss ({at:?} at its share \
+                                         vs {base_loss:?}): excluded, not harmful"
+                                    ));
+                                }
+                            }
+                            let loss = i128::from(recorded) - i128::from(effective);
+                            o.loss = Some(u64::try_from(loss.max(1)).unwrap_or(u64::MAX));
+                            o.noise = p.noise_micro;
+                            o.contribution = Some(p.diff_micro);
                         }
                         Measured::Undetermined => {
                             o.note.push_str(" (the aggregate without it is broken)");

@@ -29,6 +29,7 @@ pub mod aggregate;
 mod base;
 pub mod candidate;
 pub mod contribution;
+pub mod direction;
 pub mod fetch;
 pub mod judge;
 pub mod momentum;
@@ -116,9 +117,13 @@ impl std::fmt::Debug for Validator {
 
 /// Renders chain flag bits (`norm|krum`, `hash`, `unfetchable`, `-` for none).
 pub fn describe_flags(bits: u32) -> String {
-    use blyan_proto::pol::flags::{HASH, UNFETCHABLE};
-    let mut s = crate::defense::flag::describe(bits & !(HASH | UNFETCHABLE));
-    for (bit, name) in [(HASH, "hash"), (UNFETCHABLE, "unfetchable")] {
+    use blyan_proto::pol::flags::{CONTRIBUTION, HASH, UNFETCHABLE};
+    let mut s = crate::defense::flag::describe(bits & !(HASH | UNFETCHABLE | CONTRIBUTION));
+    for (bit, name) in [
+        (HASH, "hash"),
+        (UNFETCHABLE, "unfetchable"),
+        (CONTRIBUTION, "contribution"),
+    ] {
         if bits & bit != 0 {
             s = if s == "-" {
                 name.into()
@@ -408,6 +413,7 @@ impl Validator {
             outer: &outer,
             texts: &set.texts,
             recorded_loss: r.base_loss_micro,
+            harmful_noise_bps: params.harmful_noise_bps,
         };
         let started = std::time::Instant::now();
         let mut outcomes = judge::judge(base, &subs, fetched, &judging)?;

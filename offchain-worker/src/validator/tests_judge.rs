@@ -142,6 +142,7 @@ fn judge_set(ids: &[u64], defense: &DefenseParams) -> (Vec<Outcome>, u64) {
         outer: &outer,
         texts: val(),
         recorded_loss: Some(recorded),
+        harmful_noise_bps: blyan_proto::pol::PolParams::default().harmful_noise_bps,
     };
     (judge_updates(&mut b, &set, &j).unwrap(), recorded)
 }
@@ -190,9 +191,20 @@ fn label_and_sign_flips_contribute_negatively_beyond_their_noise() {
     let by_id = |id: u64| outs.iter().find(|o| o.submission == id).unwrap();
     assert_ne!(by_id(5).flags, 0, "{:?}", by_id(5));
     let lf = by_id(4);
-    assert_eq!(lf.flags, 0, "{lf:?}");
     assert!(lf.contribution.unwrap() < -2 * lf.noise as i64, "{lf:?}");
-    assert!(harmful(lf, recorded));
+    // it is kept out of the aggregate: harmful when its own direction raises the loss,
+    // excluded (round-relative CONTRIBUTION flag) when, from this barely trained base, it
+    // still lowers it at its share (it learns the printable range even with flipped
+    // targets)
+    assert!(
+        harmful(lf, recorded) || lf.flags == blyan_proto::pol::flags::CONTRIBUTION,
+        "{lf:?}"
+    );
+    assert_eq!(
+        lf.flags & !blyan_proto::pol::flags::CONTRIBUTION,
+        0,
+        "{lf:?}"
+    );
     for id in 1..=3 {
         assert!(!harmful(by_id(id), recorded), "{:?}", by_id(id));
     }
@@ -238,6 +250,7 @@ fn judging_is_deterministic() {
         outer: &outer,
         texts: val(),
         recorded_loss: Some(recorded),
+        harmful_noise_bps: blyan_proto::pol::PolParams::default().harmful_noise_bps,
     };
     let three = judge_updates(&mut b, &set, &j).unwrap();
     assert_eq!(judgements(&order, &one), judgements(&order, &three));
@@ -285,6 +298,7 @@ fn an_update_that_breaks_the_aggregate_is_flagged_and_the_rest_judged_without_it
         outer: &outer,
         texts: val(),
         recorded_loss: Some(recorded),
+        harmful_noise_bps: blyan_proto::pol::PolParams::default().harmful_noise_bps,
     };
     let outs = judge_updates(&mut b, &set, &j).unwrap();
     let bad = &outs[3];
@@ -292,7 +306,9 @@ fn an_update_that_breaks_the_aggregate_is_flagged_and_the_rest_judged_without_it
     assert_eq!((bad.loss, bad.noise, bad.contribution), (None, 0, None));
     for o in &outs[..3] {
         assert!(o.note.contains("judged alone"), "{o:?}");
-        assert_eq!(o.flags, 0, "{o:?}");
+        // at this 10x outer step the honest aggregate overshoots: an honest update may be
+        // excluded by its contribution, never penalized
+        assert_eq!(o.flags & !blyan_proto::pol::flags::CONTRIBUTION, 0, "{o:?}");
         assert!(o.contribution.is_some() && o.noise > 0, "{o:?}");
         assert!(!harmful(o, recorded), "{o:?} (recorded {recorded})");
     }

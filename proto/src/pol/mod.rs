@@ -99,14 +99,18 @@ pub mod flags {
     pub const HASH: u32 = 128;
     /// The content could not be fetched within the validator's per-round time budget.
     pub const UNFETCHABLE: u32 = 256;
+    /// The submission's leave-one-out contribution to the round's aggregate is negative
+    /// beyond the measurement's noise, while its own direction still lowers the loss
+    /// (it is worse than the others, not an attack): left out of the aggregate.
+    pub const CONTRIBUTION: u32 = 512;
     /// Every defined bit.
-    pub const ALL: u32 = 511;
+    pub const ALL: u32 = 1023;
     /// Absolute evidence against the content itself, the same whatever else is in the
     /// round: carried, these slash the bond.
     pub const SLASHING: u32 = DECODE | NON_FINITE | NORM | DISTANCE | SHAPE | HASH;
     /// Statistics relative to the round's other updates (a Sybil majority can steer
     /// them): carried, these only exclude the submission, bond returned.
-    pub const ROUND_RELATIVE: u32 = COSINE | KRUM;
+    pub const ROUND_RELATIVE: u32 = COSINE | KRUM | CONTRIBUTION;
 }
 
 /// One validator's phase-1 result for one submission.
