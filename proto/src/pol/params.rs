@@ -251,7 +251,14 @@ impl Default for PolParams {
             // 120 blocks of 5 s (144 a day) that is 666 BLY a round, validation included.
             learning_reward_per_round: 600 * crate::BLY,
             validation_reward_per_round: 60 * crate::BLY,
-            aggregation: AggregationRule::FedAvg,
+            // Centered clipping from the coordinate-wise median, 3 iterations, radius the
+            // median distance (issue 12's comparison, defense bench, 30% attackers reaching
+            // the aggregate: error vs the honest mean 0.35, against fedavg 1.11, median 0.49,
+            // trimmed 0.58, krum 0.95; with screened updates it stays close to the mean).
+            aggregation: AggregationRule::CenteredClip {
+                iters: 3,
+                tau_bps: 10_000,
+            },
             model_aggregation: Vec::new(),
             // DiLoCo's outer step (see OuterOptimizer): miners keep their AdamW state across
             // rounds, and Nesterov momentum carries progress the averaging would cancel.
@@ -388,7 +395,7 @@ mod tests {
         assert_eq!(p.outer_for("big"), big);
         assert_eq!(p.outer_for("other"), OuterOptimizer::default());
         assert_eq!(p.rule_for("big"), AggregationRule::Median);
-        assert_eq!(p.rule_for("other"), AggregationRule::FedAvg);
+        assert_eq!(p.rule_for("other"), PolParams::default().aggregation);
         assert_eq!(p.validate(), Ok(()));
         let zero = OuterOptimizer {
             lr_bps: 0,
