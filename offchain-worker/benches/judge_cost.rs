@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use blyan_worker::compress::tensors_to_delta;
 use blyan_worker::data::synth;
-use blyan_worker::defense::{screen, synthetic, AggregationRule, DefenseParams, Update};
+use blyan_worker::defense::{screen, synthetic, DefenseParams, Update};
 use blyan_worker::model::{MetaConfig, Model};
 use blyan_worker::tensorblock::DEFAULT_TILE_SIZE;
 use blyan_worker::validator::candidate::Outer;
@@ -97,7 +97,9 @@ fn main() -> anyhow::Result<()> {
     let names = Model::block_names(&cfg);
     let layout = synthetic::layout(&cfg, &names);
     let outer = Outer {
-        rule: AggregationRule::WeightedFedAvg,
+        rule: blyan_worker::validator::aggregate::rule(
+            blyan_proto::pol::PolParams::default().aggregation,
+        ),
         optimizer: blyan_proto::pol::OuterOptimizer::default(),
     };
     // one honest direction, each update that direction plus its own noise (so the screen
