@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn nesterov_steps_match_the_formula_over_two_rounds() {
-        let o = OuterOptimizer::default(); // η 0.7, μ 0.9
+        let o = OuterOptimizer::DILOCO; // η 0.7, μ 0.9
         let base = block(&[0.0]);
         let s1 = step(&base, None, &g(&[1.0]), o).unwrap();
         // m1 = 1, step = 0.7·(1 + 0.9·1) = 1.33
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn misfitting_or_non_finite_inputs_are_errors() {
         let base = block(&[0.0, 0.0]);
-        let o = OuterOptimizer::default();
+        let o = OuterOptimizer::DILOCO;
         assert!(matches!(
             step(&base, None, &g(&[1.0]), o),
             Err(ApplyError::Shape(_))

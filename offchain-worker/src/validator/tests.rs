@@ -183,7 +183,7 @@ fn the_same_aggregate_gives_the_same_block_bytes_cids_and_hashes() {
         let (agg, hash) =
             aggregate::aggregate(&refs, &AggregationRule::WeightedFedAvg, fake).unwrap();
         let delta = agg.get(&EXPERT.to_string()).unwrap();
-        let b = build_block(&base, None, delta, OuterOptimizer::default()).unwrap();
+        let b = build_block(&base, None, delta, OuterOptimizer::DILOCO).unwrap();
         (
             hash,
             b.payload_hash,
@@ -233,7 +233,7 @@ fn the_same_aggregate_gives_the_same_block_bytes_cids_and_hashes() {
 
 #[test]
 fn replaying_the_recorded_deltas_reproduces_each_version() {
-    let o = OuterOptimizer::default();
+    let o = OuterOptimizer::DILOCO;
     let v0 = expert_weights(5);
     let mut cur = v0.clone();
     let mut momentum: Option<BlockWeights> = None;
