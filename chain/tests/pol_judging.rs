@@ -784,3 +784,26 @@ fn content_no_validator_could_fetch_keeps_its_bond_and_one_abstainer_changes_not
     assert_eq!(subs[0].reward, 600 * BLY * 400_000 / (400_000 + 199_998));
     blyan_chain::invariants::check_full_supply(&s).unwrap();
 }
+
+/// Issue 12: the sign-balance check ("a little is enough") is round-relative evidence: a
+/// submission its validators flag SIGN_BIAS is excluded with its bond returned, its miner's
+/// trust untouched.
+#[test]
+fn sign_bias_excludes_without_slashing() {
+    let mut s = net();
+    submit_all(&mut s);
+    let before = balances()(&s);
+    judge_round(&mut s, |_, i| match i {
+        1 => (flags::SIGN_BIAS, 4_600_000),
+        _ => (0, 4_600_000),
+    });
+    let subs: Vec<SubmissionInfo> = query(&s, QueryPath::Submissions(1));
+    assert_eq!(subs[1].status, SubmissionStatus::Excluded);
+    assert_eq!(
+        (subs[1].flags, subs[1].penalty, subs[1].reward),
+        (flags::SIGN_BIAS, 0, 0)
+    );
+    assert_eq!(balances()(&s)[1], before[1] + 10 * BLY, "bond returned");
+    let t = pol::trust(&s, &key("m2").address()).unwrap();
+    assert_eq!((t.failed, t.consecutive_failures), (0, 0));
+}

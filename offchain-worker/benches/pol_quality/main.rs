@@ -206,12 +206,13 @@ impl Tally {
             V::Excluded => row.excluded += 1,
         }
         let what = format!(
-            "{:?}, flags {}, loss {}, contribution {} ± {} µnats",
+            "{:?}, flags {}, loss {}, contribution {} ± {} µnats; {}",
             j.verdict,
             blyan_worker::validator::describe_flags(j.flags),
             nats(j.loss),
             j.contribution.map_or("-".into(), |c| format!("{c:+}")),
-            j.noise
+            j.noise,
+            j.screen
         );
         match sub.attack {
             None => {

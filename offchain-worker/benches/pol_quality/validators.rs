@@ -33,6 +33,8 @@ pub(crate) struct Judged {
     pub(crate) loss: u64,
     pub(crate) noise: u64,
     pub(crate) contribution: Option<i64>,
+    /// The screen's figures (norm, distance, cosine, Krum score).
+    pub(crate) screen: String,
 }
 
 /// The chain's verdict rule (`chain/src/pol/verdict.rs`) for one validator's judgement.
@@ -119,6 +121,7 @@ pub(crate) fn phase1(
                 loss: MAX_LOSS_MICRO,
                 noise: 0,
                 contribution: None,
+                screen: String::new(),
             },
             Some(o) => {
                 let loss = o
@@ -130,6 +133,7 @@ pub(crate) fn phase1(
                     loss,
                     noise: o.noise,
                     contribution: o.contribution,
+                    screen: o.note.clone(),
                 }
             }
         };

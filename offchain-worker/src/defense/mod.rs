@@ -58,6 +58,8 @@ pub const MIN_COSINE: usize = 4;
 pub const COSINE_NONE: i64 = i64::MIN;
 /// [`Screening::krum_score_micro`] when the Krum score was not computed.
 pub const KRUM_NONE: u64 = u64::MAX;
+/// [`Screening::sign_bias_micro`] when the sign balance was not computed.
+pub const SIGN_BIAS_NONE: i64 = i64::MIN;
 
 /// What screening takes of one block of the model being changed: the structure of its
 /// current weights (every update of the block must carry exactly these tensors with these
@@ -146,8 +148,12 @@ pub mod flag {
     /// a block the model does not have, or tensors/shapes other than the base block's
     /// (all of its tensors, with their shapes).
     pub const SHAPE: u32 = 64;
+    /// The update's values lean to one side of the coordinate-wise median of the round's
+    /// other updates far beyond chance: a coordinated shift of every value the same way
+    /// ("a little is enough"), where independent training noise falls on both sides.
+    pub const SIGN_BIAS: u32 = 128;
     /// Every flag, in bit order, with its name.
-    pub const ALL: [(u32, &str); 7] = [
+    pub const ALL: [(u32, &str); 8] = [
         (DECODE, "decode"),
         (NON_FINITE, "non-finite"),
         (NORM, "norm"),
@@ -155,6 +161,7 @@ pub mod flag {
         (COSINE, "cosine"),
         (KRUM, "krum"),
         (SHAPE, "shape"),
+        (SIGN_BIAS, "sign-bias"),
     ];
 
     /// `flags` as names joined by `|` (`"norm|krum"`), `"-"` for none; unknown bits as hex.
@@ -208,6 +215,13 @@ pub struct DefenseParams {
     /// Floor of the spread, as a fraction of the median (so that a round of near-identical
     /// honest norms does not flag an honest miner who trained a bit longer).
     pub norm_min_spread: f64,
+    /// An update is flagged [`flag::SIGN_BIAS`] when the balance of its values above and
+    /// below the median of the others, `(above − below) / (above + below)`, differs from the
+    /// round's typical balance `c` (the median balance over the updates) by more than this...
+    pub max_sign_bias: f64,
+    /// ...and the difference is significant: `|above − below − c·(above + below)| >
+    /// sign_bias_z · √(above + below)` (a fair coin's z-score; matters for small blocks).
+    pub sign_bias_z: f64,
 }
 
 impl Default for DefenseParams {
@@ -237,6 +251,8 @@ impl Default for DefenseParams {
             krum_max_ratio: 6.0,
             norm_mad_k: 4.0,
             norm_min_spread: 0.3,
+            max_sign_bias: 0.2,
+            sign_bias_z: 4.0,
         }
     }
 }
@@ -264,6 +280,11 @@ pub struct Screening {
     /// its `n − f − 2` nearest neighbours (per block with ≥ [`MIN_ROBUST`] updates, summed)
     /// over the sum of those blocks' median squared norms; [`KRUM_NONE`] when not computed.
     pub krum_score_micro: u64,
+    /// `round(b · 10⁶)` of the update's sign balance `b = (above − below) / (above +
+    /// below)` against the coordinate-wise median of the other updates (the cosine check's
+    /// reference, the same blocks): ≈ 0 for independent training, negative for a shift of
+    /// every value downwards; [`SIGN_BIAS_NONE`] when not computed.
+    pub sign_bias_micro: i64,
 }
 
 impl Screening {
@@ -276,6 +297,7 @@ impl Screening {
             distance_micro: u64::MAX,
             cosine_micro: COSINE_NONE,
             krum_score_micro: KRUM_NONE,
+            sign_bias_micro: SIGN_BIAS_NONE,
         }
     }
 
@@ -299,6 +321,9 @@ impl fmt::Display for Screening {
         }
         if self.krum_score_micro != KRUM_NONE {
             write!(f, " krum {:.3}", self.krum_score_micro as f64 / 1e6)?;
+        }
+        if self.sign_bias_micro != SIGN_BIAS_NONE {
+            write!(f, " sign-bias {:+.4}", self.sign_bias_micro as f64 / 1e6)?;
         }
         Ok(())
     }

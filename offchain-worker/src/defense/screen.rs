@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::vector::{self, by_value_then_pos, median, View};
 use super::{
     flag, micro_i, micro_u, BaseBlock, DefenseParams, Screening, Update, COSINE_NONE, KRUM_NONE,
-    MIN_COSINE, MIN_ROBUST,
+    MIN_COSINE, MIN_ROBUST, SIGN_BIAS_NONE,
 };
 use crate::compress::Decoded;
 
@@ -60,6 +60,7 @@ pub fn screen(
             distance_micro: u64::MAX,
             cosine_micro: COSINE_NONE,
             krum_score_micro: KRUM_NONE,
+            sign_bias_micro: SIGN_BIAS_NONE,
         })
         .collect();
     let refs: Vec<&Update> = updates.iter().collect();
@@ -138,8 +139,10 @@ pub fn screen(
         let values = vector::numel(blocks[0]) as f64;
         for (p, &(i, _)) in members.iter().enumerate() {
             let a = &mut acc[i];
-            a.dot += cos[p].0;
-            a.ref_sq += cos[p].1;
+            a.dot += cos[p].dot;
+            a.ref_sq += cos[p].ref_sq;
+            a.above += cos[p].above;
+            a.below += cos[p].below;
             a.cos_sq += sq[p];
             a.cos_values += values;
         }
@@ -182,7 +185,42 @@ pub fn screen(
             }
         }
     }
+    sign_bias(&order, &acc, params, &mut out);
     out
+}
+
+/// The sign-balance check ([`flag::SIGN_BIAS`]). Each update's balance `(above − below) /
+/// (above + below)` against the leave-one-out median is compared with the round's typical
+/// balance (the median over the updates, once there are [`MIN_ROBUST`] of them; 0 before):
+/// coordinated attackers shift the others' median and with it every honest balance the same
+/// way (by about `f / (n − f)` of their own), so the attackers stand out from the round's
+/// centre, not from 0.
+fn sign_bias(order: &[usize], acc: &[Acc], params: &DefenseParams, out: &mut [Screening]) {
+    let mut biases = Vec::new();
+    for &i in order {
+        let signed = acc[i].above + acc[i].below;
+        if signed > 0 {
+            let bias = (acc[i].above as f64 - acc[i].below as f64) / signed as f64;
+            out[i].sign_bias_micro = micro_i(bias);
+            biases.push(bias);
+        }
+    }
+    let centre = if biases.len() >= MIN_ROBUST {
+        median(&mut biases)
+    } else {
+        0.0
+    };
+    for &i in order {
+        let signed = (acc[i].above + acc[i].below) as f64;
+        if signed == 0.0 {
+            continue;
+        }
+        let excess = acc[i].above as f64 - acc[i].below as f64 - centre * signed;
+        let z = excess.abs() / signed.sqrt();
+        if excess.abs() / signed > params.max_sign_bias && z > params.sign_bias_z {
+            out[i].flags |= flag::SIGN_BIAS;
+        }
+    }
 }
 
 /// Per-update sums over the blocks of the round-relative checks.
@@ -195,16 +233,29 @@ struct Acc {
     ref_sq: f64,
     cos_sq: f64,
     cos_values: f64,
+    above: u64,
+    below: u64,
 }
 
-/// For each member of a block group (all of one signature, `m ≥ 2`), `(Δ·med, ‖med‖²)` where
-/// `med` is the coordinate-wise median of the other members. Per value, the members' values
-/// are sorted once (by value, then member position); the leave-one-out median of member at
-/// rank `r` reads the sorted list with `r` skipped. Sums run over tensors in order, values in
-/// row-major order.
-fn loo_median_dots(blocks: &[&Decoded]) -> Vec<(f64, f64)> {
+/// Per member of a block group: its dot product with the coordinate-wise median of the
+/// other members, that median's squared norm, and how many of its values lie above and
+/// below that median.
+#[derive(Debug, Clone, Copy, Default)]
+struct LooMedian {
+    dot: f64,
+    ref_sq: f64,
+    above: u64,
+    below: u64,
+}
+
+/// For each member of a block group (all of one signature, `m ≥ 2`), its [`LooMedian`]
+/// against `med`, the coordinate-wise median of the other members. Per value, the members'
+/// values are sorted once (by value, then member position); the leave-one-out median of
+/// member at rank `r` reads the sorted list with `r` skipped. Sums run over tensors in
+/// order, values in row-major order.
+fn loo_median_dots(blocks: &[&Decoded]) -> Vec<LooMedian> {
     let m = blocks.len();
-    let mut out = vec![(0.0f64, 0.0f64); m];
+    let mut out = vec![LooMedian::default(); m];
     let mut buf: Vec<(f32, u32)> = Vec::with_capacity(m);
     let rest = m - 1;
     for t in 0..blocks[0].tensors.len() {
@@ -224,8 +275,11 @@ fn loo_median_dots(blocks: &[&Decoded]) -> Vec<(f64, f64)> {
                     (at(rest / 2 - 1) + at(rest / 2)) * 0.5
                 };
                 let (x, p) = (f64::from(buf[r].0), buf[r].1 as usize);
-                out[p].0 += x * med;
-                out[p].1 += med * med;
+                let o = &mut out[p];
+                o.dot += x * med;
+                o.ref_sq += med * med;
+                o.above += u64::from(x > med);
+                o.below += u64::from(x < med);
             }
         }
     }

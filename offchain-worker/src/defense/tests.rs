@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::synthetic::{self, Attack, Layout};
 use super::*;
+use crate::compress::DeltaTensor;
 use crate::model::{BlockName, MetaConfig};
 use crate::rng::SplitMix64;
 
@@ -290,5 +291,58 @@ fn sybil_majority_on_a_subset_of_tensors_does_not_flag_the_honest_full_block() {
     assert!(res[5].is_clean(), "honest: {}", res[5]);
     for s in &res[..5] {
         assert_eq!(s.flags, flag::SHAPE, "sybil: {s}");
+    }
+}
+
+/// Issue 12: "a little is enough" (Baruch et al. 2019) sends, per value, the benign mean
+/// shifted by `z` benign standard deviations: small in norm and close in direction, so the
+/// norm, distance, cosine and Krum checks pass it. Every one of its values lies on the same
+/// side of the other updates' median, which independent training noise never does:
+/// [`flag::SIGN_BIAS`] catches it and leaves every honest update clean.
+#[test]
+fn a_little_is_enough_is_flagged_sign_bias_and_honest_stay_clean() {
+    let layout = expert_layout();
+    let norms = base_norms(&layout, 1e-3);
+    let p = DefenseParams::default();
+    for noise_rel in [0.5, 1.0, 2.0] {
+        for seed in 0..3 {
+            let (mut ups, _) = round(&layout, 4, &[], noise_rel, seed);
+            let z = crate::attack::alie_z(6, 2) as f32;
+            let alie: Vec<Decoded> = (0..ups[0].blocks.len())
+                .map(|b| {
+                    let benign: Vec<&[DeltaTensor]> =
+                        ups.iter().map(|u| u.blocks[b].tensors.as_slice()).collect();
+                    let tensors = crate::attack::alie_block(z, &benign).unwrap();
+                    Decoded {
+                        block: ups[0].blocks[b].block.clone(),
+                        tensors,
+                    }
+                })
+                .collect();
+            for k in 0..2 {
+                ups.push(Update {
+                    submission: 2000 + k,
+                    samples: 150,
+                    blocks: alie.clone(),
+                });
+            }
+            let (mut honest_min, mut alie_max) = (f64::MAX, f64::MIN);
+            for s in screen(&ups, &norms, &p) {
+                let bias = s.sign_bias_micro as f64 / 1e6;
+                if s.submission >= 2000 {
+                    assert_ne!(s.flags & flag::SIGN_BIAS, 0, "{noise_rel}/{seed} alie: {s}");
+                    alie_max = alie_max.max(bias);
+                } else {
+                    assert!(s.is_clean(), "{noise_rel}/{seed} honest: {s}");
+                    honest_min = honest_min.min(bias);
+                }
+            }
+            // the attackers shift every honest balance upwards (the others' median is
+            // lower) and stand well below the round's centre
+            assert!(
+                honest_min - alie_max > p.max_sign_bias,
+                "{honest_min} {alie_max}"
+            );
+        }
     }
 }

@@ -67,6 +67,7 @@ pub fn chain_flags(defense_flags: u32) -> u32 {
         (flag::COSINE, flags::COSINE),
         (flag::KRUM, flags::KRUM),
         (flag::SHAPE, flags::SHAPE),
+        (flag::SIGN_BIAS, flags::SIGN_BIAS),
     ]
     .iter()
     .filter(|(d, _)| defense_flags & d != 0)

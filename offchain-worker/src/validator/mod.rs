@@ -115,24 +115,36 @@ impl std::fmt::Debug for Validator {
     }
 }
 
-/// Renders chain flag bits (`norm|krum`, `hash`, `unfetchable`, `-` for none).
+/// Renders chain flag bits (`norm|krum`, `hash`, `unfetchable`, `-` for none; unknown
+/// bits as hex).
 pub fn describe_flags(bits: u32) -> String {
-    use blyan_proto::pol::flags::{CONTRIBUTION, HASH, UNFETCHABLE};
-    let mut s = crate::defense::flag::describe(bits & !(HASH | UNFETCHABLE | CONTRIBUTION));
-    for (bit, name) in [
-        (HASH, "hash"),
-        (UNFETCHABLE, "unfetchable"),
-        (CONTRIBUTION, "contribution"),
-    ] {
-        if bits & bit != 0 {
-            s = if s == "-" {
-                name.into()
-            } else {
-                format!("{s}|{name}")
-            };
-        }
+    use blyan_proto::pol::flags as f;
+    let names = [
+        (f::DECODE, "decode"),
+        (f::NON_FINITE, "non-finite"),
+        (f::NORM, "norm"),
+        (f::DISTANCE, "distance"),
+        (f::COSINE, "cosine"),
+        (f::KRUM, "krum"),
+        (f::SHAPE, "shape"),
+        (f::HASH, "hash"),
+        (f::UNFETCHABLE, "unfetchable"),
+        (f::CONTRIBUTION, "contribution"),
+        (f::SIGN_BIAS, "sign-bias"),
+    ];
+    let mut parts: Vec<String> = names
+        .iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, name)| (*name).to_string())
+        .collect();
+    if bits & !f::ALL != 0 {
+        parts.push(format!("{:#x}", bits & !f::ALL));
     }
-    s
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join("|")
+    }
 }
 
 impl Validator {

@@ -93,7 +93,12 @@ fn defense_flags_map_to_the_chain_bits() {
     assert_eq!(chain_flags(flag::DISTANCE), flags::DISTANCE);
     assert_eq!(chain_flags(flag::COSINE), flags::COSINE);
     assert_eq!(chain_flags(flag::SHAPE), flags::SHAPE);
+    assert_eq!(chain_flags(flag::SIGN_BIAS), flags::SIGN_BIAS);
     assert_eq!(chain_flags(0), 0);
+    assert_eq!(
+        super::describe_flags(flags::SIGN_BIAS | flags::CONTRIBUTION),
+        "contribution|sign-bias"
+    );
     assert_eq!(super::describe_flags(flags::HASH), "hash");
     assert_eq!(
         super::describe_flags(flags::NORM | flags::HASH),

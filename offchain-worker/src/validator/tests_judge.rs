@@ -269,6 +269,7 @@ fn an_update_that_breaks_the_aggregate_is_flagged_and_the_rest_judged_without_it
         cosine_z: -1e9,
         krum_max_ratio: f64::INFINITY,
         norm_mad_k: f64::INFINITY,
+        max_sign_bias: f64::INFINITY,
         ..DefenseParams::default()
     };
     let mut set: Vec<Update> = updates()[..3].to_vec();

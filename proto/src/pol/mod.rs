@@ -103,14 +103,17 @@ pub mod flags {
     /// beyond the measurement's noise, while its own direction still lowers the loss
     /// (it is worse than the others, not an attack): left out of the aggregate.
     pub const CONTRIBUTION: u32 = 512;
+    /// The update's values lean to one side of the median of the round's other updates far
+    /// beyond chance (a coordinated "a little is enough" shift): left out of the aggregate.
+    pub const SIGN_BIAS: u32 = 1024;
     /// Every defined bit.
-    pub const ALL: u32 = 1023;
+    pub const ALL: u32 = 2047;
     /// Absolute evidence against the content itself, the same whatever else is in the
     /// round: carried, these slash the bond.
     pub const SLASHING: u32 = DECODE | NON_FINITE | NORM | DISTANCE | SHAPE | HASH;
     /// Statistics relative to the round's other updates (a Sybil majority can steer
     /// them): carried, these only exclude the submission, bond returned.
-    pub const ROUND_RELATIVE: u32 = COSINE | KRUM | CONTRIBUTION;
+    pub const ROUND_RELATIVE: u32 = COSINE | KRUM | CONTRIBUTION | SIGN_BIAS;
 }
 
 /// One validator's phase-1 result for one submission.
