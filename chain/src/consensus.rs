@@ -47,3 +47,22 @@ pub fn set_last_block<S: StateWrite + ?Sized>(state: &mut S, ctx: &crate::runtim
 pub fn last_block<S: StateRead + ?Sized>(state: &S) -> TxResult<Option<(u64, i64)>> {
     state.get_scale(state_key::LAST_BLOCK)
 }
+
+/// The `consensus` module: records each block's height and time first thing at its end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Consensus;
+
+impl crate::module::Module for Consensus {
+    fn name(&self) -> &'static str {
+        "consensus"
+    }
+
+    fn end_block(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &crate::module::EndBlockContext<'_>,
+    ) -> TxResult<Vec<blyan_proto::event::Event>> {
+        set_last_block(state, ctx.block);
+        Ok(Vec::new())
+    }
+}

@@ -22,6 +22,8 @@ pub mod fees;
 pub mod genesis;
 pub mod inference;
 pub mod invariants;
+pub mod module;
+pub mod modules;
 pub mod pol;
 pub mod query;
 pub mod runtime;

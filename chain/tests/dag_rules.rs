@@ -57,14 +57,17 @@ fn publish(
     deposit: u128,
 ) -> Result<(), ErrorCode> {
     let mut o = Overlay::new(&*s);
+    let msg = blyan_proto::dag::PublishModel {
+        model_id: model.into(),
+        arch: arch(),
+        meta_json: "{\"arch\":\"blyan-moe-v1\"}".into(),
+        blocks: blocks.to_vec(),
+        deposit,
+    };
     match dag::publish_model(
         &mut o,
         who,
-        model,
-        &arch(),
-        "{\"arch\":\"blyan-moe-v1\"}",
-        blocks,
-        deposit,
+        &msg,
         1,
         PublishOptions {
             charge_deposit: true,
@@ -332,13 +335,15 @@ fn the_owner_cannot_publish_heads_of_a_model_under_proof_of_learning() {
                     max_fee_per_gas: 10_000_000_000,
                     max_priority_fee_per_gas: 1_000,
                 },
-                msgs: vec![Msg::Dag(DagMsg::PublishModel {
-                    model_id: MODEL.into(),
-                    arch: p::arch(),
-                    meta_json: "{}".into(),
-                    blocks: vec![upd.clone()],
-                    deposit: 0,
-                })],
+                msgs: vec![Msg::Dag(DagMsg::PublishModel(
+                    blyan_proto::dag::PublishModel {
+                        model_id: MODEL.into(),
+                        arch: p::arch(),
+                        meta_json: "{}".into(),
+                        blocks: vec![upd.clone()],
+                        deposit: 0,
+                    },
+                ))],
                 memo: String::new(),
             },
             &owner,

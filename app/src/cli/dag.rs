@@ -150,13 +150,13 @@ pub fn run_tx(cmd: DagTx, out: Output) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&file)?;
     let m: blyan_genesis::GenesisModel = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{} is not a model file: {e}", file.display()))?;
-    let msg = blyan_proto::DagMsg::PublishModel {
+    let msg = blyan_proto::DagMsg::PublishModel(blyan_proto::dag::PublishModel {
         model_id: m.id,
         arch: m.arch,
         meta_json: m.meta_json,
         blocks: m.blocks,
         deposit: parse_amount(&deposit)?,
-    };
+    });
     let result = sign_and_broadcast(&opts, vec![blyan_proto::Msg::Dag(msg)])?;
     out.print(&result);
     if result["code"].as_u64().unwrap_or(0) != 0 {
