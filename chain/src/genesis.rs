@@ -24,6 +24,8 @@ pub struct ChainGenesis {
     pub emission_reserve: u128,
     /// Staking parameters.
     pub staking_params: StakingParams,
+    /// DAG parameters.
+    pub dag_params: blyan_proto::dag::DagParams,
     /// Proof-of-Learning parameters.
     pub pol_params: PolParams,
     /// Inference payment parameters.

@@ -213,3 +213,69 @@ impl Default for DagParams {
         }
     }
 }
+
+impl DagParams {
+    /// Checks that the limits leave room for a model: every limit is at least 1.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_blocks_per_msg == 0 || self.max_meta_bytes == 0 || self.max_arch_dim == 0 {
+            return Err(
+                "dag: max_blocks_per_msg, max_meta_bytes and max_arch_dim must be positive"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg() -> PublishModel {
+        PublishModel {
+            model_id: "tiny".into(),
+            arch: ModelArch {
+                arch: "blyan-moe-v1".into(),
+                n_layers: 1,
+                n_experts: 2,
+            },
+            meta_json: "{}".into(),
+            blocks: Vec::new(),
+            deposit: 5,
+        }
+    }
+
+    /// The message struct keeps the wire format of the former struct variant: the variant
+    /// index, then the fields in order (SCALE), and the fields beside the tag (JSON).
+    #[test]
+    fn publish_model_keeps_the_struct_variant_encodings() {
+        let m = msg();
+        let scale = DagMsg::PublishModel(m.clone()).encode();
+        let fields = (
+            0u8,
+            &m.model_id,
+            &m.arch,
+            &m.meta_json,
+            &m.blocks,
+            m.deposit,
+        )
+            .encode();
+        assert_eq!(scale, fields);
+        let json = serde_json::to_value(DagMsg::PublishModel(m.clone())).unwrap();
+        assert_eq!(json["type"], "publish_model");
+        assert_eq!(json["model_id"], "tiny");
+        assert_eq!(json["deposit"], "5");
+        let back: DagMsg = serde_json::from_value(json).unwrap();
+        assert_eq!(back, DagMsg::PublishModel(m));
+    }
+
+    #[test]
+    fn dag_params_refuse_zero_limits() {
+        assert!(DagParams::default().validate().is_ok());
+        let p = DagParams {
+            max_meta_bytes: 0,
+            ..DagParams::default()
+        };
+        assert!(p.validate().is_err());
+    }
+}

@@ -3,10 +3,10 @@
 use blyan_proto::dag::{DagMsg, PublishModel};
 use blyan_proto::event::Event;
 use blyan_proto::query::QueryPath;
-use blyan_proto::Msg;
+use blyan_proto::{ErrorCode, Msg};
 
 use super::publish::{publish_model, PublishOptions};
-use super::state::{must_model, set_model};
+use super::state::{must_model, set_model, set_params};
 use crate::error::{TxError, TxResult};
 use crate::genesis::ChainGenesis;
 use crate::module::Module;
@@ -45,6 +45,10 @@ impl Module for Dag {
     /// Publishes the genesis models (same checks as `MsgPublishModel`, no deposit) and
     /// records their validation sets and baseline losses.
     fn init_chain(&self, state: &mut dyn StateWrite, g: &ChainGenesis) -> TxResult<()> {
+        g.dag_params
+            .validate()
+            .map_err(|e| TxError::new(ErrorCode::CorruptState, e))?;
+        set_params(state, &g.dag_params);
         for m in &g.models {
             let msg = PublishModel {
                 model_id: m.id.clone(),

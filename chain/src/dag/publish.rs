@@ -13,7 +13,7 @@ use parity_scale_codec::Encode;
 use super::names::{block_names, check_name};
 use super::state::*;
 use crate::error::{TxError, TxResult};
-use crate::state::{StateReadExt, StateWrite};
+use crate::state::StateWrite;
 
 /// How a publish is charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +118,7 @@ pub fn publish_model<S: StateWrite + ?Sized>(
         deposit,
     } = msg;
     let (model_id, deposit) = (model_id.as_str(), *deposit);
-    let p: DagParams = state.get_scale(state_key::PARAMS)?.unwrap_or_default();
+    let p: DagParams = params(state)?;
     check_model_id(model_id)?;
     if blocks.len() > usize::try_from(p.max_blocks_per_msg).unwrap_or(usize::MAX) {
         return Err(bad(

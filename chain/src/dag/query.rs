@@ -35,6 +35,10 @@ pub fn answer<S: StateRead + ?Sized>(
         })
     };
     Ok(match path {
+        QueryPath::DagParams => Some(Answer {
+            value: params(state).map_err(e)?.encode(),
+            proof_key: Some(state_key::PARAMS.to_vec()),
+        }),
         QueryPath::Models => {
             let mut out = Vec::new();
             for (k, v) in state.prefix_raw(state_key::MODEL_PREFIX) {

@@ -37,6 +37,7 @@ pub fn genesis(funded: &[&str]) -> MemState {
             emission_reserve: 400_000_000 * BLY,
             staking_params: StakingParams::default(),
             pol_params: Default::default(),
+            dag_params: Default::default(),
             inference_params: Default::default(),
             models: Vec::new(),
             validators: vec![GenesisValidatorSpec {

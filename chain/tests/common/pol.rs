@@ -81,6 +81,7 @@ pub fn genesis_with_validators(p: PolParams, validation: bool, validators: &[&st
             emission_reserve: 400_000_000 * BLY,
             staking_params: StakingParams::default(),
             pol_params: p,
+            dag_params: Default::default(),
             inference_params: Default::default(),
             validators: validators
                 .iter()

@@ -96,6 +96,7 @@ pub fn localnet_app_state(
         validators,
         staking: localnet_staking_params(),
         pol: localnet_pol_params(),
+        dag: Default::default(),
         inference: Default::default(),
         models: Vec::new(),
     };
