@@ -100,7 +100,7 @@ impl crate::module::Module for Auth {
         &self,
         state: &dyn StateRead,
         path: &blyan_proto::query::QueryPath,
-    ) -> Result<Option<crate::query::Answer>, String> {
+    ) -> Result<Option<crate::query::Answer>, crate::error::QueryError> {
         use crate::query::Answer;
         use blyan_proto::query::{AccountInfo, QueryPath};
         use parity_scale_codec::Encode;
@@ -111,8 +111,8 @@ impl crate::module::Module for Auth {
             QueryPath::Account(a) => Answer::plain(
                 AccountInfo {
                     address: *a,
-                    nonce: nonce(state, a).map_err(|e| e.log)?,
-                    balance: crate::bank::balance(state, a).map_err(|e| e.log)?,
+                    nonce: nonce(state, a)?,
+                    balance: crate::bank::balance(state, a)?,
                 }
                 .encode(),
             ),

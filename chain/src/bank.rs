@@ -248,7 +248,7 @@ impl crate::module::Module for Bank {
         &self,
         state: &dyn StateRead,
         path: &blyan_proto::query::QueryPath,
-    ) -> Result<Option<crate::query::Answer>, String> {
+    ) -> Result<Option<crate::query::Answer>, crate::error::QueryError> {
         use crate::query::Answer;
         use blyan_proto::query::QueryPath;
         use parity_scale_codec::Encode;
@@ -265,7 +265,10 @@ impl crate::module::Module for Bank {
         })
     }
 
-    fn check_invariants(&self, block: &crate::module::BlockView<'_>) -> Result<(), String> {
+    fn check_invariants(
+        &self,
+        block: &crate::module::BlockView<'_>,
+    ) -> Result<(), crate::error::InvariantError> {
         crate::invariants::check_block_supply(block.base, block.writes)
     }
 }

@@ -233,7 +233,7 @@ impl crate::module::Module for Fees {
         &self,
         state: &dyn StateRead,
         path: &blyan_proto::query::QueryPath,
-    ) -> Result<Option<crate::query::Answer>, String> {
+    ) -> Result<Option<crate::query::Answer>, crate::error::QueryError> {
         use crate::query::Answer;
         use blyan_proto::query::QueryPath;
         use parity_scale_codec::Encode;

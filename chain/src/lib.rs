@@ -31,6 +31,6 @@ pub mod staking;
 pub mod state;
 pub mod txcheck;
 
-pub use error::TxError;
+pub use error::{InvariantError, QueryError, TxError};
 pub use runtime::{BlockContext, BlockExecutor, MsgContext, TxOutcome, VerifiedTx};
 pub use state::{MemState, Overlay, StateRead, StateWrite};

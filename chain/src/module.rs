@@ -16,7 +16,7 @@ use blyan_proto::event::Event;
 use blyan_proto::query::QueryPath;
 use blyan_proto::Msg;
 
-use crate::error::TxResult;
+use crate::error::{InvariantError, QueryError, TxResult};
 use crate::genesis::ChainGenesis;
 use crate::query::Answer;
 use crate::runtime::{BlockContext, MsgContext};
@@ -68,13 +68,17 @@ pub trait Module: Sync {
     }
 
     /// Answers `path` if this module owns it; `Ok(None)` means it does not.
-    fn query(&self, _state: &dyn StateRead, _path: &QueryPath) -> Result<Option<Answer>, String> {
+    fn query(
+        &self,
+        _state: &dyn StateRead,
+        _path: &QueryPath,
+    ) -> Result<Option<Answer>, QueryError> {
         Ok(None)
     }
 
     /// Checks the module's invariants over a block's writes. An error is a bug: the node
     /// must halt rather than commit.
-    fn check_invariants(&self, _block: &BlockView<'_>) -> Result<(), String> {
+    fn check_invariants(&self, _block: &BlockView<'_>) -> Result<(), InvariantError> {
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 use blyan_proto::query::QueryPath;
 
+use crate::error::QueryError;
 use crate::state::StateRead;
 
 /// A query answer: the SCALE value, and for provable paths the single state key whose
@@ -35,12 +36,12 @@ impl Answer {
 
 /// Answers `path` from `state`. An absent key answers with the type's default (a zero
 /// balance, nonce 0) and is still provable (as an absence proof).
-pub fn answer<S: StateRead + ?Sized>(state: &S, path: &QueryPath) -> Result<Answer, String> {
+pub fn answer<S: StateRead + ?Sized>(state: &S, path: &QueryPath) -> Result<Answer, QueryError> {
     let state: &dyn StateRead = &state;
     for m in crate::modules::MODULES {
         if let Some(a) = m.query(state, path)? {
             return Ok(a);
         }
     }
-    Err(format!("{path} is not answered by this module"))
+    Err(QueryError::Unanswered(path.clone()))
 }

@@ -10,7 +10,7 @@ use blyan_proto::event::Event;
 use blyan_proto::params::{FeeParams, TxParams};
 use blyan_proto::{Address, ErrorCode, Msg, SignedTx, TxHash};
 
-use crate::error::{TxError, TxResult};
+use crate::error::{InvariantError, TxError, TxResult};
 use crate::fees::FeeCharge;
 use crate::module::{BlockView, DynWrite, EndBlockContext};
 use crate::modules::MODULES;
@@ -321,21 +321,18 @@ impl<S: StateRead> BlockExecutor<S> {
     /// Runs the end-block hooks and the invariants; returns the block's writes, its
     /// begin- and end-block events and the validator-set changes for CometBFT. An error
     /// means a broken invariant: the node must halt.
-    pub fn end(mut self) -> Result<BlockEnd, String> {
+    pub fn end(mut self) -> Result<BlockEnd, InvariantError> {
         let mut events = std::mem::take(&mut self.begin_events);
         let end_ctx = EndBlockContext {
             block: &self.ctx,
             gas_used: self.gas_used,
         };
         for m in MODULES {
-            events.extend(
-                m.end_block(&mut self.overlay, &end_ctx)
-                    .map_err(|e| e.log)?,
-            );
+            events.extend(m.end_block(&mut self.overlay, &end_ctx)?);
         }
         let mut validator_updates = Vec::new();
         for m in MODULES {
-            validator_updates.extend(m.validator_updates(&mut self.overlay).map_err(|e| e.log)?);
+            validator_updates.extend(m.validator_updates(&mut self.overlay)?);
         }
         let view = BlockView {
             base: self.overlay.base(),

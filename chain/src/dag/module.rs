@@ -83,7 +83,11 @@ impl Module for Dag {
         }
     }
 
-    fn query(&self, state: &dyn StateRead, path: &QueryPath) -> Result<Option<Answer>, String> {
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &QueryPath,
+    ) -> Result<Option<Answer>, crate::error::QueryError> {
         super::answer_query(state, path)
     }
 }

@@ -41,11 +41,15 @@ impl Module for Inference {
         }
     }
 
-    fn query(&self, state: &dyn StateRead, path: &QueryPath) -> Result<Option<Answer>, String> {
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &QueryPath,
+    ) -> Result<Option<Answer>, crate::error::QueryError> {
         super::answer_query(state, path)
     }
 
-    fn check_invariants(&self, block: &BlockView<'_>) -> Result<(), String> {
+    fn check_invariants(&self, block: &BlockView<'_>) -> Result<(), crate::error::InvariantError> {
         crate::invariants::check_channels(block.after)
     }
 }

@@ -8,7 +8,9 @@
 //! emission reserve (never beyond it).
 
 use blyan_proto::event::Event;
-use blyan_proto::pol::{PolEvent, PolParams, RoundInfo, SubmissionInfo, SubmissionStatus};
+use blyan_proto::pol::{
+    PolEvent, PolParams, RewardKind, RoundInfo, SubmissionInfo, SubmissionStatus,
+};
 use blyan_proto::Address;
 
 use super::state::*;
@@ -107,7 +109,7 @@ pub fn pay_round<S: StateWrite + ?Sized>(
             events.push(Event::Pol(PolEvent::Rewarded {
                 round: r.id,
                 account: s.miner,
-                kind: "learning".into(),
+                kind: RewardKind::Learning,
                 amount: paid,
             }));
         }
@@ -123,7 +125,7 @@ pub fn pay_round<S: StateWrite + ?Sized>(
             events.push(Event::Pol(PolEvent::Rewarded {
                 round: r.id,
                 account: *v,
-                kind: "validation".into(),
+                kind: RewardKind::Validation,
                 amount: paid,
             }));
         }

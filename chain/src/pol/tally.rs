@@ -108,7 +108,7 @@ pub fn close_phase1<S: StateWrite + ?Sized>(
         end_round(state, &r);
         events.push(Event::Pol(PolEvent::RoundEnded {
             round: r.id,
-            status: "rejected".into(),
+            status: RoundStatus::Rejected,
             reason: "no submission was admitted".into(),
         }));
         return Ok(events);
@@ -173,7 +173,7 @@ pub fn close_phase2<S: StateWrite + ?Sized>(
         end_round(state, &r);
         events.push(Event::Pol(PolEvent::RoundEnded {
             round: r.id,
-            status: "rejected".into(),
+            status: RoundStatus::Rejected,
             reason: format!(
                 "aggregate loss {new_loss} µnats does not improve {base} by {} bps",
                 p.min_improvement_bps
@@ -223,7 +223,7 @@ pub fn close_phase2<S: StateWrite + ?Sized>(
     end_round(state, &r);
     events.push(Event::Pol(PolEvent::RoundEnded {
         round: r.id,
-        status: "accepted".into(),
+        status: RoundStatus::Accepted,
         reason: format!("loss {base} → {new_loss} µnats"),
     }));
     Ok(events)

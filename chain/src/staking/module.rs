@@ -70,11 +70,15 @@ impl Module for Staking {
         }
     }
 
-    fn query(&self, state: &dyn StateRead, path: &QueryPath) -> Result<Option<Answer>, String> {
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &QueryPath,
+    ) -> Result<Option<Answer>, crate::error::QueryError> {
         super::answer_query(state, path)
     }
 
-    fn check_invariants(&self, block: &BlockView<'_>) -> Result<(), String> {
+    fn check_invariants(&self, block: &BlockView<'_>) -> Result<(), crate::error::InvariantError> {
         crate::invariants::check_staking(block.after)?;
         crate::invariants::check_block_delegations(block.base, block.writes)
     }

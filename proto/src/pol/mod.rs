@@ -227,6 +227,25 @@ impl PolMsg {
     }
 }
 
+/// Which Proof-of-Learning reward a [`PolEvent::Rewarded`] pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewardKind {
+    /// To a miner, for the improvement its submission brought.
+    Learning,
+    /// To a validator, for attesting.
+    Validation,
+}
+
+impl RewardKind {
+    /// The name in the ABCI attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RewardKind::Learning => "learning",
+            RewardKind::Validation => "validation",
+        }
+    }
+}
+
 /// Something the `pol` module did; turned into an ABCI event like [`crate::event::Event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolEvent {
@@ -331,8 +350,8 @@ pub enum PolEvent {
         round: RoundId,
         /// Recipient.
         account: crate::Address,
-        /// `learning` or `validation`.
-        kind: String,
+        /// Which reward (`learning` or `validation` in the ABCI attribute).
+        kind: RewardKind,
         /// Base units.
         amount: u128,
     },
@@ -340,8 +359,9 @@ pub enum PolEvent {
     RoundEnded {
         /// Round.
         round: RoundId,
-        /// `accepted` or `rejected`.
-        status: String,
+        /// [`RoundStatus::Accepted`] or [`RoundStatus::Rejected`] (`accepted` or
+        /// `rejected` in the ABCI attribute).
+        status: RoundStatus,
         /// Why.
         reason: String,
     },
@@ -472,7 +492,7 @@ impl PolEvent {
             } => vec![
                 ("round", round.to_string()),
                 ("account", account.to_string()),
-                ("kind", kind.clone()),
+                ("kind", kind.as_str().to_string()),
                 ("amount", amount.to_string()),
             ],
             PolEvent::RoundEnded {
@@ -481,7 +501,7 @@ impl PolEvent {
                 reason,
             } => vec![
                 ("round", round.to_string()),
-                ("status", status.clone()),
+                ("status", status.as_str().to_string()),
                 ("reason", reason.clone()),
             ],
         }
