@@ -22,6 +22,7 @@ pub mod fees;
 pub mod genesis;
 pub mod inference;
 pub mod invariants;
+pub mod math;
 pub mod module;
 pub mod modules;
 pub mod pol;

@@ -12,8 +12,8 @@ use blyan_proto::{Address, ErrorCode};
 
 use super::state::*;
 use crate::error::{TxError, TxResult};
+use crate::math::{bps_of, mul_div};
 use crate::runtime::MsgContext;
-use crate::staking::mul_div;
 use crate::state::StateWrite;
 
 fn bad(code: ErrorCode, log: impl Into<String>) -> TxError {
@@ -194,8 +194,8 @@ pub fn redeem<S: StateWrite + ?Sized>(
         ));
     }
     let amount = v.cumulative.saturating_sub(c.redeemed);
-    let provider_share = mul_div(amount, u128::from(p.provider_bps), 10_000);
-    let contributors = mul_div(amount, u128::from(p.contributors_bps), 10_000);
+    let provider_share = bps_of(amount, p.provider_bps);
+    let contributors = bps_of(amount, p.contributors_bps);
     let total_tokens: u128 = by_block.values().map(|t| u128::from(*t)).sum();
     let mut owed: BTreeMap<Address, u128> = BTreeMap::new();
     if total_tokens == 0 {

@@ -15,13 +15,10 @@ use blyan_proto::Address;
 
 use super::state::*;
 use crate::error::TxResult;
-use crate::staking::mul_div;
+use crate::math::mul_div;
 use crate::state::StateWrite;
 
-/// `amount × bps / 10,000`, floor.
-pub fn bps_of(amount: u128, bps: u32) -> u128 {
-    mul_div(amount, u128::from(bps), 10_000)
-}
+pub use crate::math::bps_of;
 
 /// Takes `amount` from `from` for good (a slash, a fee): burned, or moved to the reward
 /// pool when `slash_to_reward_pool` is set.

@@ -19,7 +19,6 @@
 mod audit;
 mod delegation;
 pub mod index;
-mod math;
 mod module;
 mod prune;
 mod query;
