@@ -101,7 +101,7 @@ fn ids(v: serde_json::Value) -> serde_json::Value {
 }
 
 /// Runs a DAG query.
-pub fn run_query(cmd: DagQuery, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_query(cmd: DagQuery, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
         DagQuery::Models { opts } => fetch::<Vec<ModelInfo>>(&opts, &QueryPath::Models)?,
         DagQuery::Meta { model, opts } => fetch::<ModelInfo>(&opts, &QueryPath::ModelMeta(model))?,
@@ -141,7 +141,7 @@ pub enum DagTx {
 }
 
 /// Runs a DAG transaction.
-pub fn run_tx(cmd: DagTx, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_tx(cmd: DagTx, out: Output) -> anyhow::Result<()> {
     let DagTx::PublishModel {
         file,
         deposit,

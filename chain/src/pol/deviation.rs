@@ -24,7 +24,7 @@ use crate::error::TxResult;
 use crate::state::StateWrite;
 
 /// Whether `loss` is further than `bps` of `median` from it.
-pub fn deviates(loss: u64, median: u64, bps: u32) -> bool {
+pub(super) fn deviates(loss: u64, median: u64, bps: u32) -> bool {
     let tolerance = crate::math::bps_of(u128::from(median), bps);
     u128::from(loss.abs_diff(median)) > tolerance
 }

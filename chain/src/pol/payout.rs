@@ -18,11 +18,11 @@ use crate::error::TxResult;
 use crate::math::mul_div;
 use crate::state::StateWrite;
 
-pub use crate::math::bps_of;
+pub(super) use crate::math::bps_of;
 
 /// Takes `amount` from `from` for good (a slash, a fee): burned, or moved to the reward
 /// pool when `slash_to_reward_pool` is set.
-pub fn take<S: StateWrite + ?Sized>(
+pub(super) fn take<S: StateWrite + ?Sized>(
     state: &mut S,
     p: &PolParams,
     from: &Address,
@@ -40,7 +40,7 @@ pub fn take<S: StateWrite + ?Sized>(
 }
 
 /// Takes `amount` out of the bond pool: burned, or moved to the reward pool.
-pub fn take_from_bond<S: StateWrite + ?Sized>(
+pub(super) fn take_from_bond<S: StateWrite + ?Sized>(
     state: &mut S,
     p: &PolParams,
     amount: u128,
@@ -68,7 +68,7 @@ fn split(budget: u128, weights: &[u128]) -> Vec<u128> {
 }
 
 /// Pays the learning and validation rewards of an accepted round.
-pub fn pay_round<S: StateWrite + ?Sized>(
+pub(super) fn pay_round<S: StateWrite + ?Sized>(
     state: &mut S,
     p: &PolParams,
     r: &mut RoundInfo,

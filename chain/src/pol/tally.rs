@@ -65,7 +65,7 @@ fn corrupt(log: impl Into<String>) -> TxError {
 }
 
 /// Phase 1 is over: judge every submission, or end the round without a quorum.
-pub fn close_phase1<S: StateWrite + ?Sized>(
+pub(super) fn close_phase1<S: StateWrite + ?Sized>(
     state: &mut S,
     mut r: RoundInfo,
     height: u64,
@@ -120,7 +120,7 @@ pub fn close_phase1<S: StateWrite + ?Sized>(
 
 /// Phase 2 is over: accept the aggregate that more than 2/3 of the power agrees on if it
 /// improves the model enough; otherwise return the admitted bonds.
-pub fn close_phase2<S: StateWrite + ?Sized>(
+pub(super) fn close_phase2<S: StateWrite + ?Sized>(
     state: &mut S,
     mut r: RoundInfo,
     height: u64,

@@ -14,7 +14,7 @@ pub const UNBONDING_POOL: Address = Address(*b"module/unbond_pool__");
 /// Holds minted rewards until they are withdrawn.
 pub const REWARDS_POOL: Address = Address(*b"module/reward_pool__");
 
-pub use super::state_key;
+pub(super) use super::state_key;
 pub use crate::math::mul_div;
 
 /// A validator.
