@@ -22,7 +22,11 @@ pub mod state_key {
 
 /// Records that `cons_addr` (first 20 bytes of sha256 of the ed25519 key) is operated by
 /// `operator`.
-pub fn set_operator<S: StateWrite + ?Sized>(state: &mut S, cons_addr: &[u8], operator: &Address) {
+pub(crate) fn set_operator<S: StateWrite + ?Sized>(
+    state: &mut S,
+    cons_addr: &[u8],
+    operator: &Address,
+) {
     state.put_scale(state_key::operator(cons_addr), operator);
 }
 
@@ -36,7 +40,10 @@ pub fn operator_of<S: StateRead + ?Sized>(
 
 /// Records the height and header time of the block being executed. Written every block,
 /// so every height has its own state version.
-pub fn set_last_block<S: StateWrite + ?Sized>(state: &mut S, ctx: &crate::runtime::BlockContext) {
+pub(crate) fn set_last_block<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &crate::runtime::BlockContext,
+) {
     state.put_scale(
         state_key::LAST_BLOCK.to_vec(),
         &(ctx.height, ctx.time_unix_ms),

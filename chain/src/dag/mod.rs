@@ -12,6 +12,7 @@
 //! through accepted rounds (`pol`), so its owner's `MsgPublishModel` is refused
 //! (`ModelUnderPol`); owner upgrades of such models are for governance.
 
+mod ext;
 mod learned;
 mod module;
 mod names;
@@ -20,6 +21,7 @@ mod query;
 mod state;
 
 pub use blyan_proto::dag::DagParams;
+pub use ext::{DagRead, DagWrite};
 pub use learned::record_learned_version;
 pub use module::{execute, Dag};
 pub use names::{block_names, check_name};

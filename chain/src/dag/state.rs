@@ -100,7 +100,7 @@ pub fn params<S: StateRead + ?Sized>(state: &S) -> TxResult<blyan_proto::dag::Da
 }
 
 /// Sets the parameters.
-pub fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &blyan_proto::dag::DagParams) {
+pub(crate) fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &blyan_proto::dag::DagParams) {
     state.put_scale(state_key::PARAMS.to_vec(), p);
 }
 
@@ -199,6 +199,6 @@ fn history_len<S: StateRead + ?Sized>(state: &S, model: &str, name: &str) -> u64
 }
 
 /// Stores a model record.
-pub fn set_model<S: StateWrite + ?Sized>(state: &mut S, id: &str, rec: &ModelRecord) {
+pub(crate) fn set_model<S: StateWrite + ?Sized>(state: &mut S, id: &str, rec: &ModelRecord) {
     state.put_scale(state_key::model(id), rec);
 }

@@ -11,6 +11,7 @@ use blyan_proto::inference::{usage_root, BlockUsage, InferenceEvent, SignedVouch
 use blyan_proto::{Address, ErrorCode};
 
 use super::state::*;
+use crate::dag::DagRead;
 use crate::error::{TxError, TxResult};
 use crate::math::{bps_of, mul_div};
 use crate::runtime::MsgContext;
@@ -29,7 +30,7 @@ fn recipients<S: StateWrite + ?Sized>(
     owner: &Address,
     block: &str,
 ) -> TxResult<Vec<(Address, u128)>> {
-    let head = crate::dag::head(state, model, block)?.ok_or_else(|| {
+    let head = state.dag_head(model, block)?.ok_or_else(|| {
         bad(
             ErrorCode::InvalidUsage,
             format!("model {model:?} has no block {block:?}"),
@@ -171,7 +172,7 @@ pub fn redeem<S: StateWrite + ?Sized>(
             ),
         ));
     }
-    let rec = crate::dag::must_model(state, model)?;
+    let rec = state.dag_must_model(model)?;
     let serves = provider(state, &c.provider)?.is_some_and(|p| p.models.iter().any(|m| m == model));
     if !serves {
         return Err(bad(

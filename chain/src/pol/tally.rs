@@ -17,6 +17,7 @@ use parity_scale_codec::Encode;
 
 use super::state::*;
 use super::{payout, verdict};
+use crate::dag::DagWrite;
 use crate::error::{TxError, TxResult};
 use crate::state::StateWrite;
 
@@ -187,9 +188,7 @@ pub(super) fn close_phase2<S: StateWrite + ?Sized>(
         events.extend(ev);
     }
     super::contributors::record_round_contributors(state, &r, &agg.blocks, &subs, base);
-    let mut rec = crate::dag::must_model(state, &r.model)?;
-    rec.loss_micro = Some(new_loss);
-    crate::dag::set_model(state, &r.model, &rec);
+    state.record_loss(&r.model, new_loss)?;
     // Only validators that revealed phase-1 judgements and did not deviate in phase 1
     // share the validation reward: skipping phase 1, or committing and withholding the
     // reveal, earns nothing.
