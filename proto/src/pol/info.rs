@@ -233,6 +233,25 @@ pub struct TrustInfo {
     pub submissions_today: u32,
 }
 
+/// Which Proof-of-Learning reward a [`super::PolEvent::Rewarded`] pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewardKind {
+    /// To a miner, for the improvement its submission brought.
+    Learning,
+    /// To a validator, for attesting.
+    Validation,
+}
+
+impl RewardKind {
+    /// The name in the ABCI attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RewardKind::Learning => "learning",
+            RewardKind::Validation => "validation",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::RoundStatus;

@@ -18,7 +18,8 @@ use crate::dag::BlockId;
 
 pub use commit::{commitment, CommitAttestation, Commitment, RoundVoting, COMMIT_DOMAIN};
 pub use info::{
-    Attestation, RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo, TrustLevel,
+    Attestation, RewardKind, RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo,
+    TrustLevel,
 };
 pub use params::{AggregationRule, OuterOptimizer, PolParams};
 pub use stamp::{leading_zero_bits, solve_stamp, stamp_digest, StampInput};
@@ -223,25 +224,6 @@ impl PolMsg {
             PolMsg::AttestSubmissions(_) => "pol.attest_submissions",
             PolMsg::AttestAggregate(_) => "pol.attest_aggregate",
             PolMsg::Commit(_) => "pol.commit",
-        }
-    }
-}
-
-/// Which Proof-of-Learning reward a [`PolEvent::Rewarded`] pays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RewardKind {
-    /// To a miner, for the improvement its submission brought.
-    Learning,
-    /// To a validator, for attesting.
-    Validation,
-}
-
-impl RewardKind {
-    /// The name in the ABCI attribute.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RewardKind::Learning => "learning",
-            RewardKind::Validation => "validation",
         }
     }
 }
