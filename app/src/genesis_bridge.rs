@@ -55,6 +55,7 @@ pub fn chain_genesis(
             .collect(),
         emission_reserve: state.emission_reserve,
         staking_params: state.staking.clone(),
+        dag_params: state.dag.clone(),
         pol_params: state.pol.clone(),
         inference_params: state.inference.clone(),
         validators,

@@ -70,6 +70,7 @@ fn genesis(extra: &[Address]) -> MemState {
             emission_reserve: 400_000_000 * BLY,
             staking_params: StakingParams::default(),
             pol_params: Default::default(),
+            dag_params: Default::default(),
             inference_params: Default::default(),
             models: Vec::new(),
             validators: (0..VALIDATORS)

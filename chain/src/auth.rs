@@ -76,3 +76,47 @@ pub fn tx_params<S: StateRead + ?Sized>(state: &S) -> TxResult<blyan_proto::para
         .get_scale(state_key::TX_PARAMS)?
         .ok_or_else(|| TxError::new(ErrorCode::CorruptState, "tx params missing from state"))
 }
+
+/// The `auth` module: the chain id, transaction parameters and nonces.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Auth;
+
+impl crate::module::Module for Auth {
+    fn name(&self) -> &'static str {
+        "auth"
+    }
+
+    fn init_chain(
+        &self,
+        state: &mut dyn StateWrite,
+        g: &crate::genesis::ChainGenesis,
+    ) -> TxResult<()> {
+        state.put_scale(state_key::CHAIN_ID.to_vec(), &g.chain_id);
+        state.put_scale(state_key::TX_PARAMS.to_vec(), &g.tx_params);
+        Ok(())
+    }
+
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &blyan_proto::query::QueryPath,
+    ) -> Result<Option<crate::query::Answer>, crate::error::QueryError> {
+        use crate::query::Answer;
+        use blyan_proto::query::{AccountInfo, QueryPath};
+        use parity_scale_codec::Encode;
+        Ok(Some(match path {
+            QueryPath::Nonce(a) => Answer::raw(state, state_key::nonce(a), 0u64.encode()),
+            QueryPath::TxParams => Answer::raw(state, state_key::TX_PARAMS.to_vec(), Vec::new()),
+            QueryPath::ChainId => Answer::raw(state, state_key::CHAIN_ID.to_vec(), Vec::new()),
+            QueryPath::Account(a) => Answer::plain(
+                AccountInfo {
+                    address: *a,
+                    nonce: nonce(state, a)?,
+                    balance: crate::bank::balance(state, a)?,
+                }
+                .encode(),
+            ),
+            _ => return Ok(None),
+        }))
+    }
+}

@@ -191,3 +191,84 @@ pub fn mint_from_reserve<S: StateWrite + ?Sized>(
     state.put_scale(state_key::EMISSION_RESERVE.to_vec(), &reserve);
     mint(state, to, amount)
 }
+
+/// The `bank` module: genesis balances, `bank.send`, balance queries and the supply
+/// invariant.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bank;
+
+impl crate::module::Module for Bank {
+    fn name(&self) -> &'static str {
+        "bank"
+    }
+
+    /// Rejects duplicate accounts and supplies past the cap, then mints every balance.
+    fn init_chain(
+        &self,
+        state: &mut dyn StateWrite,
+        g: &crate::genesis::ChainGenesis,
+    ) -> TxResult<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut total = g.emission_reserve;
+        for (addr, amount) in &g.accounts {
+            if !seen.insert(*addr) {
+                return Err(TxError::new(
+                    ErrorCode::CorruptState,
+                    format!("genesis lists {addr} twice"),
+                ));
+            }
+            total = total
+                .checked_add(*amount)
+                .filter(|t| *t <= blyan_proto::SUPPLY_CAP)
+                .ok_or_else(|| {
+                    TxError::new(ErrorCode::AmountOverflow, "genesis supply exceeds the cap")
+                })?;
+        }
+        state.put_scale(state_key::SUPPLY.to_vec(), &0u128);
+        state.put_scale(state_key::EMISSION_RESERVE.to_vec(), &g.emission_reserve);
+        for (addr, amount) in &g.accounts {
+            mint(state, addr, *amount)?;
+        }
+        Ok(())
+    }
+
+    fn execute(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &crate::runtime::MsgContext<'_>,
+        msg: &blyan_proto::Msg,
+    ) -> Option<TxResult<Vec<Event>>> {
+        match msg {
+            blyan_proto::Msg::Bank(m) => Some(execute(state, &ctx.signer, m)),
+            _ => None,
+        }
+    }
+
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &blyan_proto::query::QueryPath,
+    ) -> Result<Option<crate::query::Answer>, crate::error::QueryError> {
+        use crate::query::Answer;
+        use blyan_proto::query::QueryPath;
+        use parity_scale_codec::Encode;
+        Ok(match path {
+            QueryPath::Balance(a) => {
+                Some(Answer::raw(state, state_key::balance(a), 0u128.encode()))
+            }
+            QueryPath::Supply => Some(Answer::raw(
+                state,
+                state_key::SUPPLY.to_vec(),
+                0u128.encode(),
+            )),
+            _ => None,
+        })
+    }
+
+    fn check_invariants(
+        &self,
+        block: &crate::module::BlockView<'_>,
+    ) -> Result<(), crate::error::InvariantError> {
+        crate::invariants::check_block_supply(block.base, block.writes)
+    }
+}

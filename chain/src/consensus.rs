@@ -22,7 +22,11 @@ pub mod state_key {
 
 /// Records that `cons_addr` (first 20 bytes of sha256 of the ed25519 key) is operated by
 /// `operator`.
-pub fn set_operator<S: StateWrite + ?Sized>(state: &mut S, cons_addr: &[u8], operator: &Address) {
+pub(crate) fn set_operator<S: StateWrite + ?Sized>(
+    state: &mut S,
+    cons_addr: &[u8],
+    operator: &Address,
+) {
     state.put_scale(state_key::operator(cons_addr), operator);
 }
 
@@ -36,7 +40,10 @@ pub fn operator_of<S: StateRead + ?Sized>(
 
 /// Records the height and header time of the block being executed. Written every block,
 /// so every height has its own state version.
-pub fn set_last_block<S: StateWrite + ?Sized>(state: &mut S, ctx: &crate::runtime::BlockContext) {
+pub(crate) fn set_last_block<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &crate::runtime::BlockContext,
+) {
     state.put_scale(
         state_key::LAST_BLOCK.to_vec(),
         &(ctx.height, ctx.time_unix_ms),
@@ -46,4 +53,23 @@ pub fn set_last_block<S: StateWrite + ?Sized>(state: &mut S, ctx: &crate::runtim
 /// Height and header time (Unix ms) of the last executed block, if any.
 pub fn last_block<S: StateRead + ?Sized>(state: &S) -> TxResult<Option<(u64, i64)>> {
     state.get_scale(state_key::LAST_BLOCK)
+}
+
+/// The `consensus` module: records each block's height and time first thing at its end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Consensus;
+
+impl crate::module::Module for Consensus {
+    fn name(&self) -> &'static str {
+        "consensus"
+    }
+
+    fn end_block(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &crate::module::EndBlockContext<'_>,
+    ) -> TxResult<Vec<blyan_proto::event::Event>> {
+        set_last_block(state, ctx.block);
+        Ok(Vec::new())
+    }
 }

@@ -202,6 +202,50 @@ pub fn end_block<S: StateWrite + ?Sized>(state: &mut S, block_gas_used: u64) -> 
     })
 }
 
+/// The `fees` module: the fee market's genesis state, the base fee update closing every
+/// block and the fee queries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fees;
+
+impl crate::module::Module for Fees {
+    fn name(&self) -> &'static str {
+        "fees"
+    }
+
+    fn init_chain(
+        &self,
+        state: &mut dyn StateWrite,
+        g: &crate::genesis::ChainGenesis,
+    ) -> TxResult<()> {
+        init(state, &g.fee_params);
+        Ok(())
+    }
+
+    fn end_block(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &crate::module::EndBlockContext<'_>,
+    ) -> TxResult<Vec<Event>> {
+        Ok(vec![end_block(state, ctx.gas_used)?])
+    }
+
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &blyan_proto::query::QueryPath,
+    ) -> Result<Option<crate::query::Answer>, crate::error::QueryError> {
+        use crate::query::Answer;
+        use blyan_proto::query::QueryPath;
+        use parity_scale_codec::Encode;
+        Ok(Some(match path {
+            QueryPath::FeeParams => Answer::raw(state, state_key::PARAMS.to_vec(), Vec::new()),
+            QueryPath::BaseFee => Answer::raw(state, state_key::BASE_FEE.to_vec(), Vec::new()),
+            QueryPath::Burned => Answer::raw(state, state_key::BURNED.to_vec(), 0u128.encode()),
+            _ => return Ok(None),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

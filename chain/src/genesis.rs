@@ -2,10 +2,11 @@
 
 use blyan_proto::params::{FeeParams, StakingParams, TxParams};
 use blyan_proto::pol::PolParams;
-use blyan_proto::{Address, ErrorCode};
+use blyan_proto::Address;
 
-use crate::error::{TxError, TxResult};
-use crate::state::{StateWrite, StateWriteExt};
+use crate::error::TxResult;
+use crate::module::DynWrite;
+use crate::state::StateWrite;
 
 /// Everything the runtime needs to write its first state (the app converts the genesis
 /// file into this).
@@ -23,6 +24,8 @@ pub struct ChainGenesis {
     pub emission_reserve: u128,
     /// Staking parameters.
     pub staking_params: StakingParams,
+    /// DAG parameters.
+    pub dag_params: blyan_proto::dag::DagParams,
     /// Proof-of-Learning parameters.
     pub pol_params: PolParams,
     /// Inference payment parameters.
@@ -64,76 +67,20 @@ pub struct GenesisValidatorSpec {
     pub power: u64,
 }
 
-/// Writes the genesis state; rejects duplicate accounts and supplies past the cap.
-/// Returns the initial validator set for CometBFT.
+/// Writes the genesis state: every module of [`crate::modules::MODULES`] in order (bank
+/// rejects duplicate accounts and supplies past the cap). Returns the initial validator
+/// set for CometBFT.
 pub fn init_chain<S: StateWrite + ?Sized>(
     state: &mut S,
     g: &ChainGenesis,
 ) -> TxResult<Vec<crate::staking::ValidatorUpdate>> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut total = g.emission_reserve;
-    for (addr, amount) in &g.accounts {
-        if !seen.insert(*addr) {
-            return Err(TxError::new(
-                ErrorCode::CorruptState,
-                format!("genesis lists {addr} twice"),
-            ));
-        }
-        total = total
-            .checked_add(*amount)
-            .filter(|t| *t <= blyan_proto::SUPPLY_CAP)
-            .ok_or_else(|| {
-                TxError::new(ErrorCode::AmountOverflow, "genesis supply exceeds the cap")
-            })?;
+    let mut state = DynWrite(state);
+    for m in crate::modules::MODULES {
+        m.init_chain(&mut state, g)?;
     }
-    state.put_scale(crate::auth::state_key::CHAIN_ID.to_vec(), &g.chain_id);
-    state.put_scale(crate::auth::state_key::TX_PARAMS.to_vec(), &g.tx_params);
-    crate::fees::init(state, &g.fee_params);
-    state.put_scale(crate::bank::state_key::SUPPLY.to_vec(), &0u128);
-    state.put_scale(
-        crate::bank::state_key::EMISSION_RESERVE.to_vec(),
-        &g.emission_reserve,
-    );
-    for (addr, amount) in &g.accounts {
-        crate::bank::mint(state, addr, *amount)?;
+    let mut updates = Vec::new();
+    for m in crate::modules::MODULES {
+        updates.extend(m.validator_updates(&mut state)?);
     }
-    crate::staking::set_params(state, &g.staking_params);
-    g.pol_params
-        .validate()
-        .map_err(|e| TxError::new(ErrorCode::CorruptState, e))?;
-    crate::pol::set_params(state, &g.pol_params);
-    g.inference_params
-        .validate()
-        .map_err(|e| TxError::new(ErrorCode::CorruptState, e))?;
-    crate::inference::set_params(state, &g.inference_params);
-    for m in &g.models {
-        crate::dag::publish_model(
-            state,
-            &m.owner,
-            &m.id,
-            &m.arch,
-            &m.meta_json,
-            &m.blocks,
-            0,
-            0,
-            crate::dag::PublishOptions {
-                charge_deposit: false,
-            },
-        )
-        .map_err(|e| TxError::new(e.code, format!("genesis model {:?}: {}", m.id, e.log)))?;
-        let mut rec = crate::dag::must_model(state, &m.id)?;
-        rec.loss_micro = m.validation.as_ref().map(|v| v.baseline_loss_micro);
-        rec.validation = m.validation.clone();
-        crate::dag::set_model(state, &m.id, &rec);
-    }
-    for v in &g.validators {
-        crate::staking::init_genesis_validator(
-            state,
-            &v.operator,
-            &v.consensus_key,
-            &v.moniker,
-            v.power,
-        )?;
-    }
-    crate::staking::update_validator_set(state)
+    Ok(updates)
 }

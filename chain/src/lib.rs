@@ -22,6 +22,9 @@ pub mod fees;
 pub mod genesis;
 pub mod inference;
 pub mod invariants;
+pub mod math;
+pub mod module;
+pub mod modules;
 pub mod pol;
 pub mod query;
 pub mod runtime;
@@ -29,6 +32,6 @@ pub mod staking;
 pub mod state;
 pub mod txcheck;
 
-pub use error::TxError;
+pub use error::{InvariantError, QueryError, TxError};
 pub use runtime::{BlockContext, BlockExecutor, MsgContext, TxOutcome, VerifiedTx};
 pub use state::{MemState, Overlay, StateRead, StateWrite};

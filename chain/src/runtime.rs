@@ -10,8 +10,10 @@ use blyan_proto::event::Event;
 use blyan_proto::params::{FeeParams, TxParams};
 use blyan_proto::{Address, ErrorCode, Msg, SignedTx, TxHash};
 
-use crate::error::{TxError, TxResult};
+use crate::error::{InvariantError, TxError, TxResult};
 use crate::fees::FeeCharge;
+use crate::module::{BlockView, DynWrite, EndBlockContext};
+use crate::modules::MODULES;
 use crate::state::{Overlay, StateRead, StateWrite, WriteSet};
 
 /// A decoded transaction whose signer has been recovered.
@@ -172,14 +174,10 @@ impl<S: StateRead> BlockExecutor<S> {
     /// (they move only module accounts, never what a transaction's validity depends on).
     pub fn begin_block(base: S, ctx: BlockContext) -> TxResult<Self> {
         let mut ex = Self::begin(base, ctx)?;
-        let st = &mut ex.overlay;
-        let mut events = crate::staking::handle_misbehavior(st, &ex.ctx.misbehavior)?;
-        events.extend(crate::staking::handle_downtime(
-            st,
-            &ex.ctx.last_commit,
-            ex.ctx.height,
-        )?);
-        events.extend(crate::staking::distribute_block_rewards(st)?);
+        let mut events = Vec::new();
+        for m in MODULES {
+            events.extend(m.begin_block(&mut ex.overlay, &ex.ctx)?);
+        }
         ex.begin_events = events;
         Ok(ex)
     }
@@ -323,20 +321,28 @@ impl<S: StateRead> BlockExecutor<S> {
     /// Runs the end-block hooks and the invariants; returns the block's writes, its
     /// begin- and end-block events and the validator-set changes for CometBFT. An error
     /// means a broken invariant: the node must halt.
-    pub fn end(mut self) -> Result<BlockEnd, String> {
-        let st = &mut self.overlay;
-        crate::consensus::set_last_block(st, &self.ctx);
+    pub fn end(mut self) -> Result<BlockEnd, InvariantError> {
         let mut events = std::mem::take(&mut self.begin_events);
-        events.extend(crate::staking::complete_unbonding(st, self.ctx.height).map_err(|e| e.log)?);
-        events.extend(crate::pol::end_block(st, self.ctx.height).map_err(|e| e.log)?);
-        let validator_updates = crate::staking::update_validator_set(st).map_err(|e| e.log)?;
-        events.push(crate::fees::end_block(st, self.gas_used).map_err(|e| e.log)?);
-        crate::invariants::check_staking(st)?;
-        crate::invariants::check_pol_bonds(st)?;
-        crate::invariants::check_channels(st)?;
-        let (base, writes) = self.overlay.into_parts();
-        crate::invariants::check_block_supply(&base, &writes)?;
-        crate::invariants::check_block_delegations(&base, &writes)?;
+        let end_ctx = EndBlockContext {
+            block: &self.ctx,
+            gas_used: self.gas_used,
+        };
+        for m in MODULES {
+            events.extend(m.end_block(&mut self.overlay, &end_ctx)?);
+        }
+        let mut validator_updates = Vec::new();
+        for m in MODULES {
+            validator_updates.extend(m.validator_updates(&mut self.overlay)?);
+        }
+        let view = BlockView {
+            base: self.overlay.base(),
+            writes: self.overlay.writes(),
+            after: &self.overlay,
+        };
+        for m in MODULES {
+            m.check_invariants(&view)?;
+        }
+        let (_, writes) = self.overlay.into_parts();
         Ok(BlockEnd {
             writes,
             events,
@@ -362,35 +368,21 @@ fn run_msgs<W: StateWrite + ?Sized>(
     ctx: &MsgContext<'_>,
     msgs: &[Msg],
 ) -> TxResult<Vec<Event>> {
-    let (signer, height) = (&ctx.signer, ctx.height);
+    let mut state = DynWrite(state);
     let mut events = Vec::new();
     for (i, msg) in msgs.iter().enumerate() {
-        let ev = match msg {
-            Msg::Bank(m) => crate::bank::execute(state, signer, m),
-            Msg::Staking(m) => crate::staking::execute(state, signer, m, height),
-            Msg::Dag(blyan_proto::DagMsg::PublishModel {
-                model_id,
-                arch,
-                meta_json,
-                blocks,
-                deposit,
-            }) => crate::dag::publish_model(
-                state,
-                signer,
-                model_id,
-                arch,
-                meta_json,
-                blocks,
-                *deposit,
-                height,
-                crate::dag::PublishOptions {
-                    charge_deposit: true,
-                },
-            ),
-            Msg::Pol(m) => crate::pol::execute(state, ctx, m),
-            Msg::Inference(m) => crate::inference::execute(state, ctx, m),
-        }
-        .map_err(|e| TxError::new(e.code, format!("message {i} ({}): {}", msg.kind(), e.log)))?;
+        let ev = MODULES
+            .iter()
+            .find_map(|m| m.execute(&mut state, ctx, msg))
+            .unwrap_or_else(|| {
+                Err(TxError::new(
+                    ErrorCode::Malformed,
+                    "no module handles this message",
+                ))
+            })
+            .map_err(|e| {
+                TxError::new(e.code, format!("message {i} ({}): {}", msg.kind(), e.log))
+            })?;
         events.extend(ev);
     }
     Ok(events)

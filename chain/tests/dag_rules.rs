@@ -57,14 +57,17 @@ fn publish(
     deposit: u128,
 ) -> Result<(), ErrorCode> {
     let mut o = Overlay::new(&*s);
+    let msg = blyan_proto::dag::PublishModel {
+        model_id: model.into(),
+        arch: arch(),
+        meta_json: "{\"arch\":\"blyan-moe-v1\"}".into(),
+        blocks: blocks.to_vec(),
+        deposit,
+    };
     match dag::publish_model(
         &mut o,
         who,
-        model,
-        &arch(),
-        "{\"arch\":\"blyan-moe-v1\"}",
-        blocks,
-        deposit,
+        &msg,
         1,
         PublishOptions {
             charge_deposit: true,
@@ -268,6 +271,7 @@ fn genesis_models_pass_the_same_checks_and_record_their_baseline_loss() {
         emission_reserve: 0,
         staking_params: StakingParams::default(),
         pol_params: Default::default(),
+        dag_params: Default::default(),
         inference_params: Default::default(),
         validators: Vec::new(),
         models: vec![GenesisModelSpec {
@@ -295,6 +299,53 @@ fn genesis_models_pass_the_same_checks_and_record_their_baseline_loss() {
     );
     let err = init_chain(&mut MemState::new(), &make(all_specs()[1..].to_vec())).unwrap_err();
     assert_eq!(err.code, ErrorCode::MissingBlocks);
+}
+
+/// The DAG parameters of the genesis file are written to state, answered (with a proof
+/// key) at `/dag/params`, and govern publishes; unusable ones are refused at genesis.
+#[test]
+fn dag_params_are_written_at_genesis_queryable_and_enforced() {
+    use blyan_chain::genesis::{init_chain, ChainGenesis};
+    use blyan_proto::dag::DagParams;
+    use blyan_proto::params::{FeeParams, StakingParams, TxParams};
+    use blyan_proto::query::QueryPath;
+    use parity_scale_codec::Decode;
+    let owner = key("owner").address();
+    let make = |dag_params: DagParams| ChainGenesis {
+        chain_id: CHAIN.into(),
+        tx_params: TxParams::default(),
+        fee_params: FeeParams::default(),
+        accounts: vec![(owner, 1_000 * BLY)],
+        emission_reserve: 0,
+        staking_params: StakingParams::default(),
+        pol_params: Default::default(),
+        dag_params,
+        inference_params: Default::default(),
+        validators: Vec::new(),
+        models: Vec::new(),
+    };
+    let custom = DagParams {
+        publish_deposit: 7 * BLY,
+        max_blocks_per_msg: 3,
+        ..DagParams::default()
+    };
+    let mut s = MemState::new();
+    init_chain(&mut s, &make(custom.clone())).unwrap();
+    let a = blyan_chain::query::answer(&s, &QueryPath::DagParams).unwrap();
+    assert_eq!(DagParams::decode(&mut a.value.as_slice()).unwrap(), custom);
+    assert_eq!(a.proof_key, Some(dag::state_key::PARAMS.to_vec()));
+    assert_eq!(dag::params(&s).unwrap(), custom);
+    // Four blocks in one message exceed `max_blocks_per_msg` = 3.
+    assert_eq!(
+        publish(&mut s, &owner, "m", &all_specs(), 7 * BLY),
+        Err(ErrorCode::InvalidBlockField)
+    );
+    let bad = DagParams {
+        max_arch_dim: 0,
+        ..DagParams::default()
+    };
+    let err = init_chain(&mut MemState::new(), &make(bad)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CorruptState);
 }
 
 /// The owner of a model with a validation set tries to replace a head mid-round (the
@@ -332,13 +383,15 @@ fn the_owner_cannot_publish_heads_of_a_model_under_proof_of_learning() {
                     max_fee_per_gas: 10_000_000_000,
                     max_priority_fee_per_gas: 1_000,
                 },
-                msgs: vec![Msg::Dag(DagMsg::PublishModel {
-                    model_id: MODEL.into(),
-                    arch: p::arch(),
-                    meta_json: "{}".into(),
-                    blocks: vec![upd.clone()],
-                    deposit: 0,
-                })],
+                msgs: vec![Msg::Dag(DagMsg::PublishModel(
+                    blyan_proto::dag::PublishModel {
+                        model_id: MODEL.into(),
+                        arch: p::arch(),
+                        meta_json: "{}".into(),
+                        blocks: vec![upd.clone()],
+                        deposit: 0,
+                    },
+                ))],
                 memo: String::new(),
             },
             &owner,

@@ -206,12 +206,12 @@ proptest! {
                     prop_assert_eq!(now, pools);
                 }
             }
-            let end = ex.end().map_err(TestCaseError::fail)?;
+            let end = ex.end().map_err(|e| TestCaseError::fail(e.to_string()))?;
             apply_writes(&mut state, end.writes);
-            invariants::check_full_supply(&state).map_err(TestCaseError::fail)?;
-            invariants::check_full_staking(&state).map_err(TestCaseError::fail)?;
-            invariants::check_pol_bonds(&state).map_err(TestCaseError::fail)?;
-            invariants::check_channels(&state).map_err(TestCaseError::fail)?;
+            invariants::check_full_supply(&state).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            invariants::check_full_staking(&state).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            invariants::check_pol_bonds(&state).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            invariants::check_channels(&state).map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
     }
 }

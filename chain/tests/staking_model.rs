@@ -100,7 +100,7 @@ proptest! {
                 Op::Blocks(n) => {
                     for _ in 0..n {
                         let ex = BlockExecutor::begin_block(&s, BlockContext { height, ..Default::default() }).unwrap();
-                        let end = ex.end().map_err(TestCaseError::fail)?;
+                        let end = ex.end().map_err(|e| TestCaseError::fail(e.to_string()))?;
                         apply_writes(&mut s, end.writes);
                         for (d, amount, done) in model.unbonding.iter_mut() {
                             if *done == height {
@@ -172,8 +172,8 @@ proptest! {
 }
 
 fn check(s: &MemState, m: &Model, dels: &[Address], vals: &[Address]) -> Result<(), TestCaseError> {
-    invariants::check_full_staking(s).map_err(TestCaseError::fail)?;
-    invariants::check_full_supply(s).map_err(TestCaseError::fail)?;
+    invariants::check_full_staking(s).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    invariants::check_full_supply(s).map_err(|e| TestCaseError::fail(e.to_string()))?;
     for d in dels {
         prop_assert_eq!(bank::balance(s, d).unwrap(), m.liquid[d], "liquid {}", d);
         for v in vals {

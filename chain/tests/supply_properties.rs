@@ -75,9 +75,9 @@ proptest! {
                     }
                 }
             }
-            let writes = ex.end().map_err(TestCaseError::fail)?.writes;
+            let writes = ex.end().map_err(|e| TestCaseError::fail(e.to_string()))?.writes;
             apply_writes(&mut state, writes);
-            invariants::check_full_supply(&state).map_err(TestCaseError::fail)?;
+            invariants::check_full_supply(&state).map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
     }
 }

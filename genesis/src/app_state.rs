@@ -26,6 +26,10 @@ pub struct GenesisAppState {
     /// Staking, reward and slashing parameters (defaults when absent).
     #[serde(default)]
     pub staking: StakingParams,
+    /// DAG parameters (defaults when absent; written only when they differ from the
+    /// defaults, so existing genesis files keep their bytes).
+    #[serde(default, skip_serializing_if = "is_default_dag")]
+    pub dag: blyan_proto::dag::DagParams,
     /// Proof-of-Learning parameters (defaults when absent).
     #[serde(default)]
     pub pol: blyan_proto::pol::PolParams,
@@ -35,6 +39,10 @@ pub struct GenesisAppState {
     /// Models published at genesis (none when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<GenesisModel>,
+}
+
+fn is_default_dag(p: &blyan_proto::dag::DagParams) -> bool {
+    *p == blyan_proto::dag::DagParams::default()
 }
 
 /// A model published at genesis: the same checks as `MsgPublishModel`, no deposit.

@@ -53,6 +53,7 @@ fn state() -> GenesisAppState {
             v("node1", &STANDARD.encode([9u8; 32])),
         ],
         pol: Default::default(),
+        dag: Default::default(),
         inference: Default::default(),
         staking: blyan_proto::params::StakingParams {
             power_reduction: 0,

@@ -17,7 +17,7 @@ pub const MAX_TOTAL_VOTING_POWER: u64 = (i64::MAX / 8) as u64;
 /// Why a genesis `app_state` is rejected; one variant per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
-    /// The Proof-of-Learning or inference parameters are unusable.
+    /// The DAG, Proof-of-Learning or inference parameters are unusable.
     #[error("{0}")]
     PolParams(String),
     /// A validator's operator holds less than the stake its power bonds.
@@ -146,6 +146,7 @@ impl GenesisAppState {
         self.validate_tx_params()?;
         self.validate_accounts()?;
         self.validate_fees()?;
+        self.dag.validate().map_err(GenesisError::PolParams)?;
         self.pol.validate().map_err(GenesisError::PolParams)?;
         self.inference.validate().map_err(GenesisError::PolParams)?;
         self.validate_validators()

@@ -46,6 +46,7 @@ fn sample() -> GenesisAppState {
         validators: vec![validator("v0", 1), validator("v1", 2)],
         // One base unit per unit of power, so the sample's operators need hold nothing.
         pol: Default::default(),
+        dag: Default::default(),
         inference: Default::default(),
         staking: blyan_proto::params::StakingParams {
             power_reduction: 0,

@@ -40,9 +40,12 @@ impl Address {
     /// Derives the address of a public key.
     pub fn from_verifying_key(key: &VerifyingKey) -> Self {
         let point = key.to_encoded_point(false);
-        let hash = keccak256(&point.as_bytes()[1..]);
+        // An uncompressed SEC1 point: the 0x04 tag, then x and y.
+        let hash = keccak256(point.as_bytes().get(1..).unwrap_or_default());
         let mut out = [0u8; 20];
-        out.copy_from_slice(&hash[12..]);
+        for (o, h) in out.iter_mut().zip(hash.iter().skip(12)) {
+            *o = *h;
+        }
         Address(out)
     }
 
@@ -58,7 +61,8 @@ impl Address {
         let mut out = String::with_capacity(42);
         out.push_str("0x");
         for (i, c) in lower.chars().enumerate() {
-            let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
+            let byte = hash.get(i / 2).copied().unwrap_or_default();
+            let nibble = (byte >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
             if c.is_ascii_alphabetic() && nibble >= 8 {
                 out.push(c.to_ascii_uppercase());
             } else {

@@ -159,24 +159,123 @@ pub struct ModelInfo {
     pub loss_micro: Option<u64>,
 }
 
+/// `MsgPublishModel`: a new model (meta + every block of its architecture) with its
+/// deposit, or, from the owner of an existing model, new versions of some of its blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct PublishModel {
+    /// Model id (`[a-z0-9_-]{1,64}`).
+    pub model_id: String,
+    /// Architecture.
+    pub arch: ModelArch,
+    /// The architecture config as JSON (stored inline as the meta block).
+    pub meta_json: String,
+    /// Blocks.
+    pub blocks: Vec<BlockSpec>,
+    /// Deposit locked with a new model, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub deposit: u128,
+}
+
 /// Messages of the `dag` module.
+///
+/// The SCALE and JSON encodings are those of the former struct variant: a newtype variant
+/// of a struct encodes its fields in the same order under the same tag.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DagMsg {
-    /// Publishes a new model (meta + every block of its architecture), locking a deposit;
-    /// or, from the owner of an existing model, new versions of some of its blocks.
+    /// Publishes a new model or new block versions ([`PublishModel`]).
     #[codec(index = 0)]
-    PublishModel {
-        /// Model id (`[a-z0-9_-]{1,64}`).
-        model_id: String,
-        /// Architecture.
-        arch: ModelArch,
-        /// The architecture config as JSON (stored inline as the meta block).
-        meta_json: String,
-        /// Blocks.
-        blocks: Vec<BlockSpec>,
-        /// Deposit locked with a new model, base units.
-        #[serde(with = "crate::params::u128_string")]
-        deposit: u128,
-    },
+    PublishModel(PublishModel),
+}
+
+/// DAG parameters: written at genesis (`dag/params`), queryable at `/dag/params`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DagParams {
+    /// Deposit a new model locks, base units.
+    #[serde(with = "crate::params::u128_string")]
+    pub publish_deposit: u128,
+    /// Most blocks in one message.
+    pub max_blocks_per_msg: u32,
+    /// Longest meta JSON, bytes.
+    pub max_meta_bytes: u32,
+    /// Most layers or experts per layer.
+    pub max_arch_dim: u32,
+}
+
+impl Default for DagParams {
+    fn default() -> Self {
+        DagParams {
+            publish_deposit: 100 * crate::BLY,
+            max_blocks_per_msg: 4_096,
+            max_meta_bytes: 16 * 1024,
+            max_arch_dim: 256,
+        }
+    }
+}
+
+impl DagParams {
+    /// Checks that the limits leave room for a model: every limit is at least 1.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_blocks_per_msg == 0 || self.max_meta_bytes == 0 || self.max_arch_dim == 0 {
+            return Err(
+                "dag: max_blocks_per_msg, max_meta_bytes and max_arch_dim must be positive"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg() -> PublishModel {
+        PublishModel {
+            model_id: "tiny".into(),
+            arch: ModelArch {
+                arch: "blyan-moe-v1".into(),
+                n_layers: 1,
+                n_experts: 2,
+            },
+            meta_json: "{}".into(),
+            blocks: Vec::new(),
+            deposit: 5,
+        }
+    }
+
+    /// The message struct keeps the wire format of the former struct variant: the variant
+    /// index, then the fields in order (SCALE), and the fields beside the tag (JSON).
+    #[test]
+    fn publish_model_keeps_the_struct_variant_encodings() {
+        let m = msg();
+        let scale = DagMsg::PublishModel(m.clone()).encode();
+        let fields = (
+            0u8,
+            &m.model_id,
+            &m.arch,
+            &m.meta_json,
+            &m.blocks,
+            m.deposit,
+        )
+            .encode();
+        assert_eq!(scale, fields);
+        let json = serde_json::to_value(DagMsg::PublishModel(m.clone())).unwrap();
+        assert_eq!(json["type"], "publish_model");
+        assert_eq!(json["model_id"], "tiny");
+        assert_eq!(json["deposit"], "5");
+        let back: DagMsg = serde_json::from_value(json).unwrap();
+        assert_eq!(back, DagMsg::PublishModel(m));
+    }
+
+    #[test]
+    fn dag_params_refuse_zero_limits() {
+        assert!(DagParams::default().validate().is_ok());
+        let p = DagParams {
+            max_meta_bytes: 0,
+            ..DagParams::default()
+        };
+        assert!(p.validate().is_err());
+    }
 }

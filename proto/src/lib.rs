@@ -3,7 +3,14 @@
 //!
 //! Everything that crosses a process boundary is SCALE-encoded (parity-scale-codec) and
 //! defined here, so a wallet, worker or explorer never parses ad-hoc strings.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::float_arithmetic,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod address;
 pub mod code;

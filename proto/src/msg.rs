@@ -49,7 +49,7 @@ impl Msg {
             Msg::Staking(StakingMsg::CreateValidator { self_stake, .. }) => *self_stake,
             Msg::Staking(StakingMsg::Delegate { amount, .. }) => *amount,
             Msg::Staking(_) => 0,
-            Msg::Dag(crate::dag::DagMsg::PublishModel { deposit, .. }) => *deposit,
+            Msg::Dag(crate::dag::DagMsg::PublishModel(m)) => m.deposit,
             Msg::Pol(m) => m.outflow(),
             Msg::Inference(m) => m.outflow(),
         }

@@ -91,7 +91,8 @@ impl FeeParams {
 
     /// The target gas per block.
     pub fn target_gas(&self) -> u64 {
-        let t = u128::from(self.block_gas_limit) * u128::from(self.target_gas_bps) / 10_000;
+        let t = u128::from(self.block_gas_limit).saturating_mul(u128::from(self.target_gas_bps))
+            / 10_000;
         u64::try_from(t).unwrap_or(u64::MAX).max(1)
     }
 }
@@ -182,6 +183,8 @@ impl StakingParams {
             .max_annual_emission
             .saturating_mul(u128::from(self.validation_reward_bps))
             / 10_000;
-        yearly / u128::from(self.blocks_per_year.max(1))
+        yearly
+            .checked_div(u128::from(self.blocks_per_year.max(1)))
+            .unwrap_or(0)
     }
 }

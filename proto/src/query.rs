@@ -68,6 +68,8 @@ pub enum QueryPath {
     Children([u8; 32]),
     /// `/dag/topo/{model}` → `Vec<BlockId>` in a topological order (dependencies first).
     Topo(String),
+    /// `/dag/params` → [`crate::dag::DagParams`] (provable).
+    DagParams,
     /// `/pol/params` → [`crate::pol::PolParams`] (provable).
     PolParams,
     /// `/pol/round/{id}` → [`crate::pol::RoundInfo`] (provable).
@@ -159,6 +161,7 @@ impl QueryPath {
             ["dag", "history", m, n] => QueryPath::History(m.to_string(), n.to_string()),
             ["dag", "children", id] => QueryPath::Children(id32(id)?),
             ["dag", "topo", m] => QueryPath::Topo(m.to_string()),
+            ["dag", "params"] => QueryPath::DagParams,
             ["pol", "params"] => QueryPath::PolParams,
             ["pol", "round", n] => QueryPath::Round(num(n)?),
             ["pol", "rounds", m] => QueryPath::Rounds(m.to_string()),
@@ -204,6 +207,7 @@ impl std::fmt::Display for QueryPath {
             QueryPath::History(m, n) => write!(f, "/dag/history/{m}/{n}"),
             QueryPath::Children(id) => write!(f, "/dag/children/{}", hex::encode(id)),
             QueryPath::Topo(m) => write!(f, "/dag/topo/{m}"),
+            QueryPath::DagParams => write!(f, "/dag/params"),
             QueryPath::PolParams => write!(f, "/pol/params"),
             QueryPath::Round(n) => write!(f, "/pol/round/{n}"),
             QueryPath::Rounds(m) => write!(f, "/pol/rounds/{m}"),
@@ -358,6 +362,7 @@ mod tests {
             QueryPath::History("m".into(), "embed".into()),
             QueryPath::Children([4; 32]),
             QueryPath::Topo("m".into()),
+            QueryPath::DagParams,
             QueryPath::PolParams,
             QueryPath::Round(7),
             QueryPath::Rounds("m".into()),

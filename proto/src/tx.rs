@@ -139,7 +139,7 @@ impl Tx {
 impl SignedTx {
     /// The wire encoding: version byte, then SCALE.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + self.size_hint());
+        let mut out = Vec::with_capacity(self.size_hint().saturating_add(1));
         out.push(TX_FORMAT_VERSION);
         self.encode_to(&mut out);
         out
@@ -151,7 +151,7 @@ impl SignedTx {
             Some(&TX_FORMAT_VERSION) => {}
             other => return Err(DecodeError::UnsupportedVersion(other.copied())),
         }
-        let mut input = &bytes[1..];
+        let mut input = bytes.get(1..).unwrap_or_default();
         let tx = SignedTx::decode_with_depth_limit(DECODE_DEPTH_LIMIT, &mut input)
             .map_err(|e| DecodeError::Malformed(e.to_string()))?;
         if !input.is_empty() {
@@ -294,7 +294,7 @@ mod tests {
         #[test]
         fn mutated_valid_tx_never_panics(idx in 0usize..200, byte in any::<u8>()) {
             let mut bytes = sample().sign(&SecretKey::from_seed("m")).to_bytes();
-            let i = idx % bytes.len();
+            let i = idx.checked_rem(bytes.len()).unwrap();
             bytes[i] = byte;
             if let Ok(tx) = SignedTx::from_bytes(&bytes) {
                 let _ = tx.recover_signer();

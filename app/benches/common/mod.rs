@@ -1,5 +1,6 @@
 //! The workload shared by the app benchmarks: a chain whose genesis funds `SENDERS`
 //! accounts, and blocks of `BLOCK_TXS` signed transfers to fresh recipients.
+#![allow(unreachable_pub)]
 
 use base64::Engine as _;
 use blyan_app::node::BlyanApp;

@@ -34,7 +34,7 @@ pub fn parse_amount(s: &str) -> anyhow::Result<u128> {
 }
 
 /// Formats base units as BLY with trailing zeros trimmed.
-pub fn format_bly(units: u128) -> String {
+pub(super) fn format_bly(units: u128) -> String {
     let whole = units / BLY;
     let frac = units % BLY;
     if frac == 0 {

@@ -101,7 +101,7 @@ fn ids(v: serde_json::Value) -> serde_json::Value {
 }
 
 /// Runs a DAG query.
-pub fn run_query(cmd: DagQuery, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_query(cmd: DagQuery, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
         DagQuery::Models { opts } => fetch::<Vec<ModelInfo>>(&opts, &QueryPath::Models)?,
         DagQuery::Meta { model, opts } => fetch::<ModelInfo>(&opts, &QueryPath::ModelMeta(model))?,
@@ -141,7 +141,7 @@ pub enum DagTx {
 }
 
 /// Runs a DAG transaction.
-pub fn run_tx(cmd: DagTx, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_tx(cmd: DagTx, out: Output) -> anyhow::Result<()> {
     let DagTx::PublishModel {
         file,
         deposit,
@@ -150,13 +150,13 @@ pub fn run_tx(cmd: DagTx, out: Output) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&file)?;
     let m: blyan_genesis::GenesisModel = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{} is not a model file: {e}", file.display()))?;
-    let msg = blyan_proto::DagMsg::PublishModel {
+    let msg = blyan_proto::DagMsg::PublishModel(blyan_proto::dag::PublishModel {
         model_id: m.id,
         arch: m.arch,
         meta_json: m.meta_json,
         blocks: m.blocks,
         deposit: parse_amount(&deposit)?,
-    };
+    });
     let result = sign_and_broadcast(&opts, vec![blyan_proto::Msg::Dag(msg)])?;
     out.print(&result);
     if result["code"].as_u64().unwrap_or(0) != 0 {

@@ -49,7 +49,7 @@ pub enum InferenceQuery {
 }
 
 /// Runs an inference query.
-pub fn run_query(cmd: InferenceQuery, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_query(cmd: InferenceQuery, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
         InferenceQuery::Params { opts } => {
             fetch::<InferenceParams>(&opts, &QueryPath::InferenceParams)?
@@ -139,7 +139,7 @@ struct RedeemFile {
 }
 
 /// Runs an inference transaction.
-pub fn run_tx(cmd: InferenceTx, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_tx(cmd: InferenceTx, out: Output) -> anyhow::Result<()> {
     let (msg, opts) = match cmd {
         InferenceTx::RegisterProvider {
             endpoint,

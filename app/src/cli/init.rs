@@ -38,7 +38,7 @@ pub struct InitArgs {
 
 /// Creates the home: `cometbft init`, then the genesis app_state (default tokenomics,
 /// this node as the only validator, operated by the named key) and `blyand/app.toml`.
-pub fn run(a: InitArgs, out: Output) -> anyhow::Result<()> {
+pub(super) fn run(a: InitArgs, out: Output) -> anyhow::Result<()> {
     if a.home.join("config").join("genesis.json").exists() {
         bail!("{} already holds a node", a.home.display());
     }

@@ -75,7 +75,7 @@ pub enum KeysCommand {
 }
 
 /// Runs a key command.
-pub fn run(cmd: KeysCommand, out: Output) -> anyhow::Result<()> {
+pub(super) fn run(cmd: KeysCommand, out: Output) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Add { name, ring } => {
             let pw = password("Password for the new key: ")?;

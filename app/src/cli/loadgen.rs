@@ -198,7 +198,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Runs the load and prints the report.
-pub fn run(a: LoadgenArgs, out: Output) -> anyhow::Result<()> {
+pub(super) fn run(a: LoadgenArgs, out: Output) -> anyhow::Result<()> {
     let rpcs: Vec<RpcClient> = a
         .nodes
         .split(',')

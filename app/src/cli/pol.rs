@@ -90,7 +90,7 @@ pub enum PolQuery {
 }
 
 /// Runs a Proof-of-Learning query.
-pub fn run_query(cmd: PolQuery, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_query(cmd: PolQuery, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
         PolQuery::Params { opts } => fetch::<PolParams>(&opts, &QueryPath::PolParams)?,
         PolQuery::Round { id, opts } => fetch::<RoundInfo>(&opts, &QueryPath::Round(id))?,
@@ -166,7 +166,7 @@ pub enum PolTx {
 }
 
 /// Runs a Proof-of-Learning transaction.
-pub fn run_tx(cmd: PolTx, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_tx(cmd: PolTx, out: Output) -> anyhow::Result<()> {
     let PolTx::SubmitDelta {
         file,
         bond,

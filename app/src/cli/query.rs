@@ -165,7 +165,7 @@ fn with_proof(mut v: Value, height: u64, proof: Value) -> Value {
 }
 
 /// Runs a query command.
-pub fn run(cmd: QueryCommand, out: Output) -> anyhow::Result<()> {
+pub(super) fn run(cmd: QueryCommand, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
         QueryCommand::Staking(c) => return super::staking::run_query(c, out),
         QueryCommand::Dag(c) => return super::dag::run_query(c, out),

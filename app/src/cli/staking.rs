@@ -119,7 +119,7 @@ fn consensus_key(home: Option<&PathBuf>, key: Option<&str>) -> anyhow::Result<[u
 }
 
 /// Runs a staking transaction.
-pub fn run_tx(cmd: StakingTx, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_tx(cmd: StakingTx, out: Output) -> anyhow::Result<()> {
     let (msg, opts) = match cmd {
         StakingTx::CreateValidator {
             node_home,
@@ -260,7 +260,7 @@ fn fetch<T: Decode + serde::Serialize>(
 }
 
 /// Runs a staking query.
-pub fn run_query(cmd: StakingQuery, out: Output) -> anyhow::Result<()> {
+pub(super) fn run_query(cmd: StakingQuery, out: Output) -> anyhow::Result<()> {
     let v = match cmd {
         StakingQuery::Validators { opts } => {
             fetch::<Vec<ValidatorInfo>>(&opts, &QueryPath::Validators)?

@@ -25,7 +25,7 @@ pub struct StartArgs {
 }
 
 /// Runs the node until killed.
-pub fn run(args: StartArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: StartArgs) -> anyhow::Result<()> {
     let mut cfg = AppConfig::load(&args.home)?;
     if let Some(a) = args.abci_addr {
         cfg.abci_addr = a;

@@ -37,7 +37,7 @@ pub struct TestnetArgs {
 }
 
 /// Writes the network.
-pub fn run(a: TestnetArgs, out: Output) -> anyhow::Result<()> {
+pub(super) fn run(a: TestnetArgs, out: Output) -> anyhow::Result<()> {
     let mut spec = LocalnetSpec::new(a.validators, &a.chain_id, a.out_dir.clone(), a.cometbft_bin);
     spec.base_port = a.base_port;
     spec.dev_accounts = a.dev_accounts;

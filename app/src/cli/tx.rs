@@ -79,7 +79,7 @@ pub enum BankTx {
 }
 
 /// Runs a transaction command.
-pub fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
+pub(super) fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
     match cmd {
         TxCommand::Bank(BankTx::Send { to, amount, opts }) => {
             let amount = parse_amount(&amount)?;
@@ -99,12 +99,12 @@ pub fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
 }
 
 /// Fills in nonce and fees from the node, signs, broadcasts, optionally waits.
-pub fn sign_and_broadcast(opts: &TxOpts, msgs: Vec<Msg>) -> anyhow::Result<Value> {
+pub(super) fn sign_and_broadcast(opts: &TxOpts, msgs: Vec<Msg>) -> anyhow::Result<Value> {
     sign_and_broadcast_with(opts, |_| Ok(msgs))
 }
 
 /// What a message builder may need to know about the transaction it goes into.
-pub struct TxContext<'a> {
+pub(super) struct TxContext<'a> {
     /// Chain id.
     pub chain_id: &'a str,
     /// The signer.
@@ -117,7 +117,7 @@ pub struct TxContext<'a> {
 
 /// [`sign_and_broadcast`] with messages built once the signer, chain id and nonce are known
 /// (e.g. a hashcash stamp bound to them).
-pub fn sign_and_broadcast_with(
+pub(super) fn sign_and_broadcast_with(
     opts: &TxOpts,
     build: impl FnOnce(&TxContext<'_>) -> anyhow::Result<Vec<Msg>>,
 ) -> anyhow::Result<Value> {

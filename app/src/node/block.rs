@@ -58,7 +58,7 @@ pub fn execute_block<S: StateRead>(
         .map(|t| ex.execute(t.as_ref().map_err(TxError::clone), Mode::Deliver))
         .collect();
     let gas_used = ex.gas_used();
-    let end = ex.end()?;
+    let end = ex.end().map_err(|e| e.to_string())?;
     Ok(BlockResult {
         outcomes,
         events: end.events,

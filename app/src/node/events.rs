@@ -4,7 +4,7 @@ use blyan_proto::event::Event;
 use tendermint_proto::v0_38::abci::{Event as AbciEvent, EventAttribute};
 
 /// Converts typed events, in order.
-pub fn to_abci(events: &[Event]) -> Vec<AbciEvent> {
+pub(super) fn to_abci(events: &[Event]) -> Vec<AbciEvent> {
     events
         .iter()
         .map(|e| AbciEvent {

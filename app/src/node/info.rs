@@ -10,7 +10,7 @@ use tendermint_proto::v0_38::abci::{
 use super::BlyanApp;
 
 /// The application protocol version reported to CometBFT.
-pub const APP_VERSION: u64 = 1;
+pub(super) const APP_VERSION: u64 = 1;
 
 /// Reports the last committed height and app hash, so CometBFT replays any block the
 /// application missed (after a crash between a block's commit in CometBFT and ours).

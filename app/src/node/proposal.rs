@@ -33,7 +33,10 @@ fn tip_per_gas(v: &VerifiedTx, base_fee: u128) -> u128 {
 }
 
 /// Orders transactions by tip, keeping each sender's nonces ascending.
-pub fn priority_order(txs: Vec<(Bytes, VerifiedTx)>, base_fee: u128) -> Vec<(Bytes, VerifiedTx)> {
+pub(super) fn priority_order(
+    txs: Vec<(Bytes, VerifiedTx)>,
+    base_fee: u128,
+) -> Vec<(Bytes, VerifiedTx)> {
     let mut by_sender: BTreeMap<Address, Vec<(Bytes, VerifiedTx)>> = BTreeMap::new();
     for t in txs {
         by_sender.entry(t.1.signer).or_default().push(t);

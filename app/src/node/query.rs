@@ -49,7 +49,7 @@ pub(super) fn query(app: &BlyanApp, req: RequestQuery) -> ResponseQuery {
     };
     let answer = match answer {
         Ok(a) => a,
-        Err(e) => return fail(QUERY_BAD_PARAM, e, height),
+        Err(e) => return fail(QUERY_BAD_PARAM, e.to_string(), height),
     };
     let mut resp = ResponseQuery {
         code: 0,

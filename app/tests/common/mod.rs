@@ -16,28 +16,28 @@ use tendermint_proto::v0_38::abci::{
     RequestProcessProposal, ResponseFinalizeBlock,
 };
 
-pub const CHAIN: &str = "blyan-inproc";
-pub const CONS_KEY: [u8; 32] = [9u8; 32];
+pub(crate) const CHAIN: &str = "blyan-inproc";
+pub(crate) const CONS_KEY: [u8; 32] = [9u8; 32];
 
-pub fn dev(i: usize) -> SecretKey {
+pub(crate) fn dev(i: usize) -> SecretKey {
     SecretKey::from_seed(&format!("inproc/dev/{i}"))
 }
 
-pub fn operator() -> SecretKey {
+pub(crate) fn operator() -> SecretKey {
     SecretKey::from_seed("inproc/operator")
 }
 
-pub fn proposer_address() -> Vec<u8> {
+pub(crate) fn proposer_address() -> Vec<u8> {
     blyan_app::genesis_bridge::consensus_address(&CONS_KEY).to_vec()
 }
 
 /// A fresh app with genesis applied; `devs` funded accounts.
-pub fn app_with_genesis(devs: usize) -> BlyanApp {
+pub(crate) fn app_with_genesis(devs: usize) -> BlyanApp {
     app_with_genesis_in(Store::temporary(100).unwrap(), devs)
 }
 
 /// A fresh app over `store` with genesis applied; `devs` funded accounts.
-pub fn app_with_genesis_in(store: Store, devs: usize) -> BlyanApp {
+pub(crate) fn app_with_genesis_in(store: Store, devs: usize) -> BlyanApp {
     let app = BlyanApp::new(store, Metrics::new(), 100_000);
     let validator = GenesisValidator {
         name: "v0".into(),
@@ -59,7 +59,7 @@ pub fn app_with_genesis_in(store: Store, devs: usize) -> BlyanApp {
     app
 }
 
-pub fn transfer(_signer: &SecretKey, nonce: u64, to: Address, amount: u128) -> Tx {
+pub(crate) fn transfer(_signer: &SecretKey, nonce: u64, to: Address, amount: u128) -> Tx {
     Tx {
         chain_id: CHAIN.into(),
         nonce,
@@ -73,7 +73,7 @@ pub fn transfer(_signer: &SecretKey, nonce: u64, to: Address, amount: u128) -> T
     }
 }
 
-pub fn signed(from: &SecretKey, nonce: u64, to: Address, amount: u128) -> Bytes {
+pub(crate) fn signed(from: &SecretKey, nonce: u64, to: Address, amount: u128) -> Bytes {
     transfer(from, nonce, to, amount)
         .sign(from)
         .to_bytes()
@@ -87,7 +87,7 @@ fn time(height: u64) -> Option<Timestamp> {
     })
 }
 
-pub fn check(app: &BlyanApp, tx: &Bytes) -> u32 {
+pub(crate) fn check(app: &BlyanApp, tx: &Bytes) -> u32 {
     app.check_tx(RequestCheckTx {
         tx: tx.clone(),
         r#type: 0,
@@ -95,7 +95,7 @@ pub fn check(app: &BlyanApp, tx: &Bytes) -> u32 {
     .code
 }
 
-pub fn prepare(app: &BlyanApp, height: u64, txs: Vec<Bytes>) -> Vec<Bytes> {
+pub(crate) fn prepare(app: &BlyanApp, height: u64, txs: Vec<Bytes>) -> Vec<Bytes> {
     app.prepare_proposal(RequestPrepareProposal {
         max_tx_bytes: 4 * 1024 * 1024,
         txs,
@@ -107,7 +107,7 @@ pub fn prepare(app: &BlyanApp, height: u64, txs: Vec<Bytes>) -> Vec<Bytes> {
     .txs
 }
 
-pub fn process_accepts(app: &BlyanApp, height: u64, txs: Vec<Bytes>) -> bool {
+pub(crate) fn process_accepts(app: &BlyanApp, height: u64, txs: Vec<Bytes>) -> bool {
     app.process_proposal(RequestProcessProposal {
         txs,
         height: height as i64,
@@ -119,7 +119,11 @@ pub fn process_accepts(app: &BlyanApp, height: u64, txs: Vec<Bytes>) -> bool {
         == 1
 }
 
-pub fn finalize_and_commit(app: &BlyanApp, height: u64, txs: Vec<Bytes>) -> ResponseFinalizeBlock {
+pub(crate) fn finalize_and_commit(
+    app: &BlyanApp,
+    height: u64,
+    txs: Vec<Bytes>,
+) -> ResponseFinalizeBlock {
     let r = app.finalize_block(RequestFinalizeBlock {
         txs,
         height: height as i64,

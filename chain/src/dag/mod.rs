@@ -12,14 +12,19 @@
 //! through accepted rounds (`pol`), so its owner's `MsgPublishModel` is refused
 //! (`ModelUnderPol`); owner upgrades of such models are for governance.
 
+mod ext;
 mod learned;
+mod module;
 mod names;
 mod publish;
 mod query;
 mod state;
 
+pub use blyan_proto::dag::DagParams;
+pub use ext::{DagRead, DagWrite};
 pub use learned::record_learned_version;
+pub use module::{execute, Dag};
 pub use names::{block_names, check_name};
-pub use publish::{publish_model, DagParams, PublishOptions};
+pub use publish::{publish_model, PublishOptions};
 pub use query::answer as answer_query;
 pub use state::*;

@@ -3,39 +3,17 @@
 
 use std::collections::BTreeSet;
 
-use blyan_proto::dag::{BlockId, BlockSpec, BlockType, ModelArch, ParamBlock, SemVer};
+use blyan_proto::dag::{
+    BlockId, BlockSpec, BlockType, DagParams, ModelArch, ParamBlock, PublishModel, SemVer,
+};
 use blyan_proto::event::Event;
-use blyan_proto::{Address, ErrorCode, BLY};
-use parity_scale_codec::{Decode, Encode};
+use blyan_proto::{Address, ErrorCode};
+use parity_scale_codec::Encode;
 
 use super::names::{block_names, check_name};
 use super::state::*;
 use crate::error::{TxError, TxResult};
-use crate::state::{StateReadExt, StateWrite};
-
-/// DAG parameters (defaults until governance sets them).
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct DagParams {
-    /// Deposit a new model locks, base units.
-    pub publish_deposit: u128,
-    /// Most blocks in one message.
-    pub max_blocks_per_msg: u32,
-    /// Longest meta JSON, bytes.
-    pub max_meta_bytes: u32,
-    /// Most layers or experts per layer.
-    pub max_arch_dim: u32,
-}
-
-impl Default for DagParams {
-    fn default() -> Self {
-        DagParams {
-            publish_deposit: 100 * BLY,
-            max_blocks_per_msg: 4_096,
-            max_meta_bytes: 16 * 1024,
-            max_arch_dim: 256,
-        }
-    }
-}
+use crate::state::StateWrite;
 
 /// How a publish is charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,20 +101,24 @@ pub(super) fn block_id(b: &ParamBlock) -> BlockId {
     blyan_proto::hash::keccak256(&header.encode())
 }
 
-/// Publishes a model or new versions of its blocks; returns the events.
-#[allow(clippy::too_many_arguments)]
+/// Publishes a model or new versions of its blocks (`msg`, signed by `author` at
+/// `height`); returns the events.
 pub fn publish_model<S: StateWrite + ?Sized>(
     state: &mut S,
     author: &Address,
-    model_id: &str,
-    arch: &ModelArch,
-    meta_json: &str,
-    blocks: &[BlockSpec],
-    deposit: u128,
+    msg: &PublishModel,
     height: u64,
     opts: PublishOptions,
 ) -> TxResult<Vec<Event>> {
-    let p: DagParams = state.get_scale(state_key::PARAMS)?.unwrap_or_default();
+    let PublishModel {
+        model_id,
+        arch,
+        meta_json,
+        blocks,
+        deposit,
+    } = msg;
+    let (model_id, deposit) = (model_id.as_str(), *deposit);
+    let p: DagParams = params(state)?;
     check_model_id(model_id)?;
     if blocks.len() > usize::try_from(p.max_blocks_per_msg).unwrap_or(usize::MAX) {
         return Err(bad(

@@ -5,6 +5,7 @@ use blyan_proto::query::QueryPath;
 use parity_scale_codec::{Decode, Encode};
 
 use super::state::*;
+use crate::error::QueryError;
 use crate::query::Answer;
 use crate::state::StateRead;
 
@@ -26,8 +27,8 @@ fn info(id: &str, rec: &ModelRecord) -> ModelInfo {
 pub fn answer<S: StateRead + ?Sized>(
     state: &S,
     path: &QueryPath,
-) -> Result<Option<Answer>, String> {
-    let e = |e: crate::TxError| e.log;
+) -> Result<Option<Answer>, QueryError> {
+    let e = QueryError::State;
     let plain = |value: Vec<u8>| {
         Some(Answer {
             value,
@@ -35,6 +36,10 @@ pub fn answer<S: StateRead + ?Sized>(
         })
     };
     Ok(match path {
+        QueryPath::DagParams => Some(Answer {
+            value: params(state).map_err(e)?.encode(),
+            proof_key: Some(state_key::PARAMS.to_vec()),
+        }),
         QueryPath::Models => {
             let mut out = Vec::new();
             for (k, v) in state.prefix_raw(state_key::MODEL_PREFIX) {
@@ -42,7 +47,8 @@ pub fn answer<S: StateRead + ?Sized>(
                     k.get(state_key::MODEL_PREFIX.len()..).unwrap_or_default(),
                 )
                 .to_string();
-                let rec = ModelRecord::decode(&mut v.as_slice()).map_err(|x| x.to_string())?;
+                let rec = ModelRecord::decode(&mut v.as_slice())
+                    .map_err(|x| QueryError::Decode(x.to_string()))?;
                 out.push(info(&id, &rec));
             }
             plain(out.encode())
@@ -51,14 +57,16 @@ pub fn answer<S: StateRead + ?Sized>(
         QueryPath::Head(m, n) => {
             let b = head(state, m, n)
                 .map_err(e)?
-                .ok_or_else(|| format!("model {m:?} has no block {n:?}"))?;
+                .ok_or_else(|| QueryError::NotFound(format!("model {m:?} has no block {n:?}")))?;
             Some(Answer {
                 value: b.encode(),
                 proof_key: Some(state_key::block(&b.id)),
             })
         }
         QueryPath::Block(id) => {
-            let b = block(state, id).map_err(e)?.ok_or("no such block")?;
+            let b = block(state, id)
+                .map_err(e)?
+                .ok_or_else(|| QueryError::NotFound("no such block".into()))?;
             Some(Answer {
                 value: b.encode(),
                 proof_key: Some(state_key::block(id)),

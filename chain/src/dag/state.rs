@@ -94,6 +94,16 @@ pub struct ModelRecord {
     pub loss_micro: Option<u64>,
 }
 
+/// The parameters (written at genesis; the defaults for a state written before they were).
+pub fn params<S: StateRead + ?Sized>(state: &S) -> TxResult<blyan_proto::dag::DagParams> {
+    Ok(state.get_scale(state_key::PARAMS)?.unwrap_or_default())
+}
+
+/// Sets the parameters.
+pub(crate) fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &blyan_proto::dag::DagParams) {
+    state.put_scale(state_key::PARAMS.to_vec(), p);
+}
+
 /// A model, if it exists.
 pub fn model<S: StateRead + ?Sized>(state: &S, id: &str) -> TxResult<Option<ModelRecord>> {
     state.get_scale(&state_key::model(id))
@@ -189,6 +199,6 @@ fn history_len<S: StateRead + ?Sized>(state: &S, model: &str, name: &str) -> u64
 }
 
 /// Stores a model record.
-pub fn set_model<S: StateWrite + ?Sized>(state: &mut S, id: &str, rec: &ModelRecord) {
+pub(crate) fn set_model<S: StateWrite + ?Sized>(state: &mut S, id: &str, rec: &ModelRecord) {
     state.put_scale(state_key::model(id), rec);
 }

@@ -9,11 +9,13 @@
 //! channel and takes back the rest.
 
 mod channel;
+mod module;
 mod query;
 mod redeem;
 mod state;
 
 pub use channel::{close, open_channel, register_provider, top_up};
+pub use module::Inference;
 pub use query::answer as answer_query;
 pub use redeem::redeem;
 pub use state::*;

@@ -4,6 +4,7 @@ use blyan_proto::query::QueryPath;
 use parity_scale_codec::Encode;
 
 use super::state::*;
+use crate::error::QueryError;
 use crate::query::Answer;
 use crate::state::StateRead;
 
@@ -11,8 +12,8 @@ use crate::state::StateRead;
 pub fn answer<S: StateRead + ?Sized>(
     state: &S,
     path: &QueryPath,
-) -> Result<Option<Answer>, String> {
-    let e = |e: crate::TxError| e.log;
+) -> Result<Option<Answer>, QueryError> {
+    let e = QueryError::State;
     let plain = |value: Vec<u8>| {
         Some(Answer {
             value,
@@ -27,7 +28,7 @@ pub fn answer<S: StateRead + ?Sized>(
         QueryPath::Provider(a) => {
             let p = provider(state, a)
                 .map_err(e)?
-                .ok_or_else(|| format!("{a} is not a registered provider"))?;
+                .ok_or_else(|| QueryError::NotFound(format!("{a} is not a registered provider")))?;
             Some(Answer {
                 value: p.encode(),
                 proof_key: Some(state_key::provider(a)),

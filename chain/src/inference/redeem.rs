@@ -11,9 +11,10 @@ use blyan_proto::inference::{usage_root, BlockUsage, InferenceEvent, SignedVouch
 use blyan_proto::{Address, ErrorCode};
 
 use super::state::*;
+use crate::dag::DagRead;
 use crate::error::{TxError, TxResult};
+use crate::math::{bps_of, mul_div};
 use crate::runtime::MsgContext;
-use crate::staking::mul_div;
 use crate::state::StateWrite;
 
 fn bad(code: ErrorCode, log: impl Into<String>) -> TxError {
@@ -29,7 +30,7 @@ fn recipients<S: StateWrite + ?Sized>(
     owner: &Address,
     block: &str,
 ) -> TxResult<Vec<(Address, u128)>> {
-    let head = crate::dag::head(state, model, block)?.ok_or_else(|| {
+    let head = state.dag_head(model, block)?.ok_or_else(|| {
         bad(
             ErrorCode::InvalidUsage,
             format!("model {model:?} has no block {block:?}"),
@@ -171,7 +172,7 @@ pub fn redeem<S: StateWrite + ?Sized>(
             ),
         ));
     }
-    let rec = crate::dag::must_model(state, model)?;
+    let rec = state.dag_must_model(model)?;
     let serves = provider(state, &c.provider)?.is_some_and(|p| p.models.iter().any(|m| m == model));
     if !serves {
         return Err(bad(
@@ -194,8 +195,8 @@ pub fn redeem<S: StateWrite + ?Sized>(
         ));
     }
     let amount = v.cumulative.saturating_sub(c.redeemed);
-    let provider_share = mul_div(amount, u128::from(p.provider_bps), 10_000);
-    let contributors = mul_div(amount, u128::from(p.contributors_bps), 10_000);
+    let provider_share = bps_of(amount, p.provider_bps);
+    let contributors = bps_of(amount, p.contributors_bps);
     let total_tokens: u128 = by_block.values().map(|t| u128::from(*t)).sum();
     let mut owed: BTreeMap<Address, u128> = BTreeMap::new();
     if total_tokens == 0 {

@@ -60,7 +60,7 @@ pub fn params<S: StateRead + ?Sized>(state: &S) -> TxResult<InferenceParams> {
 }
 
 /// Writes the parameters.
-pub fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &InferenceParams) {
+pub(crate) fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &InferenceParams) {
     state.put_scale(state_key::PARAMS.to_vec(), p);
 }
 
@@ -89,7 +89,7 @@ pub fn channel<S: StateRead + ?Sized>(state: &S, id: ChannelId) -> TxResult<Chan
 }
 
 /// Stores a channel.
-pub fn set_channel<S: StateWrite + ?Sized>(state: &mut S, c: &ChannelInfo) {
+pub(crate) fn set_channel<S: StateWrite + ?Sized>(state: &mut S, c: &ChannelInfo) {
     state.put_scale(state_key::channel(c.id), c);
 }
 
@@ -101,7 +101,7 @@ pub fn channel_usage<S: StateRead + ?Sized>(state: &S, id: ChannelId) -> TxResul
 }
 
 /// Records the cumulative usage of a redemption (`usage` empty: forgets it).
-pub fn set_channel_usage<S: StateWrite + ?Sized>(
+pub(crate) fn set_channel_usage<S: StateWrite + ?Sized>(
     state: &mut S,
     id: ChannelId,
     usage: &[BlockUsage],

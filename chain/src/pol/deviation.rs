@@ -24,8 +24,8 @@ use crate::error::TxResult;
 use crate::state::StateWrite;
 
 /// Whether `loss` is further than `bps` of `median` from it.
-pub fn deviates(loss: u64, median: u64, bps: u32) -> bool {
-    let tolerance = u128::from(median).saturating_mul(u128::from(bps)) / 10_000;
+pub(super) fn deviates(loss: u64, median: u64, bps: u32) -> bool {
+    let tolerance = crate::math::bps_of(u128::from(median), bps);
     u128::from(loss.abs_diff(median)) > tolerance
 }
 

@@ -12,6 +12,7 @@
 mod attest;
 mod contributors;
 mod deviation;
+mod module;
 mod payout;
 mod query;
 mod rounds;
@@ -23,6 +24,7 @@ mod verdict;
 mod voting;
 
 pub use attest::{admitted_blocks, attest_aggregate, attest_submissions};
+pub use module::Pol;
 pub use query::answer as answer_query;
 pub use rounds::end_block;
 pub use state::*;

@@ -8,22 +8,21 @@
 //! emission reserve (never beyond it).
 
 use blyan_proto::event::Event;
-use blyan_proto::pol::{PolEvent, PolParams, RoundInfo, SubmissionInfo, SubmissionStatus};
+use blyan_proto::pol::{
+    PolEvent, PolParams, RewardKind, RoundInfo, SubmissionInfo, SubmissionStatus,
+};
 use blyan_proto::Address;
 
 use super::state::*;
 use crate::error::TxResult;
-use crate::staking::mul_div;
+use crate::math::mul_div;
 use crate::state::StateWrite;
 
-/// `amount × bps / 10,000`, floor.
-pub fn bps_of(amount: u128, bps: u32) -> u128 {
-    mul_div(amount, u128::from(bps), 10_000)
-}
+pub(super) use crate::math::bps_of;
 
 /// Takes `amount` from `from` for good (a slash, a fee): burned, or moved to the reward
 /// pool when `slash_to_reward_pool` is set.
-pub fn take<S: StateWrite + ?Sized>(
+pub(super) fn take<S: StateWrite + ?Sized>(
     state: &mut S,
     p: &PolParams,
     from: &Address,
@@ -41,7 +40,7 @@ pub fn take<S: StateWrite + ?Sized>(
 }
 
 /// Takes `amount` out of the bond pool: burned, or moved to the reward pool.
-pub fn take_from_bond<S: StateWrite + ?Sized>(
+pub(super) fn take_from_bond<S: StateWrite + ?Sized>(
     state: &mut S,
     p: &PolParams,
     amount: u128,
@@ -69,7 +68,7 @@ fn split(budget: u128, weights: &[u128]) -> Vec<u128> {
 }
 
 /// Pays the learning and validation rewards of an accepted round.
-pub fn pay_round<S: StateWrite + ?Sized>(
+pub(super) fn pay_round<S: StateWrite + ?Sized>(
     state: &mut S,
     p: &PolParams,
     r: &mut RoundInfo,
@@ -107,7 +106,7 @@ pub fn pay_round<S: StateWrite + ?Sized>(
             events.push(Event::Pol(PolEvent::Rewarded {
                 round: r.id,
                 account: s.miner,
-                kind: "learning".into(),
+                kind: RewardKind::Learning,
                 amount: paid,
             }));
         }
@@ -123,7 +122,7 @@ pub fn pay_round<S: StateWrite + ?Sized>(
             events.push(Event::Pol(PolEvent::Rewarded {
                 round: r.id,
                 account: *v,
-                kind: "validation".into(),
+                kind: RewardKind::Validation,
                 amount: paid,
             }));
         }

@@ -4,6 +4,7 @@ use blyan_proto::query::QueryPath;
 use parity_scale_codec::Encode;
 
 use super::state::*;
+use crate::error::QueryError;
 use crate::query::Answer;
 use crate::state::StateRead;
 
@@ -11,8 +12,8 @@ use crate::state::StateRead;
 pub fn answer<S: StateRead + ?Sized>(
     state: &S,
     path: &QueryPath,
-) -> Result<Option<Answer>, String> {
-    let e = |e: crate::TxError| e.log;
+) -> Result<Option<Answer>, QueryError> {
+    let e = QueryError::State;
     let plain = |value: Vec<u8>| {
         Some(Answer {
             value,
@@ -27,7 +28,7 @@ pub fn answer<S: StateRead + ?Sized>(
         QueryPath::Round(id) => {
             let r = round(state, *id)
                 .map_err(e)?
-                .ok_or_else(|| format!("no round {id}"))?;
+                .ok_or_else(|| QueryError::NotFound(format!("no round {id}")))?;
             Some(Answer {
                 value: r.encode(),
                 proof_key: Some(state_key::round(*id)),
@@ -38,7 +39,7 @@ pub fn answer<S: StateRead + ?Sized>(
         QueryPath::Submission(id) => {
             let s = submission(state, *id)
                 .map_err(e)?
-                .ok_or_else(|| format!("no submission {id}"))?;
+                .ok_or_else(|| QueryError::NotFound(format!("no submission {id}")))?;
             Some(Answer {
                 value: s.encode(),
                 proof_key: Some(state_key::submission(*id)),
@@ -47,7 +48,7 @@ pub fn answer<S: StateRead + ?Sized>(
         QueryPath::Submissions(id) => {
             let r = round(state, *id)
                 .map_err(e)?
-                .ok_or_else(|| format!("no round {id}"))?;
+                .ok_or_else(|| QueryError::NotFound(format!("no round {id}")))?;
             plain(round_submissions(state, &r).map_err(e)?.encode())
         }
         QueryPath::Trust(a) => Some(Answer {

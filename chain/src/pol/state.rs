@@ -130,7 +130,7 @@ pub fn params<S: StateRead + ?Sized>(state: &S) -> TxResult<PolParams> {
 }
 
 /// Writes the parameters.
-pub fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &PolParams) {
+pub(crate) fn set_params<S: StateWrite + ?Sized>(state: &mut S, p: &PolParams) {
     state.put_scale(state_key::PARAMS.to_vec(), p);
 }
 
@@ -150,7 +150,7 @@ pub fn round<S: StateRead + ?Sized>(state: &S, id: RoundId) -> TxResult<Option<R
 }
 
 /// Stores a round.
-pub fn set_round<S: StateWrite + ?Sized>(state: &mut S, r: &RoundInfo) {
+pub(crate) fn set_round<S: StateWrite + ?Sized>(state: &mut S, r: &RoundInfo) {
     state.put_scale(state_key::round(r.id), r);
 }
 
@@ -203,7 +203,7 @@ pub fn submission<S: StateRead + ?Sized>(
 }
 
 /// Stores a submission.
-pub fn set_submission<S: StateWrite + ?Sized>(state: &mut S, s: &SubmissionInfo) {
+pub(crate) fn set_submission<S: StateWrite + ?Sized>(state: &mut S, s: &SubmissionInfo) {
     state.put_scale(state_key::submission(s.id), s);
 }
 
@@ -258,7 +258,7 @@ pub fn trust<S: StateRead + ?Sized>(state: &S, addr: &Address) -> TxResult<Trust
 }
 
 /// Stores a trust record.
-pub fn set_trust<S: StateWrite + ?Sized>(state: &mut S, addr: &Address, t: &TrustInfo) {
+pub(crate) fn set_trust<S: StateWrite + ?Sized>(state: &mut S, addr: &Address, t: &TrustInfo) {
     state.put_scale(state_key::trust(addr), t);
 }
 
@@ -284,7 +284,7 @@ pub fn must_round_voting<S: StateRead + ?Sized>(
 }
 
 /// Stores a round's voting record.
-pub fn set_round_voting<S: StateWrite + ?Sized>(state: &mut S, v: &RoundVoting) {
+pub(crate) fn set_round_voting<S: StateWrite + ?Sized>(state: &mut S, v: &RoundVoting) {
     state.put_scale(state_key::voting(v.round), v);
 }
 
@@ -299,7 +299,7 @@ pub fn attestation<S: StateRead + ?Sized>(
 }
 
 /// Stores an attestation.
-pub fn set_attestation<S: StateWrite + ?Sized>(
+pub(crate) fn set_attestation<S: StateWrite + ?Sized>(
     state: &mut S,
     round: RoundId,
     phase: u8,

@@ -11,6 +11,7 @@ use blyan_proto::ErrorCode;
 
 use super::state::*;
 use super::trust::{count_submission, day_of, used_today};
+use crate::dag::DagRead;
 use crate::error::{TxError, TxResult};
 use crate::runtime::MsgContext;
 use crate::state::{StateWrite, StateWriteExt};
@@ -103,7 +104,7 @@ fn check_fields(m: &SubmitDelta, p: &PolParams) -> TxResult<()> {
 
 /// Checks the blocks exist in the model and the base heads are current.
 fn check_heads<S: StateWrite + ?Sized>(state: &S, m: &SubmitDelta) -> TxResult<Option<u64>> {
-    let model = crate::dag::must_model(state, &m.model)?;
+    let model = state.dag_must_model(&m.model)?;
     if model.validation.is_none() {
         return Err(TxError::new(
             ErrorCode::NoValidationSet,
@@ -124,7 +125,7 @@ fn check_heads<S: StateWrite + ?Sized>(state: &S, m: &SubmitDelta) -> TxResult<O
             _ => BlockType::Expert,
         };
         crate::dag::check_name(&model.arch, &b.block, ty).map_err(|_| unknown())?;
-        let head = crate::dag::head(state, &m.model, &b.block)?.ok_or_else(unknown)?;
+        let head = state.dag_head(&m.model, &b.block)?.ok_or_else(unknown)?;
         if head.id != b.id {
             return Err(TxError::new(
                 ErrorCode::StaleBaseHeads,

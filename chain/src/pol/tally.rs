@@ -17,6 +17,7 @@ use parity_scale_codec::Encode;
 
 use super::state::*;
 use super::{payout, verdict};
+use crate::dag::DagWrite;
 use crate::error::{TxError, TxResult};
 use crate::state::StateWrite;
 
@@ -65,7 +66,7 @@ fn corrupt(log: impl Into<String>) -> TxError {
 }
 
 /// Phase 1 is over: judge every submission, or end the round without a quorum.
-pub fn close_phase1<S: StateWrite + ?Sized>(
+pub(super) fn close_phase1<S: StateWrite + ?Sized>(
     state: &mut S,
     mut r: RoundInfo,
     height: u64,
@@ -108,7 +109,7 @@ pub fn close_phase1<S: StateWrite + ?Sized>(
         end_round(state, &r);
         events.push(Event::Pol(PolEvent::RoundEnded {
             round: r.id,
-            status: "rejected".into(),
+            status: RoundStatus::Rejected,
             reason: "no submission was admitted".into(),
         }));
         return Ok(events);
@@ -120,7 +121,7 @@ pub fn close_phase1<S: StateWrite + ?Sized>(
 
 /// Phase 2 is over: accept the aggregate that more than 2/3 of the power agrees on if it
 /// improves the model enough; otherwise return the admitted bonds.
-pub fn close_phase2<S: StateWrite + ?Sized>(
+pub(super) fn close_phase2<S: StateWrite + ?Sized>(
     state: &mut S,
     mut r: RoundInfo,
     height: u64,
@@ -173,7 +174,7 @@ pub fn close_phase2<S: StateWrite + ?Sized>(
         end_round(state, &r);
         events.push(Event::Pol(PolEvent::RoundEnded {
             round: r.id,
-            status: "rejected".into(),
+            status: RoundStatus::Rejected,
             reason: format!(
                 "aggregate loss {new_loss} µnats does not improve {base} by {} bps",
                 p.min_improvement_bps
@@ -187,9 +188,7 @@ pub fn close_phase2<S: StateWrite + ?Sized>(
         events.extend(ev);
     }
     super::contributors::record_round_contributors(state, &r, &agg.blocks, &subs, base);
-    let mut rec = crate::dag::must_model(state, &r.model)?;
-    rec.loss_micro = Some(new_loss);
-    crate::dag::set_model(state, &r.model, &rec);
+    state.record_loss(&r.model, new_loss)?;
     // Only validators that revealed phase-1 judgements and did not deviate in phase 1
     // share the validation reward: skipping phase 1, or committing and withholding the
     // reveal, earns nothing.
@@ -223,7 +222,7 @@ pub fn close_phase2<S: StateWrite + ?Sized>(
     end_round(state, &r);
     events.push(Event::Pol(PolEvent::RoundEnded {
         round: r.id,
-        status: "accepted".into(),
+        status: RoundStatus::Accepted,
         reason: format!("loss {base} → {new_loss} µnats"),
     }));
     Ok(events)

@@ -89,9 +89,9 @@ pub(super) fn tally_votes(votes: &[Vote], phase1_power: u64, flag_bps: u32) -> T
 /// How far above the `base` loss a submission's median loss may be before it is harmful,
 /// micro-nats: the larger of `harmful_tolerance_bps` of the base and `harmful_noise_bps`
 /// of the median `noise` (integer math, floor).
-pub fn tolerance(p: &PolParams, base: u64, noise: u64) -> u64 {
-    let fixed = u128::from(base).saturating_mul(u128::from(p.harmful_tolerance_bps)) / 10_000;
-    let measured = u128::from(noise).saturating_mul(u128::from(p.harmful_noise_bps)) / 10_000;
+pub(super) fn tolerance(p: &PolParams, base: u64, noise: u64) -> u64 {
+    let fixed = crate::math::bps_of(u128::from(base), p.harmful_tolerance_bps);
+    let measured = crate::math::bps_of(u128::from(noise), p.harmful_noise_bps);
     u64::try_from(fixed.max(measured)).unwrap_or(u64::MAX)
 }
 

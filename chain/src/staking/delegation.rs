@@ -54,7 +54,7 @@ fn add_stake<S: StateWrite + ?Sized>(
 }
 
 /// Bonds `amount` from `delegator`'s balance to validator `op`.
-pub fn bond<S: StateWrite + ?Sized>(
+pub(super) fn bond<S: StateWrite + ?Sized>(
     state: &mut S,
     delegator: &Address,
     op: &Address,
@@ -117,7 +117,7 @@ fn remove_stake<S: StateWrite + ?Sized>(
 /// Takes up to `shares` of `delegator`'s shares at `op` out of the validator (rewards
 /// settled first); returns the tokens they were worth, still in the bonded pool. An
 /// operator whose self-stake falls below the minimum is jailed.
-pub fn remove_shares<S: StateWrite + ?Sized>(
+pub(super) fn remove_shares<S: StateWrite + ?Sized>(
     state: &mut S,
     delegator: &Address,
     op: &Address,

@@ -19,7 +19,7 @@
 mod audit;
 mod delegation;
 pub mod index;
-mod math;
+mod module;
 mod prune;
 mod query;
 mod redelegation;
@@ -32,6 +32,7 @@ mod validators;
 
 pub use audit::check_full;
 pub use delegation::{delegate, redelegate, undelegate};
+pub use module::Staking;
 pub use query::answer as answer_query;
 pub use redelegation::all_redelegations;
 pub use rewards::{

@@ -20,7 +20,7 @@ use crate::state::StateWrite;
 
 /// End-block: prunes the validators marked this block that nothing refers to
 /// (O(validators marked)); `active` is the set just computed.
-pub fn prune_validators<S: StateWrite + ?Sized>(
+pub(super) fn prune_validators<S: StateWrite + ?Sized>(
     state: &mut S,
     active: &[(Address, u64)],
 ) -> TxResult<()> {

@@ -8,6 +8,7 @@ use parity_scale_codec::{Decode, Encode};
 use super::rewards::{pending_rewards, settle};
 use super::state::*;
 use super::unbonding::unbonding_of;
+use crate::error::QueryError;
 use crate::query::Answer;
 use crate::state::StateRead;
 
@@ -36,8 +37,8 @@ fn info(
 pub fn answer<S: StateRead + ?Sized>(
     state: &S,
     path: &QueryPath,
-) -> Result<Option<Answer>, String> {
-    let e = |e: crate::TxError| e.log;
+) -> Result<Option<Answer>, QueryError> {
+    let e = QueryError::State;
     let plain = |value: Vec<u8>| {
         Some(Answer {
             value,
@@ -71,9 +72,10 @@ pub fn answer<S: StateRead + ?Sized>(
                 let op_bytes: [u8; 20] = k
                     .get(k.len().saturating_sub(20)..)
                     .and_then(|b| b.try_into().ok())
-                    .ok_or("malformed delegation key")?;
+                    .ok_or_else(|| QueryError::Decode("malformed delegation key".into()))?;
                 let op = blyan_proto::Address(op_bytes);
-                let mut del = Delegation::decode(&mut raw.as_slice()).map_err(|x| x.to_string())?;
+                let mut del = Delegation::decode(&mut raw.as_slice())
+                    .map_err(|x| QueryError::Decode(x.to_string()))?;
                 let v = must_validator(state, &op).map_err(e)?;
                 settle(&v, &mut del);
                 out.push(DelegationInfo {

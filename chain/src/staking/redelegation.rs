@@ -28,7 +28,7 @@ struct QueueEntry {
 /// Refuses a redelegation `delegator` may not make now: out of a validator it redelegated
 /// into and whose record has not expired (the moved stake must stay where a slash of the
 /// first source can find it), or past `max_unbonding_entries` pending records into `to`.
-pub fn check_allowed<S: StateRead + ?Sized>(
+pub(super) fn check_allowed<S: StateRead + ?Sized>(
     state: &S,
     delegator: &Address,
     from: &Address,
@@ -58,7 +58,7 @@ pub fn check_allowed<S: StateRead + ?Sized>(
 }
 
 /// Records a redelegation made at `height` that expires at the end of `completion`.
-pub fn record<S: StateWrite + ?Sized>(state: &mut S, r: &Redelegation) -> TxResult<()> {
+pub(super) fn record<S: StateWrite + ?Sized>(state: &mut S, r: &Redelegation) -> TxResult<()> {
     let seq = next_seq(state, state_key::REDELEGATION_SEQ)?;
     state.put_scale(
         state_key::redelegation(&r.source, r.creation_height, seq),
@@ -82,7 +82,7 @@ pub fn record<S: StateWrite + ?Sized>(state: &mut S, r: &Redelegation) -> TxResu
 
 /// Redelegations out of `source` created at or after `from_height`, by creation height.
 /// Reads only `source`'s records.
-pub fn at_risk<S: StateRead + ?Sized>(
+pub(super) fn at_risk<S: StateRead + ?Sized>(
     state: &S,
     source: &Address,
     from_height: u64,
@@ -114,7 +114,7 @@ pub fn all_redelegations<S: StateRead + ?Sized>(
 }
 
 /// End-block: drops the records that expire at `height` (O(records expiring)).
-pub fn expire<S: StateWrite + ?Sized>(state: &mut S, height: u64) -> TxResult<()> {
+pub(super) fn expire<S: StateWrite + ?Sized>(state: &mut S, height: u64) -> TxResult<()> {
     let prefix = state_key::redelegation_queue_at(height);
     for (k, v) in state.prefix_raw(&prefix) {
         let q = QueueEntry::decode(&mut v.as_slice()).map_err(|_| malformed())?;

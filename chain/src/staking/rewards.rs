@@ -34,7 +34,7 @@ pub fn distribute_block_rewards<S: StateWrite + ?Sized>(state: &mut S) -> TxResu
             continue;
         };
         let share = mul_div(budget, u128::from(*power), total_power);
-        let mut commission = mul_div(share, u128::from(v.commission_bps), 10_000);
+        let mut commission = crate::math::bps_of(share, v.commission_bps);
         let rest = share.saturating_sub(commission);
         if v.shares > 0 {
             v.reward_per_share = v

@@ -11,6 +11,7 @@ use super::state::*;
 use super::unbonding::{unbonding_at_risk, unbonding_entries_of};
 use super::validators::consensus_address;
 use crate::error::{TxError, TxResult};
+use crate::math::BPS;
 use crate::state::{StateRead, StateReadExt, StateWrite, StateWriteExt};
 
 /// Kinds of evidence CometBFT reports.
@@ -53,14 +54,14 @@ fn slash<S: StateWrite + ?Sized>(
     bps: u32,
     infraction_height: u64,
 ) -> TxResult<u128> {
-    let bps = u128::from(bps.min(10_000));
-    let bonded_cut = mul_div(v.tokens, bps, 10_000);
+    let bps = u128::from(bps).min(BPS);
+    let bonded_cut = mul_div(v.tokens, bps, BPS);
     v.tokens = v.tokens.saturating_sub(bonded_cut);
     if bonded_cut > 0 {
         crate::bank::burn(state, &BONDED_POOL, bonded_cut)?;
     }
     let entries = unbonding_at_risk(state, &v.operator, infraction_height)?;
-    let unbonding_cut = cut_entries(state, entries, |e| mul_div(e.amount, bps, 10_000))?;
+    let unbonding_cut = cut_entries(state, entries, |e| mul_div(e.amount, bps, BPS))?;
     let mut redelegated_cut: u128 = 0;
     // Each delegator's unbonding entries are read once per slash, not once per record:
     // one delegator holding many records would otherwise make this quadratic.
@@ -110,7 +111,7 @@ fn slash_redelegation<S: StateWrite + ?Sized>(
     let Some(dst) = validator(state, &r.destination)? else {
         return Ok(0);
     };
-    let shares_due = mul_div(r.shares_dst, bps, 10_000);
+    let shares_due = mul_div(r.shares_dst, bps, BPS);
     if shares_due == 0 {
         return Ok(0);
     }

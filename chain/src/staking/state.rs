@@ -14,8 +14,8 @@ pub const UNBONDING_POOL: Address = Address(*b"module/unbond_pool__");
 /// Holds minted rewards until they are withdrawn.
 pub const REWARDS_POOL: Address = Address(*b"module/reward_pool__");
 
-pub use super::math::mul_div;
-pub use super::state_key;
+pub(super) use super::state_key;
+pub use crate::math::mul_div;
 
 /// A validator.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -169,7 +169,7 @@ pub fn must_validator<S: StateRead + ?Sized>(state: &S, op: &Address) -> TxResul
 
 /// Stores a validator, keeping the power index, the bonded-token total and the pruning
 /// marks in step (see [`super::index`]).
-pub fn set_validator<S: StateWrite + ?Sized>(state: &mut S, v: &Validator) -> TxResult<()> {
+pub(crate) fn set_validator<S: StateWrite + ?Sized>(state: &mut S, v: &Validator) -> TxResult<()> {
     let old = validator(state, &v.operator)?;
     super::index::on_validator_write(state, old.as_ref(), v)?;
     state.put_scale(state_key::validator(&v.operator), v);
@@ -198,7 +198,7 @@ pub fn delegation<S: StateRead + ?Sized>(
 
 /// Stores a delegation, deleting it when it holds nothing; keeps the validator's
 /// delegation count in step.
-pub fn set_delegation<S: StateWrite + ?Sized>(
+pub(crate) fn set_delegation<S: StateWrite + ?Sized>(
     state: &mut S,
     d: &Address,
     v: &Address,
@@ -229,7 +229,7 @@ pub fn active_set<S: StateRead + ?Sized>(state: &S) -> TxResult<Vec<(Address, u6
 }
 
 /// Stores the active set.
-pub fn set_active_set<S: StateWrite + ?Sized>(state: &mut S, set: &[(Address, u64)]) {
+pub(crate) fn set_active_set<S: StateWrite + ?Sized>(state: &mut S, set: &[(Address, u64)]) {
     state.put_scale(state_key::ACTIVE_SET.to_vec(), &set.to_vec());
 }
 
@@ -244,7 +244,7 @@ pub fn tokens_for_shares(v: &Validator, shares: u128) -> u128 {
 }
 
 /// Stores a raw key (helper for modules that keep markers).
-pub fn put_marker<S: StateWrite + ?Sized>(state: &mut S, k: Vec<u8>) {
+pub(crate) fn put_marker<S: StateWrite + ?Sized>(state: &mut S, k: Vec<u8>) {
     state.put_raw(k, vec![1]);
 }
 

@@ -17,7 +17,7 @@ fn malformed() -> TxError {
 
 /// Queues `amount` (already in the unbonding pool) for `delegator`, created at `height`
 /// and paid out at the end of `completion`.
-pub fn add_entry<S: StateWrite + ?Sized>(
+pub(super) fn add_entry<S: StateWrite + ?Sized>(
     state: &mut S,
     delegator: &Address,
     op: &Address,
@@ -50,7 +50,7 @@ pub fn add_entry<S: StateWrite + ?Sized>(
 }
 
 /// A delegator's unbonding entries with their queue keys, by completion height.
-pub fn unbonding_entries_of<S: StateRead + ?Sized>(
+pub(super) fn unbonding_entries_of<S: StateRead + ?Sized>(
     state: &S,
     delegator: &Address,
 ) -> TxResult<Vec<(Vec<u8>, UnbondingEntry)>> {
@@ -78,7 +78,7 @@ pub fn unbonding_of<S: StateRead + ?Sized>(
 
 /// Validator `op`'s unbonding entries created at or after `from_height`, with their queue
 /// keys, by creation height. Reads only `op`'s index (O(its entries)).
-pub fn unbonding_at_risk<S: StateRead + ?Sized>(
+pub(super) fn unbonding_at_risk<S: StateRead + ?Sized>(
     state: &S,
     op: &Address,
     from_height: u64,

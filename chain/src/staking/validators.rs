@@ -12,7 +12,7 @@ use crate::error::{TxError, TxResult};
 use crate::state::{StateRead, StateWrite};
 
 /// Longest moniker, bytes.
-pub const MAX_MONIKER_BYTES: usize = 64;
+pub(super) const MAX_MONIKER_BYTES: usize = 64;
 
 /// A change of voting power for CometBFT (power 0 removes the validator).
 #[derive(Debug, Clone, PartialEq, Eq)]

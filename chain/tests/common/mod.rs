@@ -1,7 +1,7 @@
 //! Shared helpers for runtime tests.
 #![allow(dead_code)]
 
-pub mod pol;
+pub(crate) mod pol;
 
 use blyan_chain::genesis::{init_chain, ChainGenesis, GenesisValidatorSpec};
 use blyan_chain::runtime::Mode;
@@ -10,18 +10,18 @@ use blyan_chain::{BlockContext, BlockExecutor, MemState, TxOutcome, VerifiedTx};
 use blyan_proto::params::{FeeParams, StakingParams, TxParams};
 use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, Tx, BLY};
 
-pub const CHAIN: &str = "blyan-unit";
+pub(crate) const CHAIN: &str = "blyan-unit";
 
-pub fn key(name: &str) -> SecretKey {
+pub(crate) fn key(name: &str) -> SecretKey {
     SecretKey::from_seed(name)
 }
 
-pub fn proposer() -> Address {
+pub(crate) fn proposer() -> Address {
     key("proposer").address()
 }
 
 /// A state with `funded` accounts holding 1,000 BLY each.
-pub fn genesis(funded: &[&str]) -> MemState {
+pub(crate) fn genesis(funded: &[&str]) -> MemState {
     let mut s = MemState::new();
     init_chain(
         &mut s,
@@ -37,6 +37,7 @@ pub fn genesis(funded: &[&str]) -> MemState {
             emission_reserve: 400_000_000 * BLY,
             staking_params: StakingParams::default(),
             pol_params: Default::default(),
+            dag_params: Default::default(),
             inference_params: Default::default(),
             models: Vec::new(),
             validators: vec![GenesisValidatorSpec {
@@ -51,7 +52,7 @@ pub fn genesis(funded: &[&str]) -> MemState {
     s
 }
 
-pub fn send_tx(nonce: u64, to: Address, amount: u128) -> Tx {
+pub(crate) fn send_tx(nonce: u64, to: Address, amount: u128) -> Tx {
     Tx {
         chain_id: CHAIN.into(),
         nonce,
@@ -65,12 +66,12 @@ pub fn send_tx(nonce: u64, to: Address, amount: u128) -> Tx {
     }
 }
 
-pub fn verify(tx: Tx, key: &SecretKey) -> VerifiedTx {
+pub(crate) fn verify(tx: Tx, key: &SecretKey) -> VerifiedTx {
     let bytes = tx.sign(key).to_bytes();
     VerifiedTx::from_bytes(&bytes, &TxParams::default()).unwrap()
 }
 
-pub fn ctx(height: u64) -> BlockContext {
+pub(crate) fn ctx(height: u64) -> BlockContext {
     BlockContext {
         height,
         proposer: Some(proposer()),
@@ -79,12 +80,12 @@ pub fn ctx(height: u64) -> BlockContext {
 }
 
 /// Runs one block of already-verified transactions and commits it into `state`.
-pub fn run_block(state: &mut MemState, height: u64, txs: &[VerifiedTx]) -> Vec<TxOutcome> {
+pub(crate) fn run_block(state: &mut MemState, height: u64, txs: &[VerifiedTx]) -> Vec<TxOutcome> {
     run_block_events(state, height, txs).0
 }
 
 /// Like [`run_block`], also returning the begin- and end-block events.
-pub fn run_block_events(
+pub(crate) fn run_block_events(
     state: &mut MemState,
     height: u64,
     txs: &[VerifiedTx],

@@ -17,9 +17,9 @@ use parity_scale_codec::Decode;
 
 use super::*;
 
-pub const MODEL: &str = "tiny";
+pub(crate) const MODEL: &str = "tiny";
 
-pub fn params() -> PolParams {
+pub(crate) fn params() -> PolParams {
     PolParams {
         round_blocks: 5,
         phase1_blocks: 3,
@@ -30,7 +30,7 @@ pub fn params() -> PolParams {
     }
 }
 
-pub fn arch() -> ModelArch {
+pub(crate) fn arch() -> ModelArch {
     ModelArch {
         arch: "blyan-moe-v1".into(),
         n_layers: 1,
@@ -38,12 +38,16 @@ pub fn arch() -> ModelArch {
     }
 }
 
-pub fn genesis_with(p: PolParams, validation: bool) -> MemState {
+pub(crate) fn genesis_with(p: PolParams, validation: bool) -> MemState {
     genesis_with_validators(p, validation, &["proposer"])
 }
 
 /// Operators of the validators named in `validators` (each with power 10).
-pub fn genesis_with_validators(p: PolParams, validation: bool, validators: &[&str]) -> MemState {
+pub(crate) fn genesis_with_validators(
+    p: PolParams,
+    validation: bool,
+    validators: &[&str],
+) -> MemState {
     let blocks = dag::block_names(&arch())
         .into_iter()
         .map(|(name, block_type, _)| BlockSpec {
@@ -81,6 +85,7 @@ pub fn genesis_with_validators(p: PolParams, validation: bool, validators: &[&st
             emission_reserve: 400_000_000 * BLY,
             staking_params: StakingParams::default(),
             pol_params: p,
+            dag_params: Default::default(),
             inference_params: Default::default(),
             validators: validators
                 .iter()
@@ -110,7 +115,7 @@ pub fn genesis_with_validators(p: PolParams, validation: bool, validators: &[&st
     s
 }
 
-pub fn head(s: &MemState, name: &str) -> BaseHead {
+pub(crate) fn head(s: &MemState, name: &str) -> BaseHead {
     BaseHead {
         block: name.into(),
         id: dag::head(s, MODEL, name).unwrap().unwrap().id,
@@ -118,7 +123,7 @@ pub fn head(s: &MemState, name: &str) -> BaseHead {
 }
 
 /// A well-formed submission of a delta to `layer0.expert1`, without a stamp.
-pub fn submission(s: &MemState, bond: u128) -> SubmitDelta {
+pub(crate) fn submission(s: &MemState, bond: u128) -> SubmitDelta {
     SubmitDelta {
         model: MODEL.into(),
         base_heads: vec![head(s, "layer0.expert1")],
@@ -140,17 +145,17 @@ pub fn submission(s: &MemState, bond: u128) -> SubmitDelta {
 
 /// [`submission`] with a delta content hash of `who`'s own, so miners of one round do not
 /// submit copies of each other (the chain refuses those: `DuplicateDelta`).
-pub fn submission_of(s: &MemState, who: &str, bond: u128) -> SubmitDelta {
+pub(crate) fn submission_of(s: &MemState, who: &str, bond: u128) -> SubmitDelta {
     let mut m = submission(s, bond);
     m.deltas[0].hash = blyan_proto::hash::keccak256(who.as_bytes());
     m
 }
 
-pub fn nonce_of(s: &MemState, who: &str) -> u64 {
+pub(crate) fn nonce_of(s: &MemState, who: &str) -> u64 {
     blyan_chain::auth::nonce(s, &key(who).address()).unwrap()
 }
 
-pub fn stamp_for(s: &MemState, who: &str, m: &SubmitDelta, bits: u32) -> u64 {
+pub(crate) fn stamp_for(s: &MemState, who: &str, m: &SubmitDelta, bits: u32) -> u64 {
     let signer = key(who).address();
     solve_stamp(
         &StampInput {
@@ -163,22 +168,22 @@ pub fn stamp_for(s: &MemState, who: &str, m: &SubmitDelta, bits: u32) -> u64 {
     )
 }
 
-pub fn stamped(s: &MemState, who: &str, mut m: SubmitDelta) -> SubmitDelta {
+pub(crate) fn stamped(s: &MemState, who: &str, mut m: SubmitDelta) -> SubmitDelta {
     m.stamp = Some(stamp_for(s, who, &m, params().hashcash_bits));
     m
 }
 
-pub fn tx(s: &MemState, name: &str, m: SubmitDelta) -> Tx {
+pub(crate) fn tx(s: &MemState, name: &str, m: SubmitDelta) -> Tx {
     pol_tx(s, name, PolMsg::SubmitDelta(m))
 }
 
 /// A transaction from `name` carrying one `pol` message, at its next nonce.
-pub fn pol_tx(s: &MemState, name: &str, m: PolMsg) -> Tx {
+pub(crate) fn pol_tx(s: &MemState, name: &str, m: PolMsg) -> Tx {
     msg_tx(s, name, Msg::Pol(m))
 }
 
 /// A transaction from `name` carrying `m`, at its next nonce.
-pub fn msg_tx(s: &MemState, name: &str, m: Msg) -> Tx {
+pub(crate) fn msg_tx(s: &MemState, name: &str, m: Msg) -> Tx {
     Tx {
         chain_id: CHAIN.into(),
         nonce: nonce_of(s, name),
@@ -194,7 +199,7 @@ pub fn msg_tx(s: &MemState, name: &str, m: Msg) -> Tx {
 
 /// The commitment `who` makes to attestation `m` (`MsgAttestSubmissions` or
 /// `MsgAttestAggregate`, with its salt).
-pub fn commit_to(who: &str, m: &PolMsg) -> PolMsg {
+pub(crate) fn commit_to(who: &str, m: &PolMsg) -> PolMsg {
     let v = key(who).address();
     let (round, phase, commitment) = match m {
         PolMsg::AttestSubmissions(a) => (a.round, 1, a.commitment(&v)),
@@ -208,13 +213,13 @@ pub fn commit_to(who: &str, m: &PolMsg) -> PolMsg {
     })
 }
 
-pub fn submit(s: &mut MemState, height: u64, who: &str, m: SubmitDelta) -> TxOutcome {
+pub(crate) fn submit(s: &mut MemState, height: u64, who: &str, m: SubmitDelta) -> TxOutcome {
     let k = key(who);
     let t = verify(tx(s, who, m), &k);
     run_block(s, height, &[t]).remove(0)
 }
 
-pub fn fee_paid(o: &TxOutcome) -> u128 {
+pub(crate) fn fee_paid(o: &TxOutcome) -> u128 {
     o.events
         .iter()
         .find_map(|e| match e {
@@ -224,15 +229,15 @@ pub fn fee_paid(o: &TxOutcome) -> u128 {
         .unwrap()
 }
 
-pub fn query<T: Decode>(s: &MemState, p: QueryPath) -> T {
+pub(crate) fn query<T: Decode>(s: &MemState, p: QueryPath) -> T {
     T::decode(&mut answer(s, &p).unwrap().value.as_slice()).unwrap()
 }
 
-pub fn balance(s: &MemState, who: &str) -> u128 {
+pub(crate) fn balance(s: &MemState, who: &str) -> u128 {
     bank::balance(s, &key(who).address()).unwrap()
 }
 
-pub fn empty_blocks(s: &mut MemState, from: u64, to: u64) {
+pub(crate) fn empty_blocks(s: &mut MemState, from: u64, to: u64) {
     for h in from..=to {
         run_block(s, h, &[]);
     }
@@ -240,7 +245,7 @@ pub fn empty_blocks(s: &mut MemState, from: u64, to: u64) {
 
 /// Round 1's phase-2 attestation of one fixed aggregate of `layer0.expert1` with
 /// `loss_micro`, salted with `salt`.
-pub fn expert1_aggregate(loss_micro: u64, salt: u8) -> PolMsg {
+pub(crate) fn expert1_aggregate(loss_micro: u64, salt: u8) -> PolMsg {
     PolMsg::AttestAggregate(blyan_proto::pol::AttestAggregate {
         round: 1,
         aggregate_hash: [1; 32],

@@ -12,26 +12,26 @@ use blyan_proto::event::Event;
 use blyan_proto::{Address, Fee, Msg, StakingMsg, Tx, BLY};
 
 /// Blocks an undelegation waits in these tests.
-pub const UNBONDING: u64 = 20;
+pub(crate) const UNBONDING: u64 = 20;
 
 /// A test chain: its state and the height of the next block.
-pub struct Chain {
+pub(crate) struct Chain {
     pub s: MemState,
     pub height: u64,
 }
 
 /// What a block did.
-pub struct Block {
+pub(crate) struct Block {
     pub outcomes: Vec<TxOutcome>,
     pub events: Vec<Event>,
 }
 
 impl Block {
-    pub fn code(&self, i: usize) -> u32 {
+    pub(crate) fn code(&self, i: usize) -> u32 {
         self.outcomes[i].code
     }
 
-    pub fn slashed(&self) -> u128 {
+    pub(crate) fn slashed(&self) -> u128 {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -41,7 +41,7 @@ impl Block {
             .sum()
     }
 
-    pub fn minted(&self) -> u128 {
+    pub(crate) fn minted(&self) -> u128 {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -52,16 +52,16 @@ impl Block {
     }
 }
 
-pub fn addr(name: &str) -> Address {
+pub(crate) fn addr(name: &str) -> Address {
     key(name).address()
 }
 
-pub fn v0() -> Address {
+pub(crate) fn v0() -> Address {
     proposer()
 }
 
 impl Chain {
-    pub fn new(funded: &[&str]) -> Self {
+    pub(crate) fn new(funded: &[&str]) -> Self {
         let mut s = genesis(funded);
         let mut p = staking::params(&s).unwrap();
         p.unbonding_blocks = UNBONDING;
@@ -70,7 +70,11 @@ impl Chain {
     }
 
     /// Runs one block with `txs` (signer name, message) and `evidence`, then audits.
-    pub fn block(&mut self, txs: &[(&str, StakingMsg)], evidence: Vec<Misbehavior>) -> Block {
+    pub(crate) fn block(
+        &mut self,
+        txs: &[(&str, StakingMsg)],
+        evidence: Vec<Misbehavior>,
+    ) -> Block {
         let mut nonces = std::collections::BTreeMap::<&str, u64>::new();
         let verified: Vec<_> = txs
             .iter()
@@ -115,7 +119,7 @@ impl Chain {
         }
     }
 
-    pub fn txs(&mut self, txs: &[(&str, StakingMsg)]) -> Block {
+    pub(crate) fn txs(&mut self, txs: &[(&str, StakingMsg)]) -> Block {
         let b = self.block(txs, Vec::new());
         for (i, o) in b.outcomes.iter().enumerate() {
             assert_eq!(o.code, 0, "{:?}: {}", txs[i].1, o.log);
@@ -123,14 +127,14 @@ impl Chain {
         b
     }
 
-    pub fn empty_until(&mut self, height: u64) {
+    pub(crate) fn empty_until(&mut self, height: u64) {
         while self.height <= height {
             self.block(&[], Vec::new());
         }
     }
 
     /// A block carrying double-sign evidence against `cons_key` for `infraction_height`.
-    pub fn double_sign(&mut self, cons_key: [u8; 32], infraction_height: u64) -> Block {
+    pub(crate) fn double_sign(&mut self, cons_key: [u8; 32], infraction_height: u64) -> Block {
         let supply = bank::supply(&self.s).unwrap();
         let b = self.block(
             &[],
@@ -148,18 +152,18 @@ impl Chain {
         b
     }
 
-    pub fn tokens(&self, v: &Address) -> u128 {
+    pub(crate) fn tokens(&self, v: &Address) -> u128 {
         staking::must_validator(&self.s, v).unwrap().tokens
     }
 
-    pub fn bonded(&self, who: &str, v: &Address) -> u128 {
+    pub(crate) fn bonded(&self, who: &str, v: &Address) -> u128 {
         let val = staking::must_validator(&self.s, v).unwrap();
         staking::delegation(&self.s, &addr(who), v)
             .unwrap()
             .map_or(0, |d| staking::tokens_for_shares(&val, d.shares))
     }
 
-    pub fn entries(&self, who: &str) -> Vec<(Address, u128, u64)> {
+    pub(crate) fn entries(&self, who: &str) -> Vec<(Address, u128, u64)> {
         staking::unbonding_of(&self.s, &addr(who))
             .unwrap()
             .into_iter()
@@ -167,33 +171,33 @@ impl Chain {
             .collect()
     }
 
-    pub fn balance(&self, who: &str) -> u128 {
+    pub(crate) fn balance(&self, who: &str) -> u128 {
         bank::balance(&self.s, &addr(who)).unwrap()
     }
 
-    pub fn pool(&self, a: &Address) -> u128 {
+    pub(crate) fn pool(&self, a: &Address) -> u128 {
         bank::balance(&self.s, a).unwrap()
     }
 }
 
-pub const CONS0: [u8; 32] = [7u8; 32];
-pub const CONS_CAROL: [u8; 32] = [2u8; 32];
+pub(crate) const CONS0: [u8; 32] = [7u8; 32];
+pub(crate) const CONS_CAROL: [u8; 32] = [2u8; 32];
 
-pub fn delegate(v: Address, bly: u128) -> StakingMsg {
+pub(crate) fn delegate(v: Address, bly: u128) -> StakingMsg {
     StakingMsg::Delegate {
         validator: v,
         amount: bly * BLY,
     }
 }
 
-pub fn undelegate(v: Address, bly: u128) -> StakingMsg {
+pub(crate) fn undelegate(v: Address, bly: u128) -> StakingMsg {
     StakingMsg::Undelegate {
         validator: v,
         amount: bly * BLY,
     }
 }
 
-pub fn redelegate(from: Address, to: Address, bly: u128) -> StakingMsg {
+pub(crate) fn redelegate(from: Address, to: Address, bly: u128) -> StakingMsg {
     StakingMsg::Redelegate {
         from,
         to,
@@ -201,7 +205,7 @@ pub fn redelegate(from: Address, to: Address, bly: u128) -> StakingMsg {
     }
 }
 
-pub fn create(cons: [u8; 32], bly: u128) -> StakingMsg {
+pub(crate) fn create(cons: [u8; 32], bly: u128) -> StakingMsg {
     StakingMsg::CreateValidator {
         consensus_key: cons,
         moniker: "v".into(),

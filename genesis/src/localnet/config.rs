@@ -6,7 +6,7 @@ use toml_edit::{DocumentMut, Item, Table, Value};
 use super::NodePorts;
 
 /// Retained block heights the app keeps for historical queries.
-pub const RETAIN_BLOCKS: i64 = 1_000;
+pub(super) const RETAIN_BLOCKS: i64 = 1_000;
 
 /// The per-node settings written into `config.toml`.
 #[derive(Debug, Clone)]

@@ -34,7 +34,7 @@ pub fn fund_key(chain_id: &str, name: &str) -> SecretKey {
 
 /// Staking parameters for a localnet: short windows so unbonding, downtime and jail can
 /// be watched within a minute (1 BLY of stake per unit of voting power).
-pub fn localnet_staking_params() -> blyan_proto::params::StakingParams {
+pub(super) fn localnet_staking_params() -> blyan_proto::params::StakingParams {
     blyan_proto::params::StakingParams {
         unbonding_blocks: 20,
         signed_blocks_window: 20,
@@ -96,6 +96,7 @@ pub fn localnet_app_state(
         validators,
         staking: localnet_staking_params(),
         pol: localnet_pol_params(),
+        dag: Default::default(),
         inference: Default::default(),
         models: Vec::new(),
     };

@@ -2,6 +2,7 @@
 //! `<workspace>/.bin/ipfs` as `localnet/install.sh` installs it (a missing binary fails the
 //! test with that hint).
 #![allow(dead_code)]
+#![allow(unreachable_pub)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Shared helpers of the gateway tests: a tiny model directory, the gateway in-process on a
 //! loopback port, and small HTTP helpers.
 #![allow(dead_code)]
+#![allow(unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -180,8 +180,8 @@ impl InferenceParams {
     /// Checks the split adds up.
     pub fn validate(&self) -> Result<(), String> {
         let sum = u64::from(self.provider_bps)
-            + u64::from(self.contributors_bps)
-            + u64::from(self.burn_bps);
+            .saturating_add(u64::from(self.contributors_bps))
+            .saturating_add(u64::from(self.burn_bps));
         if sum != 10_000 {
             return Err(format!(
                 "inference: the split adds up to {sum} bps, not 10000"

@@ -31,6 +31,18 @@ pub enum RoundStatus {
 }
 
 impl RoundStatus {
+    /// The name in ABCI attributes and JSON (`accepted`, `no_quorum`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoundStatus::Open => "open",
+            RoundStatus::Phase1 => "phase1",
+            RoundStatus::Phase2 => "phase2",
+            RoundStatus::Accepted => "accepted",
+            RoundStatus::Rejected => "rejected",
+            RoundStatus::NoQuorum => "no_quorum",
+        }
+    }
+
     /// True once the round is over.
     pub fn is_final(self) -> bool {
         matches!(
@@ -219,4 +231,43 @@ pub struct TrustInfo {
     pub day: u64,
     /// Submissions made on `day`.
     pub submissions_today: u32,
+}
+
+/// Which Proof-of-Learning reward a [`super::PolEvent::Rewarded`] pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewardKind {
+    /// To a miner, for the improvement its submission brought.
+    Learning,
+    /// To a validator, for attesting.
+    Validation,
+}
+
+impl RewardKind {
+    /// The name in the ABCI attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RewardKind::Learning => "learning",
+            RewardKind::Validation => "validation",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoundStatus;
+
+    /// The ABCI attribute names a status exactly as JSON does.
+    #[test]
+    fn round_status_names_match_their_json() {
+        for s in [
+            RoundStatus::Open,
+            RoundStatus::Phase1,
+            RoundStatus::Phase2,
+            RoundStatus::Accepted,
+            RoundStatus::Rejected,
+            RoundStatus::NoQuorum,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 }

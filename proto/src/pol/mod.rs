@@ -18,7 +18,8 @@ use crate::dag::BlockId;
 
 pub use commit::{commitment, CommitAttestation, Commitment, RoundVoting, COMMIT_DOMAIN};
 pub use info::{
-    Attestation, RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo, TrustLevel,
+    Attestation, RewardKind, RoundInfo, RoundStatus, SubmissionInfo, SubmissionStatus, TrustInfo,
+    TrustLevel,
 };
 pub use params::{AggregationRule, OuterOptimizer, PolParams};
 pub use stamp::{leading_zero_bits, solve_stamp, stamp_digest, StampInput};
@@ -334,8 +335,8 @@ pub enum PolEvent {
         round: RoundId,
         /// Recipient.
         account: crate::Address,
-        /// `learning` or `validation`.
-        kind: String,
+        /// Which reward (`learning` or `validation` in the ABCI attribute).
+        kind: RewardKind,
         /// Base units.
         amount: u128,
     },
@@ -343,8 +344,9 @@ pub enum PolEvent {
     RoundEnded {
         /// Round.
         round: RoundId,
-        /// `accepted` or `rejected`.
-        status: String,
+        /// [`RoundStatus::Accepted`] or [`RoundStatus::Rejected`] (`accepted` or
+        /// `rejected` in the ABCI attribute).
+        status: RoundStatus,
         /// Why.
         reason: String,
     },
@@ -475,7 +477,7 @@ impl PolEvent {
             } => vec![
                 ("round", round.to_string()),
                 ("account", account.to_string()),
-                ("kind", kind.clone()),
+                ("kind", kind.as_str().to_string()),
                 ("amount", amount.to_string()),
             ],
             PolEvent::RoundEnded {
@@ -484,7 +486,7 @@ impl PolEvent {
                 reason,
             } => vec![
                 ("round", round.to_string()),
-                ("status", status.clone()),
+                ("status", status.as_str().to_string()),
                 ("reason", reason.clone()),
             ],
         }
