@@ -6,7 +6,7 @@ use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
 
 use super::kv::KvSnapshot;
-use super::layers::Layer;
+use super::layers::{node_key_bytes, Layer};
 use super::{prefixed, P_NODE, P_VALUE};
 
 /// Reads JMT nodes and values from a snapshot of the unwritten layers, then the database
@@ -29,7 +29,7 @@ impl TreeReader for LayeredReader {
                 return Ok(Some(n.clone()));
             }
         }
-        let k = prefixed(P_NODE, &borsh::to_vec(node_key)?);
+        let k = prefixed(P_NODE, &node_key_bytes(node_key)?);
         match self.db.get(&k)? {
             None => Ok(None),
             Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),

@@ -26,13 +26,25 @@ use super::{
 /// batch durable when the last durable one is this old.
 const SYNC_EVERY: Duration = Duration::from_millis(500);
 
+/// A JMT node key as stored (after the `n` prefix): the version big-endian, then the
+/// borsh nibble path. Version first (borsh would write it little-endian) makes each block's
+/// new nodes one run of keys at the end of the table instead of inserts all over it.
+pub(super) fn node_key_bytes(node_key: &NodeKey) -> Result<Vec<u8>, StoreError> {
+    let mut b = borsh_bytes(node_key)?;
+    match b.get_mut(..8) {
+        Some(version) => version.reverse(),
+        None => return Err(StoreError::Tree("node key encodes short".into())),
+    }
+    Ok(b)
+}
+
 /// The database entry of a JMT node.
 pub(super) fn node_entry(
     node_key: &NodeKey,
     node: &Node,
 ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
     Ok((
-        prefixed(P_NODE, &borsh_bytes(node_key)?),
+        prefixed(P_NODE, &node_key_bytes(node_key)?),
         borsh_bytes(node)?,
     ))
 }
@@ -101,7 +113,7 @@ impl Layer {
         }
         for stale in &self.batch.stale_node_index_batch {
             let mut k = prefixed(P_STALE, &stale.stale_since_version.to_be_bytes());
-            k.extend_from_slice(&borsh_bytes(&stale.node_key)?);
+            k.extend_from_slice(&node_key_bytes(&stale.node_key)?);
             out.push((k, Some(Vec::new())));
         }
         for (k, v) in &self.writes {

@@ -5,10 +5,10 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `n` | borsh(NodeKey) | borsh(Node): JMT nodes |
+//! | `n` | version (u64 BE) ‖ borsh(NibblePath) | borsh(Node): JMT nodes |
 //! | `v` | key hash (32) ‖ version (u64 BE) | `0` deleted / `1` ‖ value: value history |
 //! | `k` | state key | value: the latest state, for prefix iteration and fast reads |
-//! | `s` | stale-since version (u64 BE) ‖ borsh(NodeKey) | empty: pruning index of nodes |
+//! | `s` | stale-since version (u64 BE) ‖ node key as under `n` | empty: pruning index of nodes |
 //! | `w` | version (u64 BE) ‖ key hash (32) | `0` written / `1` deleted: pruning index of the value history (older entries of the key are superseded since this version) |
 //! | `r` | version (u64 BE) | root hash |
 //! | `mheight` | | last written version |
