@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use blyan_app::store::{KvBackend, KvSnapshot, KvWrite, StoreError};
+use blyan_app::store::{KvBackend, KvEntry, KvSnapshot, KvWrite, StoreError};
 
 fn err(e: sled::Error) -> StoreError {
     StoreError::Db(Box::new(e))
@@ -63,7 +63,7 @@ impl KvSnapshot for SledView {
         Ok(self.0.get(key).map_err(err)?.map(|v| v.to_vec()))
     }
 
-    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<KvEntry>, StoreError> {
         match self.0.range(start..=end).next_back() {
             None => Ok(None),
             Some(item) => {

@@ -8,6 +8,9 @@
 
 use super::StoreError;
 
+/// A key and its value.
+pub type KvEntry = (Vec<u8>, Vec<u8>);
+
 /// One write of a batch: the key, and its new value or `None` to remove it.
 pub type KvWrite = (Vec<u8>, Option<Vec<u8>>);
 
@@ -36,7 +39,7 @@ pub trait KvSnapshot: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// The entry with the greatest key in `start..=end`.
-    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<KvEntry>, StoreError>;
 
     /// Calls `f` on every entry in `start..end` (`start..` without an end) in key order.
     fn scan(

@@ -131,6 +131,9 @@ impl Layer {
     }
 }
 
+/// The unwritten layers and a database view taken after them.
+pub(super) type View = (Vec<Arc<Layer>>, Arc<dyn KvSnapshot>);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -181,7 +184,7 @@ impl Shared {
     }
 
     /// The layers, then the database: a consistent view of everything committed.
-    pub(super) fn view(&self) -> Result<(Vec<Arc<Layer>>, Arc<dyn KvSnapshot>), StoreError> {
+    pub(super) fn view(&self) -> Result<View, StoreError> {
         let layers = self.layers();
         Ok((layers, self.db_view()?))
     }

@@ -42,7 +42,7 @@ pub mod snapshot;
 mod tests;
 mod views;
 
-pub use kv::{KvBackend, KvSnapshot, KvWrite};
+pub use kv::{KvBackend, KvEntry, KvSnapshot, KvWrite};
 pub use redb_backend::{RedbBackend, DB_FILE};
 
 pub use proof::{verify_proof, StateProof, PROOF_OP_TYPE};

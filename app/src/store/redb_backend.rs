@@ -12,7 +12,7 @@ use redb::{
     TableError,
 };
 
-use super::kv::{KvBackend, KvSnapshot, KvWrite};
+use super::kv::{KvBackend, KvEntry, KvSnapshot, KvWrite};
 use super::StoreError;
 
 /// The one table.
@@ -123,7 +123,7 @@ impl KvSnapshot for RedbSnapshot {
         Ok(t.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
     }
 
-    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<KvEntry>, StoreError> {
         let Some(t) = &self.table else {
             return Ok(None);
         };
