@@ -1,4 +1,6 @@
-//! The node's database: one redb table of byte keys and values in one file.
+//! The node's database: redb, one file, one table per first key byte (the store's prefix:
+//! nodes, values, latest state, ... each get a smaller B-tree of their own), the byte
+//! itself not stored.
 //!
 //! Each batch is one redb write transaction. Batches commit without fsync
 //! ([`Durability::None`]) unless the store asks for durability; a durable commit also saves
@@ -9,14 +11,28 @@ use std::path::Path;
 
 use redb::{
     Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition,
-    TableError,
+    TableHandle,
 };
 
 use super::kv::{KvBackend, KvEntry, KvSnapshot, KvWrite};
 use super::StoreError;
 
-/// The one table.
-const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+/// The table holding the keys that start with `byte` (the byte itself is not stored).
+fn table_name(byte: u8) -> String {
+    format!("t{byte:02x}")
+}
+
+fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+/// `key` without its first byte (the table), and the table byte.
+fn split(key: &[u8]) -> (u8, &[u8]) {
+    match key.split_first() {
+        Some((b, rest)) => (*b, rest),
+        None => (0, key),
+    }
+}
 
 /// The file inside the data directory.
 pub const DB_FILE: &str = "state.redb";
@@ -63,15 +79,26 @@ impl RedbBackend {
         } else {
             txn.set_durability(Durability::None)?;
         }
-        {
-            let mut table = txn.open_table(STATE)?;
-            for (k, v) in &writes {
+        // `writes` is sorted: each table's writes are one run.
+        let mut rest = writes.as_slice();
+        while let Some(((first, _), _)) = rest.split_first() {
+            let byte = split(first).0;
+            let n = rest
+                .iter()
+                .position(|(k, _)| split(k).0 != byte)
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(n);
+            rest = tail;
+            let name = table_name(byte);
+            let mut table = txn.open_table(def(&name))?;
+            for (k, v) in run {
+                let key = split(k).1;
                 match v {
                     Some(v) => {
-                        table.insert(k.as_slice(), v.as_slice())?;
+                        table.insert(key, v.as_slice())?;
                     }
                     None => {
-                        table.remove(k.as_slice())?;
+                        table.remove(key)?;
                     }
                 }
             }
@@ -84,12 +111,24 @@ impl RedbBackend {
 impl KvBackend for RedbBackend {
     fn read(&self) -> Result<Box<dyn KvSnapshot>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err)?;
-        let table = match txn.open_table(STATE) {
-            Ok(t) => Some(t),
-            Err(TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(db_err(e)),
-        };
-        Ok(Box::new(RedbSnapshot { table }))
+        let mut tables: Vec<Option<Table>> = (0..=u8::MAX).map(|_| None).collect();
+        let names: Vec<String> = txn
+            .list_tables()
+            .map_err(db_err)?
+            .map(|h| h.name().to_string())
+            .collect();
+        for name in names {
+            let Some(byte) = name
+                .strip_prefix('t')
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+            else {
+                continue;
+            };
+            if let Some(slot) = tables.get_mut(usize::from(byte)) {
+                *slot = Some(txn.open_table(def(&name)).map_err(db_err)?);
+            }
+        }
+        Ok(Box::new(RedbSnapshot { tables }))
     }
 
     fn apply(&self, mut writes: Vec<KvWrite>, durable: bool) -> Result<(), StoreError> {
@@ -101,7 +140,14 @@ impl KvBackend for RedbBackend {
 
     fn clear(&self) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(db_err)?;
-        txn.delete_table(STATE).map_err(db_err)?;
+        let names: Vec<String> = txn
+            .list_tables()
+            .map_err(db_err)?
+            .map(|h| h.name().to_string())
+            .collect();
+        for name in names {
+            txn.delete_table(def(&name)).map_err(db_err)?;
+        }
         txn.commit().map_err(db_err)
     }
 
@@ -110,30 +156,52 @@ impl KvBackend for RedbBackend {
     }
 }
 
-/// A read transaction's view of the table (`None`: nothing was ever written).
+type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// A read transaction's view of the tables (`None`: nothing was ever written there).
 struct RedbSnapshot {
-    table: Option<ReadOnlyTable<&'static [u8], &'static [u8]>>,
+    tables: Vec<Option<Table>>,
+}
+
+impl RedbSnapshot {
+    fn table(&self, byte: u8) -> Option<&Table> {
+        self.tables.get(usize::from(byte)).and_then(Option::as_ref)
+    }
 }
 
 impl KvSnapshot for RedbSnapshot {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(t) = &self.table else {
+        let (byte, key) = split(key);
+        let Some(t) = self.table(byte) else {
             return Ok(None);
         };
         Ok(t.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
     }
 
     fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<KvEntry>, StoreError> {
-        let Some(t) = &self.table else {
+        if start > end {
             return Ok(None);
-        };
-        match t.range(start..=end).map_err(db_err)?.next_back() {
-            None => Ok(None),
-            Some(item) => {
+        }
+        let (first, start_rest) = split(start);
+        let (last, end_rest) = split(end);
+        for byte in (first..=last).rev() {
+            let Some(t) = self.table(byte) else {
+                continue;
+            };
+            let lo = if byte == first { start_rest } else { &[][..] };
+            let found = if byte == last {
+                t.range(lo..=end_rest).map_err(db_err)?.next_back()
+            } else {
+                t.range(lo..).map_err(db_err)?.next_back()
+            };
+            if let Some(item) = found {
                 let (k, v) = item.map_err(db_err)?;
-                Ok(Some((k.value().to_vec(), v.value().to_vec())))
+                let mut key = vec![byte];
+                key.extend_from_slice(k.value());
+                return Ok(Some((key, v.value().to_vec())));
             }
         }
+        Ok(None)
     }
 
     fn scan(
@@ -142,17 +210,30 @@ impl KvSnapshot for RedbSnapshot {
         end: Option<&[u8]>,
         f: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<(), StoreError> {
-        let Some(t) = &self.table else {
-            return Ok(());
-        };
-        let range = match end {
-            Some(end) => t.range(start..end),
-            None => t.range(start..),
-        }
-        .map_err(db_err)?;
-        for item in range {
-            let (k, v) = item.map_err(db_err)?;
-            f(k.value(), v.value());
+        let (first, start_rest) = split(start);
+        let (last, end_rest) = end.map_or((u8::MAX, None), |e| {
+            let (b, rest) = split(e);
+            (b, Some(rest))
+        });
+        let mut key = Vec::new();
+        for byte in first..=last {
+            let Some(t) = self.table(byte) else {
+                continue;
+            };
+            let lo = if byte == first { start_rest } else { &[][..] };
+            let range = match end_rest.filter(|_| byte == last) {
+                Some(hi) if hi <= lo => continue,
+                Some(hi) => t.range(lo..hi),
+                None => t.range(lo..),
+            }
+            .map_err(db_err)?;
+            for item in range {
+                let (k, v) = item.map_err(db_err)?;
+                key.clear();
+                key.push(byte);
+                key.extend_from_slice(k.value());
+                f(&key, v.value());
+            }
         }
         Ok(())
     }
