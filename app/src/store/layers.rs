@@ -5,7 +5,7 @@
 //! batch is applied, so every read that looks at the layers first and the database second
 //! sees each committed version in one or the other ([`Shared::view`]).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, RwLock};
@@ -22,9 +22,12 @@ use super::{
     P_VALUE, P_VSTALE,
 };
 
-/// The longest a committed version stays only in the OS page cache: the writer makes a
-/// batch durable when the last durable one is this old.
+/// The writer makes a batch durable (fsync) when the last durable one is this old and no
+/// other version waits to be written...
 const SYNC_EVERY: Duration = Duration::from_millis(500);
+/// ... or, while versions keep waiting (the node is catching up or saturated), when it is
+/// this old: a crash loses at most this much, which CometBFT replays.
+const SYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(2);
 
 /// A JMT node key as stored (after the `n` prefix): the version big-endian, then the
 /// borsh nibble path. Version first (borsh would write it little-endian) makes each block's
@@ -61,12 +64,22 @@ pub(super) fn value_entry(version: u64, kh: &KeyHash, value: Option<&[u8]>) -> (
     (k, v)
 }
 
-/// The pruning-index entry of a value written at `version`: `w` ‖ version ‖ key hash →
-/// `0` (written) or `1` (deleted).
-pub(super) fn value_stale_entry(version: u64, kh: &KeyHash, deleted: bool) -> KvWrite {
-    let mut k = prefixed(P_VSTALE, &version.to_be_bytes());
-    k.extend_from_slice(&kh.0);
-    (k, Some(vec![u8::from(deleted)]))
+/// Appends a key hash written at some version to that version's pruning-index entry of
+/// values (`w` ‖ version): the key hash, then `0` (written) or `1` (deleted).
+fn push_written(list: &mut Vec<u8>, kh: &KeyHash, deleted: bool) {
+    list.extend_from_slice(&kh.0);
+    list.push(u8::from(deleted));
+}
+
+/// Appends a node key (as stored under `n`) to a pruning-index entry of nodes
+/// (`s` ‖ stale-since version), preceded by its length.
+fn push_stale(list: &mut Vec<u8>, node_key: &NodeKey) -> Result<(), StoreError> {
+    let bytes = node_key_bytes(node_key)?;
+    let len = u8::try_from(bytes.len())
+        .map_err(|_| StoreError::Tree(format!("node key of {} bytes", bytes.len())))?;
+    list.push(len);
+    list.extend_from_slice(&bytes);
+    Ok(())
 }
 
 /// One committed version held in memory until written.
@@ -95,26 +108,27 @@ impl Layer {
     /// Appends the database writes that persist this version.
     fn append_writes(&self, out: &mut Vec<KvWrite>) -> Result<(), StoreError> {
         let nb = &self.batch.node_batch;
-        out.reserve(
-            nb.nodes().len()
-                + 2 * nb.values().len()
-                + self.batch.stale_node_index_batch.len()
-                + self.writes.len()
-                + 2,
-        );
+        out.reserve(nb.nodes().len() + nb.values().len() + self.writes.len() + 8);
         for (node_key, node) in nb.nodes() {
             let (k, v) = node_entry(node_key, node)?;
             out.push((k, Some(v)));
         }
+        // The pruning indexes hold one entry per version (a list), not one per key: a
+        // tenth of the inserts.
+        let mut written: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
         for ((version, kh), value) in nb.values() {
             let (k, v) = value_entry(*version, kh, value.as_deref());
             out.push((k, Some(v)));
-            out.push(value_stale_entry(*version, kh, value.is_none()));
+            push_written(written.entry(*version).or_default(), kh, value.is_none());
         }
-        for stale in &self.batch.stale_node_index_batch {
-            let mut k = prefixed(P_STALE, &stale.stale_since_version.to_be_bytes());
-            k.extend_from_slice(&node_key_bytes(&stale.node_key)?);
-            out.push((k, Some(Vec::new())));
+        let mut stale: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        for s in &self.batch.stale_node_index_batch {
+            push_stale(stale.entry(s.stale_since_version).or_default(), &s.node_key)?;
+        }
+        for (p, lists) in [(P_VSTALE, written), (P_STALE, stale)] {
+            for (version, list) in lists {
+                out.push((prefixed(p, &version.to_be_bytes()), Some(list)));
+            }
         }
         for (k, v) in &self.writes {
             out.push((prefixed(P_LATEST, k), v.clone()));
@@ -189,6 +203,14 @@ impl Shared {
         Ok((layers, self.db_view()?))
     }
 
+    /// Whether a version other than the one being written waits for the writer.
+    fn backlog(&self) -> bool {
+        match self.layers.read() {
+            Ok(l) => l.len() > 1,
+            Err(p) => p.into_inner().len() > 1,
+        }
+    }
+
     /// Adds a committed layer.
     pub(super) fn push(&self, layer: Arc<Layer>) {
         match self.layers.write() {
@@ -241,7 +263,8 @@ fn write_loop(
 ) {
     let mut last_durable = Instant::now();
     while let Ok(layer) = rx.recv() {
-        let durable = last_durable.elapsed() >= SYNC_EVERY;
+        let since = last_durable.elapsed();
+        let durable = since >= SYNC_AT_LEAST_EVERY || (since >= SYNC_EVERY && !shared.backlog());
         let result = shared
             .db
             .read()

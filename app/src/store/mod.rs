@@ -8,8 +8,8 @@
 //! | `n` | version (u64 BE) ‖ borsh(NibblePath) | borsh(Node): JMT nodes |
 //! | `v` | key hash (32) ‖ version (u64 BE) | `0` deleted / `1` ‖ value: value history |
 //! | `k` | state key | value: the latest state, for prefix iteration and fast reads |
-//! | `s` | stale-since version (u64 BE) ‖ node key as under `n` | empty: pruning index of nodes |
-//! | `w` | version (u64 BE) ‖ key hash (32) | `0` written / `1` deleted: pruning index of the value history (older entries of the key are superseded since this version) |
+//! | `s` | stale-since version (u64 BE) | the node keys (as under `n`) that went stale then, each preceded by its length (u8): pruning index of nodes |
+//! | `w` | version (u64 BE) | the key hashes (32) written then, each followed by `0` written / `1` deleted: pruning index of the value history (older entries of those keys are superseded since this version) |
 //! | `r` | version (u64 BE) | root hash |
 //! | `mheight` | | last written version |
 //! | `mbase` | | first version this store holds (absent: 0); a store restored from a state-sync snapshot at `H` starts at `H` |
@@ -22,7 +22,8 @@
 //!
 //! Commit is pipelined: [`Store::commit`] hands the version to a writer thread and returns,
 //! and readers see it in memory until the database has it ([`layers`]). Batches are atomic
-//! but not fsynced each block (the writer makes one durable at least every 500 ms): a node
+//! but not fsynced each block (the writer makes one durable every 500 ms, or every 2 s while
+//! versions queue up): a node
 //! killed before that restarts at an older height, reports it in Info, and CometBFT's
 //! handshake replays the missing blocks from its block store, the ABCI recovery path.
 //! [`Store::flush`] is an explicit sync point.

@@ -30,12 +30,19 @@ pub(super) fn deletes(
     }
     // Entries stale since `oldest` itself are only needed by older versions.
     let end_be = oldest.saturating_add(1).to_be_bytes();
+    let mut bad = None;
     snap.scan(
         &[P_STALE],
         Some(&prefixed(P_STALE, &end_be)),
-        &mut |k, _| {
-            if let Some(node_key) = k.get(9..) {
+        &mut |k, list| {
+            let mut rest = list;
+            while let Some((&len, tail)) = rest.split_first() {
+                let Some(node_key) = tail.get(..usize::from(len)) else {
+                    bad = Some("a node pruning-index entry is truncated");
+                    break;
+                };
                 out.push((prefixed(P_NODE, node_key), None));
+                rest = tail.get(usize::from(len)..).unwrap_or_default();
             }
             out.push((k.to_vec(), None));
         },
@@ -44,15 +51,26 @@ pub(super) fn deletes(
     snap.scan(
         &[P_VSTALE],
         Some(&prefixed(P_VSTALE, &end_be)),
-        &mut |k, v| {
-            if let (Some(version), Some(kh)) = (k.get(1..9), k.get(9..)) {
-                let mut be = [0u8; 8];
-                be.copy_from_slice(version);
-                superseded.push((kh.to_vec(), be, v.first() == Some(&1)));
+        &mut |k, list| {
+            let mut be = [0u8; 8];
+            match k.get(1..9) {
+                Some(version) => be.copy_from_slice(version),
+                None => bad = Some("a value pruning-index key is short"),
+            }
+            for item in list.chunks(33) {
+                match item.split_last() {
+                    Some((&deleted, kh)) if kh.len() == 32 => {
+                        superseded.push((kh.to_vec(), be, deleted == 1));
+                    }
+                    _ => bad = Some("a value pruning-index entry is truncated"),
+                }
             }
             out.push((k.to_vec(), None));
         },
     )?;
+    if let Some(msg) = bad {
+        return Err(StoreError::Tree(msg.into()));
+    }
     for (kh, version_be, deleted) in superseded {
         let start = prefixed(P_VALUE, &kh);
         let mut end = start.clone();
