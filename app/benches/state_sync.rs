@@ -7,7 +7,7 @@
 //! 2. Snapshot of the last height: size (bytes, chunks, pairs), the collection (in a node:
 //!    the writer thread's pause) and the write (in a node: a background thread).
 //! 3. Restore into a fresh node through OfferSnapshot + ApplySnapshotChunk: decoding,
-//!    hash checks, JMT rebuild with a range proof per chunk, root check, sled writes and
+//!    hash checks, JMT rebuild with a range proof per chunk, root check, database writes and
 //!    the final flush; then one more block on both nodes must give the same app hash.
 //!
 //! Run: `cargo bench -p blyan-app --bench state_sync`.
@@ -88,7 +88,7 @@ fn main() {
     let replay = t.elapsed();
     let height = BLOCKS as u64;
     println!(
-        "  replay from genesis (FinalizeBlock + Commit + sled write + flush): {:>8.2} s  ({:.0} transfers/s)",
+        "  replay from genesis (FinalizeBlock + Commit + database write + flush): {:>8.2} s  ({:.0} transfers/s)",
         secs(replay),
         (BLOCKS * BLOCK_TXS) as f64 / secs(replay)
     );
@@ -167,7 +167,7 @@ fn main() {
     assert_eq!(info_after.last_block_height, height as i64);
     assert_eq!(info_after.last_block_app_hash, app_hash);
     println!(
-        "  restore (offer + {} chunks: inflate, sha256, JMT rebuild with per-chunk proofs, root check, sled, flush): {:>8.2} s  ({:.0} pairs/s)",
+        "  restore (offer + {} chunks: inflate, sha256, JMT rebuild with per-chunk proofs, root check, database writes, flush): {:>8.2} s  ({:.0} pairs/s)",
         chunks.len(),
         secs(restore),
         info.metadata.pairs as f64 / secs(restore)

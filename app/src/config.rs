@@ -13,11 +13,12 @@ pub struct AppConfig {
     pub abci_addr: String,
     /// Where `/metrics` is served; empty disables it.
     pub metrics_addr: String,
-    /// How many recent heights stay queryable (and provable).
+    /// How many recent heights stay queryable (and provable); older JMT history (stale
+    /// nodes, superseded values, roots) is pruned as blocks commit. Default 1000.
     pub retain_blocks: u64,
     /// Entries in the CheckTx signer cache.
     pub sig_cache_size: usize,
-    /// The sled database directory.
+    /// The store's directory (its redb file is `state.redb` inside).
     pub data_dir: PathBuf,
     /// Take a state-sync snapshot every this many blocks (heights that are multiples of
     /// it); 0 takes none.
@@ -29,6 +30,8 @@ pub struct AppConfig {
     pub snapshot_dir: PathBuf,
 }
 
+/// Default `retain_blocks` of a node: about 1000 heights of history stay queryable.
+pub const DEFAULT_RETAIN_BLOCKS: u64 = 1000;
 /// Default `snapshot_interval` of a node.
 pub const DEFAULT_SNAPSHOT_INTERVAL: u64 = 100;
 /// Default `snapshot_keep_recent` of a node.
@@ -40,7 +43,7 @@ impl AppConfig {
         AppConfig {
             abci_addr: "127.0.0.1:26658".into(),
             metrics_addr: "127.0.0.1:26660".into(),
-            retain_blocks: 1000,
+            retain_blocks: DEFAULT_RETAIN_BLOCKS,
             sig_cache_size: 200_000,
             data_dir: home.join("blyand").join("data"),
             snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
@@ -110,7 +113,9 @@ impl AppConfig {
         let dir = home.join("blyand");
         std::fs::create_dir_all(&dir)?;
         let text = format!(
-            "# blyand settings\nabci_addr = \"{}\"\nmetrics_addr = \"{}\"\nretain_blocks = {}\nsig_cache_size = {}\n\
+            "# blyand settings\nabci_addr = \"{}\"\nmetrics_addr = \"{}\"\n\
+             # heights kept queryable and provable; older JMT history is pruned\n\
+             retain_blocks = {}\nsig_cache_size = {}\n\
              # state sync: take a snapshot every this many blocks (0: none), keep the newest few\n\
              snapshot_interval = {}\nsnapshot_keep_recent = {}\n",
             self.abci_addr,

@@ -1,21 +1,23 @@
-//! The JMT's `TreeReader` over in-memory layers and sled.
+//! The JMT's `TreeReader` over in-memory layers and a database read view.
 
 use std::sync::Arc;
 
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
 
-use super::layers::Layer;
+use super::kv::KvSnapshot;
+use super::layers::{node_key_bytes, Layer};
 use super::{prefixed, P_NODE, P_VALUE};
 
-/// Reads JMT nodes and values from a snapshot of the unwritten layers, then sled.
+/// Reads JMT nodes and values from a snapshot of the unwritten layers, then the database
+/// (a view taken after the layers were).
 pub(super) struct LayeredReader {
-    db: Arc<sled::Db>,
+    db: Arc<dyn KvSnapshot>,
     layers: Vec<Arc<Layer>>,
 }
 
 impl LayeredReader {
-    pub(super) fn new(db: Arc<sled::Db>, layers: Vec<Arc<Layer>>) -> Self {
+    pub(super) fn new(db: Arc<dyn KvSnapshot>, layers: Vec<Arc<Layer>>) -> Self {
         LayeredReader { db, layers }
     }
 }
@@ -27,8 +29,8 @@ impl TreeReader for LayeredReader {
                 return Ok(Some(n.clone()));
             }
         }
-        let k = prefixed(P_NODE, &borsh::to_vec(node_key)?);
-        match self.db.get(k)? {
+        let k = prefixed(P_NODE, &node_key_bytes(node_key)?);
+        match self.db.get(&k)? {
             None => Ok(None),
             Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),
         }
@@ -52,7 +54,7 @@ impl TreeReader for LayeredReader {
         let start = prefixed(P_VALUE, &key_hash.0);
         let mut end = start.clone();
         end.extend_from_slice(&max_version.to_be_bytes());
-        let last = self.db.range(start..=end).next_back().transpose()?;
+        let last = self.db.last_in(&start, &end)?;
         Ok(match last {
             None => None,
             Some((_, v)) => match v.first() {
@@ -64,6 +66,6 @@ impl TreeReader for LayeredReader {
 
     /// Only needed when restoring a tree from chunks, which this store does not do.
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        anyhow::bail!("get_rightmost_leaf is not supported by the sled store")
+        anyhow::bail!("get_rightmost_leaf is not supported by this store")
     }
 }

@@ -1,14 +1,15 @@
-//! The node's committed state: a Jellyfish Merkle Tree over sled.
+//! The node's committed state: a Jellyfish Merkle Tree over redb.
 //!
-//! One sled tree holds everything under one-byte prefixes, so each version is written as a
-//! single atomic batch:
+//! One ordered keyspace (one redb table, [`RedbBackend`]) holds everything under one-byte
+//! prefixes, so each version is written as a single atomic batch:
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `n` | borsh(NodeKey) | borsh(Node): JMT nodes |
+//! | `n` | version (u64 BE) ‖ borsh(NibblePath) | borsh(Node): JMT nodes |
 //! | `v` | key hash (32) ‖ version (u64 BE) | `0` deleted / `1` ‖ value: value history |
 //! | `k` | state key | value: the latest state, for prefix iteration and fast reads |
-//! | `s` | stale-since version (u64 BE) ‖ borsh(NodeKey) | empty: pruning index |
+//! | `s` | stale-since version (u64 BE) | the node keys (as under `n`) that went stale then, each preceded by its length (u8): pruning index of nodes |
+//! | `w` | version (u64 BE) | the key hashes (32) written then, each followed by `0` written / `1` deleted: pruning index of the value history (older entries of those keys are superseded since this version) |
 //! | `r` | version (u64 BE) | root hash |
 //! | `mheight` | | last written version |
 //! | `mbase` | | first version this store holds (absent: 0); a store restored from a state-sync snapshot at `H` starts at `H` |
@@ -20,17 +21,30 @@
 //! genesis.
 //!
 //! Commit is pipelined: [`Store::commit`] hands the version to a writer thread and returns,
-//! and readers see it in memory until sled has it ([`layers`]). Batches are atomic but not
-//! fsynced each block (sled syncs in the background every 500 ms): a node killed before
-//! that restarts at an older height, reports it in Info, and CometBFT's handshake replays
-//! the missing blocks from its block store, the ABCI recovery path. [`Store::flush`] is an
-//! explicit sync point.
+//! and readers see it in memory until the database has it ([`layers`]). Batches are atomic
+//! but not fsynced each block (the writer makes one durable every 500 ms, or every 2 s while
+//! versions queue up): a node
+//! killed before that restarts at an older height, reports it in Info, and CometBFT's
+//! handshake replays the missing blocks from its block store, the ABCI recovery path.
+//! [`Store::flush`] is an explicit sync point.
+//!
+//! History is pruned as the writer goes ([`prune`]): nodes that went stale, value-history
+//! entries that were superseded and roots, all before the retained window of
+//! `retain_blocks` versions, are deleted in the batch of the version that moves the window.
 
 mod jmt_reader;
+mod kv;
 mod layers;
 mod proof;
+mod prune;
+mod redb_backend;
 pub mod snapshot;
+#[cfg(test)]
+mod tests;
 mod views;
+
+pub use kv::{KvBackend, KvEntry, KvSnapshot, KvWrite};
+pub use redb_backend::{RedbBackend, DB_FILE};
 
 pub use proof::{verify_proof, StateProof, PROOF_OP_TYPE};
 pub use snapshot::{
@@ -48,22 +62,29 @@ use jmt::storage::TreeUpdateBatch;
 use jmt::{KeyHash, Sha256Jmt};
 
 use jmt_reader::LayeredReader;
-use layers::{Layer, Layers};
+use layers::{Layer, Shared};
 
 const P_NODE: u8 = b'n';
 const P_VALUE: u8 = b'v';
 const P_LATEST: u8 = b'k';
 const P_STALE: u8 = b's';
 const P_ROOT: u8 = b'r';
+const P_VSTALE: u8 = b'w';
 const META_HEIGHT: &[u8] = b"mheight";
 const META_BASE: &[u8] = b"mbase";
 
 /// Storage failures. The node halts on them: they are never caused by a transaction.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// sled failed.
+    /// The database failed.
     #[error("database error: {0}")]
-    Db(#[from] sled::Error),
+    Db(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The data directory holds the sled database of an older blyand.
+    #[error(
+        "{0} holds a sled database from an older blyand; move it away and restart \
+         (CometBFT replays the blocks) or state-sync a fresh node"
+    )]
+    OldFormat(std::path::PathBuf),
     /// The JMT failed (missing node, corrupt encoding).
     #[error("merkle tree error: {0}")]
     Tree(String),
@@ -99,6 +120,9 @@ fn halt(e: impl std::fmt::Display) -> ! {
     std::process::exit(70)
 }
 
+/// The page cache of a node's database.
+const CACHE_BYTES: usize = 1024 * 1024 * 1024;
+
 /// The committed store. Cheap to clone (shares the database and the writer).
 #[derive(Clone)]
 pub struct Store {
@@ -106,8 +130,7 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Arc<sled::Db>,
-    layers: Layers,
+    shared: Arc<Shared>,
     writer: Mutex<SyncSender<Arc<Layer>>>,
     retain_blocks: u64,
     /// The first version this store holds (`mbase`).
@@ -120,7 +143,8 @@ struct Inner {
 /// How to open a [`Store`].
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
-    /// How many recent versions stay queryable (and provable); at least 1.
+    /// How many recent versions stay queryable (and provable); at least 1. Older history
+    /// (stale tree nodes, superseded values, roots) is pruned as blocks commit.
     pub retain_blocks: u64,
     /// Where and how often to export state-sync snapshots; `None` takes none (and serves
     /// none).
@@ -137,9 +161,16 @@ pub struct PendingVersion {
     batch: TreeUpdateBatch,
 }
 
+fn read_u64(snap: &dyn KvSnapshot, key: &[u8]) -> Result<Option<u64>, StoreError> {
+    Ok(snap
+        .get(key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(u64::from_be_bytes))
+}
+
 impl Store {
-    /// Opens (or creates) the store at `path`, keeping `retain_blocks` versions of the
-    /// tree for historical queries and proofs.
+    /// Opens (or creates) the store in directory `path`, keeping `retain_blocks` versions
+    /// of the tree for historical queries and proofs.
     pub fn open(path: &std::path::Path, retain_blocks: u64) -> Result<Self, StoreError> {
         Self::open_with(
             path,
@@ -150,17 +181,12 @@ impl Store {
         )
     }
 
-    /// Opens (or creates) the store at `path` with `options`.
+    /// Opens (or creates) the store in directory `path` with `options`.
     pub fn open_with(path: &std::path::Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(1024 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
-        Self::with_db(db, options)
+        Self::with_backend(Arc::new(RedbBackend::open(path, CACHE_BYTES)?), options)
     }
 
-    /// A store in a temporary directory (tests and benchmarks).
+    /// A store in memory (tests and benchmarks).
     pub fn temporary(retain_blocks: u64) -> Result<Self, StoreError> {
         Self::temporary_with(StoreOptions {
             retain_blocks,
@@ -168,28 +194,24 @@ impl Store {
         })
     }
 
-    /// A store in a temporary directory with `options` (tests and benchmarks).
+    /// A store in memory with `options` (tests and benchmarks).
     pub fn temporary_with(options: StoreOptions) -> Result<Self, StoreError> {
-        Self::with_db(sled::Config::new().temporary(true).open()?, options)
+        Self::with_backend(Arc::new(RedbBackend::in_memory()?), options)
     }
 
-    fn with_db(db: sled::Db, options: StoreOptions) -> Result<Self, StoreError> {
-        let db = Arc::new(db);
+    /// A store over any database (benchmarks compare engines with this).
+    pub fn with_backend(db: Arc<dyn KvBackend>, options: StoreOptions) -> Result<Self, StoreError> {
         let retain_blocks = options.retain_blocks.max(1);
-        let layers = Layers::default();
+        let base = read_u64(&*db.read()?, META_BASE)?.unwrap_or(0);
+        let shared = Arc::new(Shared::new(db));
         let exporter = match &options.snapshots {
             Some(cfg) if cfg.interval > 0 => Some(snapshot::spawn_exporter(cfg.clone())?),
             _ => None,
         };
-        let writer = layers::spawn_writer(db.clone(), layers.clone(), retain_blocks, exporter)?;
-        let base = db
-            .get(META_BASE)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes);
+        let writer = layers::spawn_writer(shared.clone(), retain_blocks, exporter)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
-                layers,
+                shared,
                 writer: Mutex::new(writer),
                 retain_blocks,
                 base: AtomicU64::new(base),
@@ -205,36 +227,29 @@ impl Store {
         self.inner.base.load(Ordering::Acquire)
     }
 
-    fn reader(&self) -> LayeredReader {
-        LayeredReader::new(self.inner.db.clone(), layers::snapshot(&self.inner.layers))
+    fn reader(&self) -> Result<LayeredReader, StoreError> {
+        let (layers, db) = self.inner.shared.view()?;
+        Ok(LayeredReader::new(db, layers))
     }
 
     /// The last committed height, or `None` before genesis was committed.
     pub fn last_version(&self) -> Result<Option<u64>, StoreError> {
-        if let Some(l) = layers::snapshot(&self.inner.layers).last() {
+        let layers = self.inner.shared.layers();
+        if let Some(l) = layers.last() {
             return Ok(Some(l.version));
         }
-        Ok(self
-            .inner
-            .db
-            .get(META_HEIGHT)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes))
+        read_u64(&*self.inner.shared.db_view()?, META_HEIGHT)
     }
 
     /// The root hash committed at `version`.
     pub fn root_at(&self, version: u64) -> Result<Option<[u8; 32]>, StoreError> {
-        if let Some(l) = layers::snapshot(&self.inner.layers)
-            .iter()
-            .find(|l| l.version == version)
-        {
+        let (layers, db) = self.inner.shared.view()?;
+        if let Some(l) = layers.iter().find(|l| l.version == version) {
             return Ok(Some(l.root));
         }
-        Ok(self
-            .inner
-            .db
-            .get(prefixed(P_ROOT, &version.to_be_bytes()))?
-            .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok()))
+        Ok(db
+            .get(&prefixed(P_ROOT, &version.to_be_bytes()))?
+            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()))
     }
 
     /// The lowest version still queryable.
@@ -244,13 +259,13 @@ impl Store {
 
     /// A read view of the latest committed state.
     pub fn latest(&self) -> LatestView {
-        LatestView::new(self.inner.db.clone(), self.inner.layers.clone())
+        LatestView::new(self.inner.shared.clone())
     }
 
     /// Computes the root of `writes` applied on top of the last committed version as
     /// `version`, without writing anything.
     pub fn prepare(&self, version: u64, writes: WriteSet) -> Result<PendingVersion, StoreError> {
-        let reader = self.reader();
+        let reader = self.reader()?;
         let tree = Sha256Jmt::new(&reader);
         let value_set: Vec<(KeyHash, Option<Vec<u8>>)> = writes
             .iter()
@@ -267,8 +282,8 @@ impl Store {
         })
     }
 
-    /// Commits a prepared version: visible to readers at once, written to sled by the
-    /// writer thread as one atomic batch (waits if two versions are already in flight).
+    /// Commits a prepared version: visible to readers at once, written to the database by
+    /// the writer thread as one atomic batch (waits if two versions are already in flight).
     pub fn commit(&self, pending: PendingVersion) -> Result<(), StoreError> {
         let layer = Arc::new(Layer {
             version: pending.version,
@@ -276,28 +291,24 @@ impl Store {
             writes: pending.writes,
             batch: pending.batch,
         });
-        match self.inner.layers.write() {
-            Ok(mut l) => l.push_back(layer.clone()),
-            Err(p) => p.into_inner().push_back(layer.clone()),
-        }
+        self.inner.shared.push(layer.clone());
         let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
         writer
             .send(layer)
             .map_err(|_| StoreError::Tree("the store writer has stopped".into()))
     }
 
-    /// Waits until the writer thread has applied every committed version to sled.
+    /// Waits until the writer thread has applied every committed version to the database.
     pub fn wait_written(&self) {
-        while !layers::snapshot(&self.inner.layers).is_empty() {
+        while !self.inner.shared.layers().is_empty() {
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
 
-    /// Waits until every committed version is in sled, then syncs sled to disk.
+    /// Waits until every committed version is in the database, then makes it durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.wait_written();
-        self.inner.db.flush()?;
-        Ok(())
+        self.inner.shared.db.flush()
     }
 
     /// Reads `key` at `version` with a Merkle proof against that version's root.
@@ -307,7 +318,7 @@ impl Store {
         version: u64,
     ) -> Result<(Option<Vec<u8>>, StateProof), StoreError> {
         self.check_retained(version)?;
-        let reader = self.reader();
+        let reader = self.reader()?;
         let tree = Sha256Jmt::new(&reader);
         let (value, proof) = tree
             .get_with_proof(key_hash(key), version)
@@ -318,7 +329,7 @@ impl Store {
     /// A read view of the state at `version` (point reads only).
     pub fn at_version(&self, version: u64) -> Result<VersionView, StoreError> {
         self.check_retained(version)?;
-        Ok(VersionView::new(self.reader(), version))
+        Ok(VersionView::new(self.reader()?, version))
     }
 
     fn check_retained(&self, version: u64) -> Result<(), StoreError> {
@@ -336,26 +347,4 @@ impl Store {
 
 fn oldest_retained(retain_blocks: u64, latest: u64) -> u64 {
     latest.saturating_sub(retain_blocks.saturating_sub(1))
-}
-
-/// Deletes nodes that became stale before the first retained version, and old roots.
-fn prune(db: &sled::Db, retain_blocks: u64, latest: u64) -> Result<(), StoreError> {
-    let oldest = oldest_retained(retain_blocks, latest);
-    if oldest == 0 {
-        return Ok(());
-    }
-    let end = prefixed(P_STALE, &oldest.to_be_bytes());
-    let mut batch = sled::Batch::default();
-    for item in db.range(vec![P_STALE]..end) {
-        let (k, _) = item?;
-        if let Some(node_key) = k.get(9..) {
-            batch.remove(prefixed(P_NODE, node_key));
-        }
-        batch.remove(k);
-    }
-    for item in db.range(vec![P_ROOT]..prefixed(P_ROOT, &oldest.to_be_bytes())) {
-        batch.remove(item?.0);
-    }
-    db.apply_batch(batch)?;
-    Ok(())
 }

@@ -6,45 +6,50 @@ use std::sync::Arc;
 use blyan_chain::StateRead;
 
 use super::jmt_reader::LayeredReader;
-use super::layers::{snapshot, Layers};
+use super::kv::scan_prefix;
+use super::layers::Shared;
 use super::{halt, key_hash, prefixed, P_LATEST};
 
-/// The latest committed state (unwritten layers first, then sled).
+/// The latest committed state (unwritten layers first, then the database).
 #[derive(Clone)]
 pub struct LatestView {
-    db: Arc<sled::Db>,
-    layers: Layers,
+    shared: Arc<Shared>,
 }
 
 impl LatestView {
-    pub(super) fn new(db: Arc<sled::Db>, layers: Layers) -> Self {
-        LatestView { db, layers }
+    pub(super) fn new(shared: Arc<Shared>) -> Self {
+        LatestView { shared }
     }
 }
 
 impl StateRead for LatestView {
     fn get_raw(&self, key: &[u8]) -> Option<Vec<u8>> {
-        for l in snapshot(&self.layers).iter().rev() {
+        for l in self.shared.layers().iter().rev() {
             if let Some(v) = l.writes.get(key) {
                 return v.clone();
             }
         }
-        match self.db.get(prefixed(P_LATEST, key)) {
-            Ok(v) => v.map(|v| v.to_vec()),
+        match self
+            .shared
+            .db_view()
+            .and_then(|db| db.get(&prefixed(P_LATEST, key)))
+        {
+            Ok(v) => v,
             Err(e) => halt(e),
         }
     }
 
     fn prefix_raw(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let layers = snapshot(&self.layers);
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self
-            .db
-            .scan_prefix(prefixed(P_LATEST, prefix))
-            .map(|item| match item {
-                Ok((k, v)) => (k.get(1..).unwrap_or_default().to_vec(), v.to_vec()),
-                Err(e) => halt(e),
-            })
-            .collect();
+        let (layers, db) = match self.shared.view() {
+            Ok(v) => v,
+            Err(e) => halt(e),
+        };
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        if let Err(e) = scan_prefix(&*db, &prefixed(P_LATEST, prefix), &mut |k, v| {
+            merged.insert(k.get(1..).unwrap_or_default().to_vec(), v.to_vec());
+        }) {
+            halt(e)
+        }
         for l in &layers {
             for (k, v) in l
                 .writes

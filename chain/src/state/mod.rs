@@ -1,7 +1,7 @@
 //! The state abstraction: ordered bytes-to-bytes storage with typed accessors on top.
 //!
 //! Implementations: [`MemState`] for unit tests, [`Overlay`] for per-transaction and
-//! per-block write sets, and the JMT/sled store of `blyan-app` for the node. Reads are
+//! per-block write sets, and the JMT/redb store of `blyan-app` for the node. Reads are
 //! infallible here: a backend that cannot read its disk must halt the node, never return
 //! different data to different callers.
 

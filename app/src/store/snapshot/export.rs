@@ -1,5 +1,5 @@
 //! Taking snapshots: the writer thread collects the state of a snapshot version (the only
-//! moment sled's flat state is exactly that version) and an exporter thread encodes,
+//! moment the database's flat state is exactly that version) and an exporter thread encodes,
 //! compresses, hashes and writes the chunks, so block processing only waits for the
 //! collection.
 
@@ -14,7 +14,8 @@ use parity_scale_codec::Encode;
 use super::format::{chunk_hash, encode_chunk, SnapshotInfo, SnapshotMetadata, CHUNK_TARGET_BYTES};
 use super::{list_in, SnapshotConfig, MANIFEST_FILE, SNAPSHOT_FORMAT};
 use crate::store::jmt_reader::LayeredReader;
-use crate::store::{key_hash, StoreError, P_LATEST};
+use crate::store::kv::scan_prefix;
+use crate::store::{key_hash, KvBackend, KvSnapshot, StoreError, P_LATEST};
 
 /// The state of one version, sorted by key hash and cut into chunks, with each chunk's
 /// range proof: everything needed to write the snapshot without touching the database.
@@ -49,17 +50,17 @@ pub struct ExportReport {
 /// `app_hash`), sorts it by key hash, cuts it into chunks and proves each chunk's right
 /// edge against the tree at `height`.
 pub(crate) fn collect(
-    db: &Arc<sled::Db>,
+    db: &dyn KvBackend,
     height: u64,
     app_hash: [u8; 32],
 ) -> Result<ExportJob, StoreError> {
     let started = Instant::now();
     let mut hashed: Vec<(KeyHash, Vec<u8>, Vec<u8>)> = Vec::new();
-    for item in db.scan_prefix([P_LATEST]) {
-        let (k, v) = item?;
+    let view: Arc<dyn KvSnapshot> = Arc::from(db.read()?);
+    scan_prefix(&*view, &[P_LATEST], &mut |k, v| {
         let key = k.get(1..).unwrap_or_default().to_vec();
         hashed.push((key_hash(&key), key, v.to_vec()));
-    }
+    })?;
     hashed.sort_unstable_by_key(|(kh, _, _)| *kh);
     let mut ends = Vec::new();
     let mut size = 0usize;
@@ -74,9 +75,9 @@ pub(crate) fn collect(
     if !hashed.is_empty() {
         ends.push(hashed.len());
     }
-    // Sled holds every node of `height` (nothing newer is written yet, and pruning only
+    // The database holds every node of `height` (nothing newer is written yet, and pruning only
     // removes nodes that went stale before the retained window).
-    let reader = LayeredReader::new(db.clone(), Vec::new());
+    let reader = LayeredReader::new(view, Vec::new());
     let tree = Sha256Jmt::new(&reader);
     let mut proofs = Vec::with_capacity(ends.len());
     for &end in &ends {
@@ -204,7 +205,7 @@ impl Exporter {
     /// Called by the writer thread right after it wrote `version`: on a snapshot height,
     /// collects the state and hands it to the exporter thread. Failures are logged, never
     /// fatal: a missed snapshot costs nothing but a later one.
-    pub(crate) fn after_write(&self, db: &Arc<sled::Db>, version: u64, root: [u8; 32]) {
+    pub(crate) fn after_write(&self, db: &dyn KvBackend, version: u64, root: [u8; 32]) {
         if version == 0 || self.interval == 0 || !version.is_multiple_of(self.interval) {
             return;
         }

@@ -12,7 +12,7 @@ mod restore;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use jmt::proof::SparseMerkleRangeProof;
 use jmt::{KeyHash, Sha256Jmt};
@@ -144,7 +144,7 @@ impl Store {
         let root = self
             .root_at(height)?
             .ok_or_else(|| StoreError::Tree(format!("no root at {height}")))?;
-        let job = export::collect(&self.inner.db, height, root)?;
+        let job = export::collect(&*self.inner.shared.db, height, root)?;
         export::write(cfg, &job)
     }
 
@@ -207,7 +207,7 @@ impl Store {
         if let Err(e) = self.wipe() {
             return OfferOutcome::Abort(e.to_string());
         }
-        match Restore::start(self.inner.db.clone(), height, trusted, meta) {
+        match Restore::start(self.inner.shared.db.clone(), height, trusted, meta) {
             Ok(r) => {
                 tracing::info!(height, chunks, app_hash = %hex::encode_upper(trusted), "restoring snapshot");
                 *session = Some(r);
@@ -280,7 +280,7 @@ impl Store {
         let proof: SparseMerkleRangeProof<sha2::Sha256> = borsh::from_slice(&proof)
             .map_err(|e| bad(format!("chunk {} proof does not decode: {e}", r.next)))?;
         let mut hashed: Vec<(KeyHash, Vec<u8>)> = Vec::with_capacity(pairs.len());
-        let mut flat = sled::Batch::default();
+        let mut flat = Vec::with_capacity(pairs.len());
         let mut last = r.last;
         for (k, v) in pairs {
             let kh = key_hash(&k);
@@ -291,21 +291,21 @@ impl Store {
                 )));
             }
             last = Some(kh);
-            flat.insert(prefixed(P_LATEST, &k), v.clone());
+            flat.push((prefixed(P_LATEST, &k), Some(v.clone())));
             hashed.push((kh, v));
         }
         let n = hashed.len() as u64;
         // The tree is rebuilt and checked on the restore thread while this one writes the
         // flat state (wiped again if the chunk turns out bad).
         let verdict = r.add(hashed, proof);
-        let written = self.inner.db.apply_batch(flat);
+        let written = self.inner.shared.db.apply(flat, false);
         verdict.wait().map_err(|e| {
             bad(format!(
                 "chunk {} does not prove against the trusted app hash: {e}",
                 r.next
             ))
         })?;
-        written.map_err(StoreError::from)?;
+        written?;
         r.last = last;
         r.pairs += n;
         r.next += 1;
@@ -314,7 +314,7 @@ impl Store {
         }
         r.finish()
             .map_err(|e| bad(format!("finishing the tree: {e}")))?;
-        let reader = LayeredReader::new(self.inner.db.clone(), Vec::new());
+        let reader = LayeredReader::new(Arc::from(self.inner.shared.db.read()?), Vec::new());
         let root = Sha256Jmt::new(&reader)
             .get_root_hash(r.height)
             .map_err(|e| bad(format!("no root after restoring: {e:#}")))?;
@@ -325,20 +325,26 @@ impl Store {
                 hex::encode_upper(r.app_hash)
             )));
         }
-        let mut meta = sled::Batch::default();
-        meta.insert(prefixed(P_ROOT, &r.height.to_be_bytes()), root.0.to_vec());
-        meta.insert(META_BASE, r.height.to_be_bytes().to_vec());
-        meta.insert(META_HEIGHT, r.height.to_be_bytes().to_vec());
-        self.inner.db.apply_batch(meta).map_err(StoreError::from)?;
-        self.inner.db.flush().map_err(StoreError::from)?;
+        let height = Some(r.height.to_be_bytes().to_vec());
+        let meta = vec![
+            (
+                prefixed(P_ROOT, &r.height.to_be_bytes()),
+                Some(root.0.to_vec()),
+            ),
+            (META_BASE.to_vec(), height.clone()),
+            (META_HEIGHT.to_vec(), height),
+        ];
+        // Durable, and with it every batch of the restore.
+        self.inner.shared.db.apply(meta, true)?;
+        self.inner.shared.changed();
         self.inner.base.store(r.height, Ordering::Release);
         Ok(Some(root.0))
     }
 
     /// Removes everything from the database (only while nothing is committed).
     fn wipe(&self) -> Result<(), StoreError> {
-        self.inner.db.clear()?;
-        self.inner.db.flush()?;
+        self.inner.shared.db.clear()?;
+        self.inner.shared.changed();
         self.inner.base.store(0, Ordering::Release);
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! builds the tree of version `H` from left to right and checks, with the chunk's range
 //! proof, that everything so far hashes to the trusted app hash (a failure means the
 //! snapshot itself is bad: reject it). Frozen tree nodes and value-history entries go to
-//! sled as the restore produces them, the flat state (`k`) chunk by chunk; `mheight` is
+//! the database as the restore produces them, the flat state (`k`) chunk by chunk; `mheight` is
 //! written last, so a store is either fully restored or holds no version at all.
 //!
 //! `JellyfishMerkleRestore` is not `Send`, so it lives on a thread of its own for the
@@ -23,7 +23,7 @@ use jmt::{KeyHash, OwnedValue, RootHash};
 
 use super::format::SnapshotMetadata;
 use crate::store::layers::{node_entry, value_entry};
-use crate::store::StoreError;
+use crate::store::{KvBackend, StoreError};
 
 type Reply = SyncSender<Result<(), String>>;
 
@@ -50,23 +50,24 @@ pub(crate) struct Restore {
     tx: SyncSender<Job>,
 }
 
-/// Writes the restore's frozen nodes and values straight to sled.
-struct SledWriter {
-    db: Arc<sled::Db>,
+/// Writes the restore's frozen nodes and values straight to the database (not durably:
+/// the restore's last batch is).
+struct DbWriter {
+    db: Arc<dyn KvBackend>,
 }
 
-impl TreeWriter for SledWriter {
+impl TreeWriter for DbWriter {
     fn write_node_batch(&self, node_batch: &NodeBatch) -> anyhow::Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Vec::with_capacity(node_batch.nodes().len() + node_batch.values().len());
         for (node_key, node) in node_batch.nodes() {
             let (k, v) = node_entry(node_key, node)?;
-            batch.insert(k, v);
+            batch.push((k, Some(v)));
         }
         for ((version, kh), value) in node_batch.values() {
             let (k, v) = value_entry(*version, kh, value.as_deref());
-            batch.insert(k, v);
+            batch.push((k, Some(v)));
         }
-        self.db.apply_batch(batch)?;
+        self.db.apply(batch, false)?;
         Ok(())
     }
 }
@@ -74,7 +75,7 @@ impl TreeWriter for SledWriter {
 impl Restore {
     /// Starts restoring version `height`, whose root must come out as `app_hash`.
     pub(crate) fn start(
-        db: Arc<sled::Db>,
+        db: Arc<dyn KvBackend>,
         height: u64,
         app_hash: [u8; 32],
         metadata: SnapshotMetadata,
@@ -133,8 +134,8 @@ impl Pending {
     }
 }
 
-fn restore_loop(db: Arc<sled::Db>, height: u64, app_hash: [u8; 32], rx: &Receiver<Job>) {
-    let writer = Arc::new(SledWriter { db });
+fn restore_loop(db: Arc<dyn KvBackend>, height: u64, app_hash: [u8; 32], rx: &Receiver<Job>) {
+    let writer = Arc::new(DbWriter { db });
     let mut restore = match JellyfishMerkleRestore::<sha2::Sha256>::new_overwrite(
         writer,
         height,

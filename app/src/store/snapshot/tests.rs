@@ -87,7 +87,16 @@ fn all_pairs(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 fn db_is_empty(store: &Store) -> bool {
-    store.inner.db.is_empty()
+    let mut empty = true;
+    store
+        .inner
+        .shared
+        .db
+        .read()
+        .unwrap()
+        .scan(&[], None, &mut |_, _| empty = false)
+        .unwrap();
+    empty
 }
 
 #[test]
