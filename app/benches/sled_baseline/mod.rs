@@ -12,13 +12,13 @@ fn err(e: sled::Error) -> StoreError {
 }
 
 /// A sled database.
-pub struct SledBackend {
+pub(crate) struct SledBackend {
     db: sled::Db,
 }
 
 impl SledBackend {
     /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &Path) -> Self {
+    pub(crate) fn open(dir: &Path) -> Self {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(1024 * 1024 * 1024)
