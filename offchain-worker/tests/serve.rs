@@ -498,3 +498,42 @@ fn a_dropped_stream_stops_generation_and_settles_the_tokens_produced() {
     assert_eq!(g.gw.metrics.cancelled.get(), 1);
     assert_eq!(g.gw.metrics.active_streams.get(), 0);
 }
+
+#[test]
+fn a_character_split_over_two_tokens_arrives_whole_in_sse_chunks_and_the_plain_reply() {
+    // the crafted model's greedy reply: 0xC3 0xA9 0xC3 0xA9 … ("é" over two tokens each)
+    let g = Gw::start_dir(base(), e_acute_model_dir());
+    let resp = g.stream(ADDR1, &chat_body("hi", 7, true)).unwrap();
+    let events = read_events(resp);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let pieces: Vec<String> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    // one whole "é" per pair of tokens, never half of one; the 7th token (0xC3 with no
+    // continuation) is replaced when the stream ends
+    assert_eq!(pieces, ["é", "é", "é", "\u{FFFD}"], "{events:?}");
+    let (s, _, plain) = post(
+        &g.url,
+        "/v1/chat/completions",
+        &chat_body("hi", 7, false),
+        &g.headers(ADDR1),
+    );
+    assert_eq!(s, 200, "{plain}");
+    assert_eq!(plain["choices"][0]["message"]["content"], "ééé\u{FFFD}");
+    assert_eq!(plain["usage"]["completion_tokens"], 7);
+    let (_, _, even) = post(
+        &g.url,
+        "/v1/chat/completions",
+        &chat_body("hi", 8, false),
+        &g.headers(ADDR1),
+    );
+    assert_eq!(even["choices"][0]["message"]["content"], "éééé");
+    assert_eq!(E_ACUTE, *"é".as_bytes());
+}

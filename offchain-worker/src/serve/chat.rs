@@ -34,13 +34,14 @@ use super::api::{
     blyan_object, version_header, ApiError, ChatRequest, Usage, BILLED_HEADER, VERSION_HEADER,
 };
 use super::billing::{Authorization, BillingRequest, Payment, Settlement};
-use super::engine::{self, BlockTally, Finish, Utf8Stream};
+use super::engine::{self, BlockTally, Finish};
 use super::handlers::{parse_json, prepare, request_quote, Prepared};
 use super::limits::CallerSlot;
 use super::metrics::ActiveGuard;
 use super::quote::{cost, now_secs};
 use super::version::ModelVersion;
 use super::Gateway;
+use crate::model::Utf8Stream;
 
 /// One admitted request.
 struct Job {
@@ -124,7 +125,7 @@ impl Job {
         let _active = ActiveGuard::new(&m.active_streams);
         let gen_start = Instant::now();
         let mut produced = 0usize;
-        let mut utf8 = Utf8Stream::default();
+        let mut utf8 = Utf8Stream::new();
         let mut text = String::new();
         let mut tally = BlockTally::default();
         let ctx = self.p.ctx.clone();
