@@ -1,6 +1,7 @@
 //! The subcommands of `blyan-worker`.
 
 pub mod chat;
+pub mod chat_free;
 pub mod compress;
 pub mod data;
 pub mod ipfs;

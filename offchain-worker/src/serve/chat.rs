@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use blyan_proto::pol::TrustLevel;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::OwnedSemaphorePermit;
@@ -75,8 +76,12 @@ impl Job {
         b["quote_amount"] = json!(self.auth.quote.amount.to_string());
         b["price_per_1k_tokens"] = json!(self.auth.quote.price_per_1k.to_string());
         b["payment"] = match &self.auth.payment {
-            Payment::Free { remaining, .. } => {
-                json!({"kind": "free_tier", "caller": self.auth.caller, "remaining_today": remaining})
+            Payment::Free { remaining, level } => {
+                let level = match level {
+                    TrustLevel::Newbie => "newbie",
+                    TrustLevel::Trusted => "trusted",
+                };
+                json!({"kind": "free_tier", "caller": self.auth.caller, "level": level, "remaining_today": remaining})
             }
             Payment::Voucher {
                 channel,
