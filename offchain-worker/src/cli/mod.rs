@@ -8,6 +8,7 @@ pub mod ipfs;
 pub mod miner;
 pub mod model;
 pub mod pol;
+pub mod pretrain;
 pub mod redeem;
 pub mod run;
 pub mod serve;
