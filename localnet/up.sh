@@ -72,6 +72,8 @@ fail() {
 }
 
 command -v curl >/dev/null || die "curl is required"
+pretrain_steps="${BLYAN_PRETRAIN_STEPS:-60}"
+[[ "$pretrain_steps" =~ ^[0-9]+$ ]] || die "BLYAN_PRETRAIN_STEPS=$pretrain_steps is not a number"
 if ! [[ "$base_port" =~ ^[0-9]+$ ]] || ((base_port + 10 * n > 65535)); then
   die "BLYAN_BASE_PORT=$base_port leaves no room for $n nodes"
 fi
@@ -175,10 +177,15 @@ for ((i = 0; i < n; i++)); do
 done
 echo "$n Kubo nodes up and connected to each other"
 
-# The default model, published at genesis: a seeded `small` MoE and the public validation
-# set of the real English corpus (Debian's bible-kjv-text, the King James Version), added
-# to kubo0 (the other Kubo nodes fetch them by bitswap), with the baseline validation loss
-# measured here. Dev account 0 owns it. Miners train on the corpus with `miner --text`.
+# The default model, published at genesis: a seeded `small` MoE pre-trained on the training
+# region of the real English corpus (Debian's bible-kjv-text, the King James Version) for
+# $BLYAN_PRETRAIN_STEPS steps (default 60; 0 publishes the untrained seeded model), and the
+# corpus's public validation set, added to kubo0 (the other Kubo nodes fetch them by
+# bitswap), with the baseline validation loss measured here. The pre-trained weights are
+# cached in $BLYAN_CACHE_DIR/pretrain (default .cache/pretrain, kept by down.sh --clean),
+# keyed by the model config, the corpus files, the seeds, the steps and the thread count,
+# so later runs reuse them. Dev account 0 owns it. Miners train on the corpus with
+# `miner --text`.
 if [ ! -f /usr/lib/bible.data ]; then
   echo "installing Debian's bible-kjv-text (the real-text corpus)..."
   if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
@@ -187,10 +194,19 @@ fi
 worker="${CARGO_TARGET_DIR:-$root/target}/release/blyan-worker"
 echo "building blyan-worker (release) and publishing the genesis model..."
 (cd "$root" && cargo build --release --bin blyan-worker)
-"$worker" model init --preset small --seed 1 --out "$net/model" >"$net/model.log" 2>&1 ||
-  fail "blyan-worker model init failed (see $net/model.log)"
-"$worker" data text --preset small --out "$net/data" >>"$net/model.log" 2>&1 ||
+"$worker" data text --preset small --out "$net/data" >"$net/model.log" 2>&1 ||
   fail "blyan-worker data text failed (see $net/model.log)"
+if ((pretrain_steps > 0)); then
+  cache="${BLYAN_CACHE_DIR:-$root/.cache}/pretrain"
+  echo "pre-training the genesis model ($pretrain_steps steps; about 3 minutes on 2 cores the first time, then cached in $cache)..."
+  # the progress bar goes to the terminal (stderr), the summary to the terminal and the log
+  "$worker" model pretrain --preset small --seed 1 --data "$net/data" --steps "$pretrain_steps" \
+    --cache "$cache" --out "$net/model" | tee -a "$net/model.log" ||
+    fail "blyan-worker model pretrain failed"
+else
+  "$worker" model init --preset small --seed 1 --out "$net/model" >>"$net/model.log" 2>&1 ||
+    fail "blyan-worker model init failed (see $net/model.log)"
+fi
 "$worker" model publish-genesis --model "$net/model" --data "$net/data" --ipfs "$(kubo_api 0)" \
   --owner 0x0000000000000000000000000000000000000000 --model-id blyan-small \
   --out "$net/genesis-model.json" >>"$net/model.log" 2>&1 ||

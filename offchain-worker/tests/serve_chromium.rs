@@ -2,8 +2,9 @@
 //! driven over the DevTools protocol: the page loads the model version, a message is sent
 //! (the page prices it with a quote and solves the hashcash challenge in JavaScript), tokens
 //! stream in, Stop aborts the stream (the gateway counts a cancelled generation), and a
-//! screenshot is saved to `target/tmp/serve-chat.png`. Without Chromium the test fails,
-//! saying how to install it (run-tests.sh does).
+//! screenshot is saved to `target/tmp/serve-chat.png`. A reply whose characters are each
+//! split over two byte tokens shows whole. Without Chromium the tests fail, saying how to
+//! install it (run-tests.sh does).
 
 mod serve_common;
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use serve_common::{get_text, tiny_model_dir, Server};
+use serve_common::{e_acute_model_dir, get_text, tiny_model_dir, Server};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
@@ -225,4 +226,27 @@ fn the_chat_page_streams_and_stops_in_headless_chromium() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn the_chat_page_shows_characters_split_over_two_tokens_whole() {
+    let bin = chromium()
+        .expect("no chromium: run ./run-tests.sh (it installs it) or apt-get install chromium");
+    // the crafted model replies 0xC3 0xA9 … ("é" over two tokens each): 7 tokens
+    let dir = e_acute_model_dir();
+    let server = Server::start(dir.path(), &["--hashcash-bits", "0"]);
+    let (_browser, mut cdp) = launch(&bin);
+    cdp.call("Page.enable", json!({}));
+    cdp.call("Runtime.enable", json!({}));
+    let url = format!("{}/?temperature=0&max_tokens=7", server.url);
+    cdp.call("Page.navigate", json!({"url": url}));
+    cdp.wait_for("the model", "!!window.MODEL", 30);
+    cdp.eval("document.getElementById('msg').value = 'hi'; document.getElementById('form').requestSubmit(); true");
+    let done = cdp.wait_for(
+        "the reply",
+        "(() => { const s = document.body.dataset.state; return s === 'done' || s === 'error' ? {s, text: document.querySelector('.assistant .out').textContent, err: document.getElementById('error').textContent} : null; })()",
+        60,
+    );
+    assert_eq!(done["s"], "done", "{done}");
+    assert_eq!(done["text"], "ééé\u{FFFD}", "{done}");
 }

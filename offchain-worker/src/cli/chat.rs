@@ -11,6 +11,10 @@
 //! signs a receipt for exactly the billed total the last chunk reports, over the usage as it
 //! now stands, and posts it to `POST /v1/blyan/voucher`, so the provider can redeem exactly
 //! what was used.
+//!
+//! Without `--channel` the request is on the gateway's free tier: the reply is followed by
+//! how many free requests are left today, and a used-up quota is explained with the commands
+//! that open a payment channel ([`super::chat_free`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
@@ -23,6 +27,7 @@ use blyan_worker::serve::quote::{now_secs, solve_challenge};
 use blyan_worker::serve::siwe::{format_rfc3339, personal_sign, SiweMessage};
 use clap::Args;
 
+use super::chat_free;
 use super::miner::KeyArgs;
 use serde_json::{json, Value};
 
@@ -147,7 +152,27 @@ pub fn chat(a: ChatArgs) -> Result<()> {
         }
     };
     let start = Instant::now();
-    let resp = req.send_json(body).map_err(api_error)?;
+    let resp = match req.send_json(body) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, r)) if payer.is_none() => {
+            let retry_after = r.header("retry-after").and_then(|v| v.parse().ok());
+            let err: Value = r.into_json().unwrap_or(Value::Null);
+            if chat_free::is_quota_refusal(code, &err) {
+                let payments: Option<Value> = agent
+                    .get(&format!("{base}/v1/blyan/payments"))
+                    .call()
+                    .ok()
+                    .and_then(|r| r.into_json().ok());
+                bail!(
+                    "{}",
+                    chat_free::quota_help(base, code, &err, payments.as_ref(), retry_after)
+                );
+            }
+            let msg = err["error"]["message"].as_str().unwrap_or("(no message)");
+            bail!("HTTP {code}: {msg}");
+        }
+        Err(e) => return Err(api_error(e)),
+    };
     let version = resp
         .header("x-blyan-model-version")
         .unwrap_or("?")
@@ -192,6 +217,9 @@ pub fn chat(a: ChatArgs) -> Result<()> {
         cost.as_str().unwrap_or("?"),
         quote["amount"].as_str().unwrap_or("?"),
     );
+    if let Some(note) = chat_free::free_tier_note(&payment) {
+        eprintln!("{note}");
+    }
     if let Some((p, voucher_cumulative)) = payer {
         let billed = u128_field(&payment, "billed_total")?;
         eprintln!(

@@ -1,12 +1,14 @@
 //! The subcommands of `blyan-worker`.
 
 pub mod chat;
+pub mod chat_free;
 pub mod compress;
 pub mod data;
 pub mod ipfs;
 pub mod miner;
 pub mod model;
 pub mod pol;
+pub mod pretrain;
 pub mod redeem;
 pub mod run;
 pub mod serve;

@@ -21,6 +21,9 @@ pub enum ModelCmd {
     Init(InitArgs),
     /// List a model directory's blocks and verify every one.
     Inspect(InspectArgs),
+    /// Initialise a model and train every block on a corpus directory (`data text`), with a
+    /// progress bar; the result is cached under `--cache` and reused.
+    Pretrain(super::pretrain::PretrainArgs),
     /// Add a model's blocks and its validation file to Kubo, compute the baseline
     /// validation loss, and write the model's genesis JSON (`GenesisModel`).
     PublishGenesis(PublishGenesisArgs),
@@ -93,6 +96,7 @@ pub fn run(cmd: ModelCmd, device: &Device) -> Result<()> {
     match cmd {
         ModelCmd::Init(a) => init(a, device),
         ModelCmd::Inspect(a) => inspect(a),
+        ModelCmd::Pretrain(a) => super::pretrain::run(a, device),
         ModelCmd::PublishGenesis(a) => publish_genesis(a, device),
     }
 }

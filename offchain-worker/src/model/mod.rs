@@ -25,6 +25,7 @@ mod layers;
 mod moe;
 mod names;
 pub mod tokenizer;
+pub mod utf8;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -36,6 +37,7 @@ pub use experts::{ExpertProvider, ExpertWeights};
 pub use generate::{generate, GenerateOptions};
 pub use init::block_tensors as init_block_tensors;
 pub use names::{block_names, tensor_shapes, BlockKind, BlockName};
+pub use utf8::Utf8Stream;
 
 use layers::{causal_mask, Backbone, Embed, Head, Mode};
 use moe::{Expert, Router, SparseMoeBlock};

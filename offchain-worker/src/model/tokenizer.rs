@@ -24,10 +24,13 @@ pub fn encode_document(text: &str) -> Vec<u32> {
     ids
 }
 
-/// The text of the byte ids in `ids` (specials skipped, invalid UTF-8 replaced).
+/// The text of the byte ids in `ids` (specials skipped, invalid UTF-8 replaced): what a
+/// [`Utf8Stream`](super::Utf8Stream) fed these ids one by one releases, then finishes with.
 pub fn decode(ids: &[u32]) -> String {
-    let bytes: Vec<u8> = ids.iter().filter_map(|&i| u8::try_from(i).ok()).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    let mut stream = super::Utf8Stream::new();
+    let mut text: String = ids.iter().map(|&i| stream.push(i)).collect();
+    text.push_str(&stream.finish());
+    text
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use blyan_proto::pol::TrustLevel;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::OwnedSemaphorePermit;
@@ -34,13 +35,14 @@ use super::api::{
     blyan_object, version_header, ApiError, ChatRequest, Usage, BILLED_HEADER, VERSION_HEADER,
 };
 use super::billing::{Authorization, BillingRequest, Payment, Settlement};
-use super::engine::{self, BlockTally, Finish, Utf8Stream};
+use super::engine::{self, BlockTally, Finish};
 use super::handlers::{parse_json, prepare, request_quote, Prepared};
 use super::limits::CallerSlot;
 use super::metrics::ActiveGuard;
 use super::quote::{cost, now_secs};
 use super::version::ModelVersion;
 use super::Gateway;
+use crate::model::Utf8Stream;
 
 /// One admitted request.
 struct Job {
@@ -74,8 +76,12 @@ impl Job {
         b["quote_amount"] = json!(self.auth.quote.amount.to_string());
         b["price_per_1k_tokens"] = json!(self.auth.quote.price_per_1k.to_string());
         b["payment"] = match &self.auth.payment {
-            Payment::Free { remaining, .. } => {
-                json!({"kind": "free_tier", "caller": self.auth.caller, "remaining_today": remaining})
+            Payment::Free { remaining, level } => {
+                let level = match level {
+                    TrustLevel::Newbie => "newbie",
+                    TrustLevel::Trusted => "trusted",
+                };
+                json!({"kind": "free_tier", "caller": self.auth.caller, "level": level, "remaining_today": remaining})
             }
             Payment::Voucher {
                 channel,
@@ -124,7 +130,7 @@ impl Job {
         let _active = ActiveGuard::new(&m.active_streams);
         let gen_start = Instant::now();
         let mut produced = 0usize;
-        let mut utf8 = Utf8Stream::default();
+        let mut utf8 = Utf8Stream::new();
         let mut text = String::new();
         let mut tally = BlockTally::default();
         let ctx = self.p.ctx.clone();

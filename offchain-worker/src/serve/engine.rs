@@ -224,70 +224,9 @@ pub fn sample(logits: &[f32], temperature: f64, top_p: f64, rng: &mut SplitMix64
     probs.last().map_or(0, |p| p.0 as u32)
 }
 
-/// Turns byte tokens into text pieces that are always whole UTF-8: a multi-byte character
-/// split over tokens is held back until complete; invalid bytes become U+FFFD.
-#[derive(Debug, Default)]
-pub struct Utf8Stream {
-    pending: Vec<u8>,
-}
-
-impl Utf8Stream {
-    /// Adds token `id` (specials ignored); returns the text that is now complete.
-    pub fn push(&mut self, id: u32) -> String {
-        if let Ok(b) = u8::try_from(id) {
-            self.pending.push(b);
-        }
-        let mut out = String::new();
-        loop {
-            match std::str::from_utf8(&self.pending) {
-                Ok(s) => {
-                    out.push_str(s);
-                    self.pending.clear();
-                    return out;
-                }
-                Err(e) => {
-                    let good = e.valid_up_to();
-                    out.push_str(&String::from_utf8_lossy(&self.pending[..good]));
-                    match e.error_len() {
-                        None => {
-                            self.pending.drain(..good);
-                            return out;
-                        }
-                        Some(bad) => {
-                            out.push('\u{FFFD}');
-                            self.pending.drain(..good + bad);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Whatever is held back, flushed lossily.
-    pub fn finish(&mut self) -> String {
-        let s = String::from_utf8_lossy(&self.pending).into_owned();
-        self.pending.clear();
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utf8_pieces_stay_whole() {
-        let mut u = Utf8Stream::default();
-        let text = "aé✓";
-        let mut got = String::new();
-        for b in text.bytes() {
-            got.push_str(&u.push(u32::from(b)));
-        }
-        assert_eq!(got, text);
-        assert_eq!(u.push(0xff), "\u{FFFD}");
-        assert_eq!(u.push(0xe2), "");
-        assert_eq!(u.finish(), "\u{FFFD}");
-    }
 
     #[test]
     fn top_p_keeps_only_the_nucleus() {

@@ -23,6 +23,7 @@
 
 mod adamw;
 mod blocks;
+pub mod pretrain;
 pub mod state_file;
 mod targets;
 

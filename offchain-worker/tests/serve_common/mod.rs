@@ -3,6 +3,10 @@
 #![allow(dead_code)]
 #![allow(unreachable_pub)]
 
+mod crafted;
+#[allow(unused_imports)]
+pub use crafted::{e_acute_model_dir, E_ACUTE};
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
@@ -80,21 +84,26 @@ impl Gw {
 
     /// Starts a gateway with a custom billing.
     pub fn start_with(cfg: GatewayConfig, billing: Option<Arc<dyn serve::Billing>>) -> Self {
-        Self::start_inner(cfg, billing, None)
+        Self::start_inner(cfg, billing, None, tiny_model_dir(7))
+    }
+
+    /// Starts a gateway over the model in `dir` (kept alive with the gateway).
+    pub fn start_dir(cfg: GatewayConfig, dir: TempDir) -> Self {
+        Self::start_inner(cfg, None, None, dir)
     }
 
     /// Starts a gateway whose accepted sockets have a send buffer of `bytes` (inherited
     /// from the listener), so a client that stops reading blocks the gateway's writes soon.
     pub fn start_with_send_buffer(cfg: GatewayConfig, bytes: u32) -> Self {
-        Self::start_inner(cfg, None, Some(bytes))
+        Self::start_inner(cfg, None, Some(bytes), tiny_model_dir(7))
     }
 
     fn start_inner(
         cfg: GatewayConfig,
         billing: Option<Arc<dyn serve::Billing>>,
         send_buffer: Option<u32>,
+        dir: TempDir,
     ) -> Self {
-        let dir = tiny_model_dir(7);
         let gw = Gateway::load(
             ModelOrigin::Dir(dir.path().to_path_buf()),
             cfg,
