@@ -54,6 +54,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeystoreError + '_ {
     }
 }
 
+/// Decrypts one Ethereum keystore v3 file (outside any keyring) with `password`.
+pub fn decrypt_file(file: &Path, password: &str) -> Result<SecretKey> {
+    let secret = eth_keystore::decrypt_key(file, password)
+        .map_err(|e| KeystoreError::Crypto(format!("cannot decrypt {}: {e}", file.display())))?;
+    SecretKey::from_bytes(&secret).map_err(|e| KeystoreError::BadKey(e.to_string()))
+}
+
 /// The keyring directory.
 #[derive(Debug, Clone)]
 pub struct Keyring {
@@ -140,11 +147,7 @@ impl Keyring {
     /// Imports an Ethereum keystore v3 file (decrypting it with `password` to check it),
     /// stored under `name` with the same password.
     pub fn import_keystore(&self, name: &str, file: &Path, password: &str) -> Result<Address> {
-        let secret = eth_keystore::decrypt_key(file, password).map_err(|e| {
-            KeystoreError::Crypto(format!("cannot decrypt {}: {e}", file.display()))
-        })?;
-        let key =
-            SecretKey::from_bytes(&secret).map_err(|e| KeystoreError::BadKey(e.to_string()))?;
+        let key = decrypt_file(file, password)?;
         self.store(name, &key, password)
     }
 
