@@ -123,3 +123,52 @@ impl BlockPoller {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testserver::{b64, serve};
+
+    /// A block is read with its results; results not stored yet read as `None`.
+    #[test]
+    fn blocks_come_with_their_results_in_order() {
+        let results = r#"{"jsonrpc":"2.0","id":1,"result":{"height":"3","txs_results":[{"code":0,"events":[{"type":"transfer","attributes":[{"key":"amount","value":"5"}]}]},{"code":7}],"finalize_block_events":[{"type":"block_rewards","attributes":[{"key":"minted","value":"9"}]}]}}"#;
+        let block = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{{"block_id":{{"hash":"0A0B"}},"block":{{"header":{{"height":"3","time":"2026-01-01T00:00:00Z","app_hash":"C0DE"}},"data":{{"txs":["{}","{}"]}}}}}}}}"#,
+            b64(b"tx1"),
+            b64(b"tx2")
+        );
+        let status = r#"{"jsonrpc":"2.0","id":1,"result":{"node_info":{"network":"c"},"sync_info":{"latest_block_height":"3","catching_up":false}}}"#;
+        let missing = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"Internal error","data":"could not find results for height #4"}}"#;
+        let (url, h) = serve(vec![
+            (vec!["status"], status.into()),
+            (vec!["block_results", r#""height":"3""#], results.into()),
+            (vec![r#""method":"block""#], block),
+            (vec!["status"], status.into()),
+        ]);
+        let mut p = BlockPoller::new(RpcClient::new(&url), 3);
+        let b = p
+            .next_block(Duration::from_secs(5))
+            .unwrap()
+            .expect("block 3");
+        assert_eq!(
+            (b.height, b.hash.clone(), b.app_hash.clone()),
+            (3, vec![10, 11], vec![0xc0, 0xde])
+        );
+        assert_eq!(b.txs, vec![b"tx1".to_vec(), b"tx2".to_vec()]);
+        assert_eq!(b.tx_results[0].0, 0);
+        assert_eq!(b.tx_results[0].1[0].get("amount"), Some("5"));
+        assert_eq!(b.tx_results[1], (7, Vec::new()));
+        assert_eq!(b.events[0].get("minted"), Some("9"));
+        assert_eq!(p.next_height(), 4);
+        // Height 4 is not reported yet: no request beyond `status`, then a timeout.
+        assert_eq!(p.next_block(Duration::ZERO).unwrap(), None);
+        h.join().unwrap();
+        let (url, h) = serve(vec![(vec!["block_results"], missing.into())]);
+        assert_eq!(
+            BlockPoller::new(RpcClient::new(&url), 4).fetch(4).unwrap(),
+            None
+        );
+        h.join().unwrap();
+    }
+}
