@@ -13,8 +13,11 @@
 //! - [`proof`]: checking a state proof from `abci_query` against a header's app hash, as a
 //!   light client does.
 //! - [`keystore`]: a directory of Ethereum keystore v3 files, one per named key.
+//! - `fixtures` (feature `fixtures`): test fixtures, a loopback-only Kubo node.
 
 pub mod error;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod follow;
 pub mod keystore;
 pub mod proof;
