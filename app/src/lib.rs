@@ -9,9 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod genesis_bridge;
-pub mod keystore;
 pub mod metrics;
 pub mod node;
-pub mod rpc;
 pub mod sigcache;
 pub mod store;

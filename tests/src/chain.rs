@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use blyan_app::store::verify_proof;
+use blyan_client::proof::verify_proof;
 use blyan_proto::query::QueryPath;
 use blyan_proto::SignedTx;
 use serde_json::Value;
@@ -87,7 +87,8 @@ impl Localnet {
             .unwrap_or_else(|_| panic!("node{i}: app hash of {h} is not 32 bytes"));
         let r = self
             .rpc(i)
-            .query(&QueryPath::ChainId, h, true)
+            .at_height(h)
+            .abci_query(&QueryPath::ChainId, true)
             .unwrap_or_else(|e| panic!("node{i} proved query at {h}: {e:#}"));
         assert_eq!(r.code, 0, "node{i} proved query at {h}: {}", r.log);
         assert_eq!(r.height, h, "node{i} answered for another height");
@@ -123,7 +124,8 @@ impl Localnet {
         let v = self
             .rpc(i)
             .wait_tx(hash, DEFAULT_TIMEOUT)
-            .unwrap_or_else(|e| panic!("node{i}: {e:#}"));
+            .unwrap_or_else(|e| panic!("node{i}: {e:#}"))
+            .raw;
         assert_eq!(crate::txs::tx_code(&v), 0, "transaction {hash} failed: {v}");
         v
     }

@@ -21,6 +21,7 @@ mod chain;
 mod cli;
 pub mod kubo;
 pub mod localnet;
+pub mod math;
 pub mod pol;
 pub mod ports;
 pub mod process;

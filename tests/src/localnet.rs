@@ -6,7 +6,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use blyan_app::rpc::RpcClient;
+use blyan_client::RpcClient;
 use blyan_genesis::localnet::{
     add_full_node, DevAccount, FullNode, FullNodeSpec, LocalnetNode, NodePorts, StateSyncSettings,
     LOCALNET_SNAPSHOT_INTERVAL, LOCALNET_SNAPSHOT_KEEP_RECENT, PORTS_PER_NODE,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use blyan_app::rpc::RpcClient;
+use blyan_client::RpcClient;
 use blyan_genesis::localnet::{NodePorts, PORTS_PER_NODE};
 use blyan_proto::query::{
     DelegationInfo, PoolInfo, QueryPath, RewardsInfo, UnbondingInfo, ValidatorInfo,
@@ -159,7 +159,8 @@ pub fn staking_tx(f: &TxFactory, key: &SecretKey, nonce: u64, msgs: Vec<StakingM
     let msgs: Vec<Msg> = msgs.into_iter().map(Msg::Staking).collect();
     let mut tx = f.unsigned(nonce, msgs, "", FeeTerms::default());
     let len = tx.clone().sign(key).to_bytes().len();
-    tx.fee.gas_limit = blyan_chain::fees::tx_gas(&f.params, &tx, len);
+    // The published gas schedule (proto), as a wallet fills in its gas limit.
+    tx.fee.gas_limit = f.params.tx_gas(&tx, len);
     tx.sign(key)
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use blyan_app::rpc::RpcClient;
+use blyan_client::RpcClient;
 use blyan_proto::params::FeeParams;
 use blyan_proto::query::QueryPath;
 use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, SignedTx, Tx};
@@ -50,8 +50,8 @@ impl TxFactory {
     /// Reads the chain id and fee parameters from a node.
     pub fn from_node(rpc: &RpcClient) -> anyhow::Result<Self> {
         Ok(TxFactory {
-            chain_id: rpc.query_value(&QueryPath::ChainId)?,
-            params: rpc.query_value(&QueryPath::FeeParams)?,
+            chain_id: rpc.query(&QueryPath::ChainId)?,
+            params: rpc.query(&QueryPath::FeeParams)?,
         })
     }
 
@@ -111,15 +111,8 @@ impl TxFactory {
 
 /// A value read at a height (0 = latest), SCALE-decoded; fails on a non-zero query code.
 pub fn query_at<T: Decode>(rpc: &RpcClient, path: &QueryPath, height: u64) -> anyhow::Result<T> {
-    let r = rpc.query(path, height, false)?;
-    if r.code != 0 {
-        anyhow::bail!(
-            "query {path} at height {height}: code {}: {}",
-            r.code,
-            r.log
-        );
-    }
-    T::decode(&mut r.value.as_slice()).map_err(|e| anyhow::anyhow!("query {path}: {e}"))
+    rpc.query_at(path, height)
+        .map_err(|e| anyhow::anyhow!("query at height {height}: {e}"))
 }
 
 /// The balance of `addr` at `height` (0 = latest).

@@ -39,7 +39,8 @@ fn each_bad_transaction_gets_its_own_code_and_changes_nothing() {
     assert_eq!(rpc.broadcast_tx_sync(&first.to_bytes()).unwrap().code, 0);
     let committed = rpc
         .wait_tx(&first.hash().to_hex(), Duration::from_secs(30))
-        .unwrap();
+        .unwrap()
+        .raw;
     assert_eq!(tx_code(&committed), 0);
     let h = blyan_tests::txs::tx_height(&committed);
     let balance_before = balance(rpc, sender, h).unwrap();
@@ -197,7 +198,8 @@ fn each_bad_transaction_gets_its_own_code_and_changes_nothing() {
     assert_eq!(rpc.broadcast_tx_sync(&good.to_bytes()).unwrap().code, 0);
     let committed = rpc
         .wait_tx(&good.hash().to_hex(), Duration::from_secs(30))
-        .unwrap();
+        .unwrap()
+        .raw;
     assert_eq!(tx_code(&committed), 0);
     assert_eq!(nonce(rpc, sender, 0).unwrap(), 2);
 }

@@ -493,7 +493,8 @@ fn paid_requests_are_billed_per_token_and_redeemed_with_the_exact_split() {
     let committed = net
         .rpc(0)
         .wait_tx(red["hash"].as_str().unwrap(), Duration::from_secs(30))
-        .unwrap();
+        .unwrap()
+        .raw;
 
     // The split, exactly.
     let ip = net.cli_json(&["query", "inference", "params"]);

@@ -91,7 +91,7 @@ fn a_cli_transfer_and_a_raw_signed_transfer_commit_with_exact_balances_and_fees(
     assert_eq!(sent["nonce"], 0);
     assert_eq!(sent["from"], sender.to_string());
     let cli_hash = sent["hash"].as_str().expect("hash").to_string();
-    let cli_tx = rpc.tx(&cli_hash).unwrap().expect("indexed");
+    let cli_tx = rpc.tx(&cli_hash).unwrap().expect("indexed").raw;
     let first = check_fee(&net, &f, &cli_tx, blyan_tests::txs::DEFAULT_TIP);
     assert_eq!(sent["height"].as_u64(), Some(first.height));
     assert_eq!(attr(&cli_tx, "signer", "nonce").as_deref(), Some("0"));
@@ -102,7 +102,10 @@ fn a_cli_transfer_and_a_raw_signed_transfer_commit_with_exact_balances_and_fees(
     let resp = rpc.broadcast_tx_sync(&signed.to_bytes()).unwrap();
     assert_eq!(resp.code, 0, "CheckTx: {}", resp.log);
     assert_eq!(resp.hash, signed.hash().to_hex());
-    let raw_tx = rpc.wait_tx(&resp.hash, Duration::from_secs(30)).unwrap();
+    let raw_tx = rpc
+        .wait_tx(&resp.hash, Duration::from_secs(30))
+        .unwrap()
+        .raw;
     let second = check_fee(&net, &f, &raw_tx, blyan_tests::txs::DEFAULT_TIP);
     assert_eq!(
         attr(&raw_tx, "transfer", "amount"),

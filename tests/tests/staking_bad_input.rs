@@ -67,7 +67,7 @@ fn every_bad_staking_message_gets_its_own_code_and_changes_only_fee_and_nonce() 
     let net = Localnet::start_with(opts);
     let rpc = net.rpc(0);
     let f = TxFactory::from_node(rpc).expect("chain id and fee params");
-    let params: StakingParams = rpc.query_value(&QueryPath::StakingParams).unwrap();
+    let params: StakingParams = rpc.query(&QueryPath::StakingParams).unwrap();
     assert_eq!(params.min_self_stake, BLY);
     let v0 = net.operator(0);
     let dev = net.import_dev_key(0);
@@ -249,7 +249,7 @@ fn every_bad_staking_message_gets_its_own_code_and_changes_only_fee_and_nonce() 
         })];
         let mut del_tx = f.unsigned(0, del_msgs, "", high_tip);
         let len = del_tx.clone().sign(&delegator).to_bytes().len();
-        del_tx.fee.gas_limit = blyan_chain::fees::tx_gas(&f.params, &del_tx, len);
+        del_tx.fee.gas_limit = f.params.tx_gas(&del_tx, len);
         let del_tx = del_tx.sign(&delegator);
         let create_hash = net.submit(0, &create_tx);
         let del_hash = net.submit(0, &del_tx);
@@ -257,7 +257,8 @@ fn every_bad_staking_message_gets_its_own_code_and_changes_only_fee_and_nonce() 
         let delegated = net
             .rpc(0)
             .wait_tx(&del_hash, blyan_tests::DEFAULT_TIMEOUT)
-            .unwrap();
+            .unwrap()
+            .raw;
         let h = tx_height(&delegated);
         if tx_height(&created) != h {
             eprintln!("attempt {attempt}: the two transactions landed in different blocks");

@@ -3,10 +3,10 @@
 //! operator's commission), redelegate, undelegate and get the stake back after exactly the
 //! unbonding period; the bonded pool always holds the validators' tokens.
 
-use blyan_chain::staking::{mul_div, SCALE};
 use blyan_proto::params::StakingParams;
 use blyan_proto::query::QueryPath;
 use blyan_proto::{Address, BLY};
+use blyan_tests::math::mul_div_floor;
 use blyan_tests::staking::{
     block_events, delegations, find_block_event, net_fee, pool, rewards, unbonding, validator,
     validators,
@@ -20,6 +20,19 @@ fn cli_u128(v: &Value) -> u128 {
     v.as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not a decimal string: {v}"))
+}
+
+/// The fixed-point unit of the chain's reward-per-share accumulator (10^18), as the
+/// staking module documents it; written here, not imported from the runtime.
+const SCALE: u128 = 1_000_000_000_000_000_000;
+
+/// The validation reward minted per block: the validators' part of the yearly emission
+/// spread over the blocks of a year, both divisions rounding down, computed here from the
+/// chain's parameters rather than by the parameters' own helper.
+fn validation_reward_per_block(p: &StakingParams) -> u128 {
+    p.max_annual_emission * u128::from(p.validation_reward_bps)
+        / 10_000
+        / u128::from(p.blocks_per_year.max(1))
 }
 
 /// The bonded pool holds exactly the validators' tokens at height `h`.
@@ -45,16 +58,16 @@ fn per_block(
     commission_bps: u128,
     shares: u128,
 ) -> (u128, u128) {
-    let share = mul_div(p.validation_reward_per_block(), power, total);
-    let commission = mul_div(share, commission_bps, 10_000);
-    (commission, mul_div(share - commission, SCALE, shares))
+    let share = mul_div_floor(validation_reward_per_block(p), power, total);
+    let commission = mul_div_floor(share, commission_bps, 10_000);
+    (commission, mul_div_floor(share - commission, SCALE, shares))
 }
 
 #[test]
 fn delegate_earn_withdraw_redelegate_undelegate_and_get_the_stake_back() {
     let net = Localnet::start(2);
     let rpc = net.rpc(0);
-    let p: StakingParams = rpc.query_value(&QueryPath::StakingParams).unwrap();
+    let p: StakingParams = rpc.query(&QueryPath::StakingParams).unwrap();
     let (v0, v1) = (net.operator(0), net.operator(1));
     let (v0s, v1s) = (v0.to_string(), v1.to_string());
     let dev = net.import_dev_key(0);
@@ -62,7 +75,7 @@ fn delegate_earn_withdraw_redelegate_undelegate_and_get_the_stake_back() {
     let devs = dev_addr.to_string();
     let op0 = net.import_operator_key(0);
     assert!(
-        p.validation_reward_per_block() > 0,
+        validation_reward_per_block(&p) > 0,
         "no block rewards to earn"
     );
 
@@ -100,7 +113,7 @@ fn delegate_earn_withdraw_redelegate_undelegate_and_get_the_stake_back() {
         u128::from(v0_at_d.commission_bps),
         v0_at_d.shares,
     );
-    let expected = |h: u64| mul_div(del_shares, u128::from(h - hd) * rps_per_block, SCALE);
+    let expected = |h: u64| mul_div_floor(del_shares, u128::from(h - hd) * rps_per_block, SCALE);
     net.wait_app_height(0, hd + 4);
     let mut last = 0;
     for h in hd + 1..=hd + 4 {
@@ -153,8 +166,11 @@ fn delegate_earn_withdraw_redelegate_undelegate_and_get_the_stake_back() {
         "nothing left after withdrawing"
     );
     let minted = attr_u128(&block_events(rpc, hw).unwrap(), "block_rewards", "minted");
-    let budget = p.validation_reward_per_block();
-    assert_eq!(minted, mul_div(budget, 110, 120) + mul_div(budget, 10, 120));
+    let budget = validation_reward_per_block(&p);
+    assert_eq!(
+        minted,
+        mul_div_floor(budget, 110, 120) + mul_div_floor(budget, 10, 120)
+    );
     assert_eq!(
         pool(rpc, hw).rewards,
         pool(rpc, hw - 1).rewards + minted - paid,

@@ -122,14 +122,16 @@ fn a_new_node_state_syncs_from_a_snapshot_then_block_syncs_to_the_tip() {
     let below = first - 1;
     let q = net
         .rpc(new)
-        .query(&QueryPath::ChainId, below, false)
+        .at_height(below)
+        .abci_query(&QueryPath::ChainId, false)
         .expect("query");
     assert_eq!(q.code, QUERY_HEIGHT_UNAVAILABLE, "{}", q.log);
     assert!(q.log.contains("no longer available"), "{}", q.log);
     for i in 0..VALIDATORS {
         let q = net
             .rpc(i)
-            .query(&QueryPath::ChainId, below, false)
+            .at_height(below)
+            .abci_query(&QueryPath::ChainId, false)
             .expect("query");
         assert_eq!(q.code, 0, "node{i} at {below}: {}", q.log);
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::query::QueryOpts;
 use super::tx::{sign_and_broadcast, TxOpts};
 use super::{parse_amount, Output};
-use crate::rpc::RpcClient;
+use blyan_client::RpcClient;
 
 /// DAG queries.
 #[derive(Debug, clap::Subcommand)]
@@ -77,7 +77,9 @@ pub(super) fn fetch<T: Decode + serde::Serialize>(
     opts: &QueryOpts,
     path: &QueryPath,
 ) -> anyhow::Result<serde_json::Value> {
-    let r = RpcClient::new(&opts.node).query(path, opts.height, false)?;
+    let r = RpcClient::new(&opts.node)
+        .at_height(opts.height)
+        .abci_query(path, false)?;
     if r.code != 0 {
         anyhow::bail!("query {path} failed with code {}: {}", r.code, r.log);
     }

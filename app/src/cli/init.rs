@@ -9,10 +9,10 @@ use blyan_genesis::localnet::localnet_app_state;
 use blyan_genesis::{GenesisDoc, GenesisValidator};
 use serde_json::{json, Value};
 
+use super::keys::password;
 use super::keys::KeyringArgs;
 use super::Output;
 use crate::config::AppConfig;
-use crate::keystore::password;
 
 /// Arguments of `blyand init`.
 #[derive(Debug, clap::Args)]

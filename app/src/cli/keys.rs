@@ -5,7 +5,17 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::Output;
-use crate::keystore::{password, Keyring};
+use anyhow::Context as _;
+use blyan_client::Keyring;
+
+/// Where passwords come from: `BLYAN_KEYRING_PASSWORD`, else a prompt on the terminal.
+pub(super) fn password(prompt: &str) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("BLYAN_KEYRING_PASSWORD") {
+        return Ok(p);
+    }
+    rpassword::prompt_password(prompt)
+        .context("reading the password (set BLYAN_KEYRING_PASSWORD for non-interactive use)")
+}
 
 /// Where keys live.
 #[derive(Debug, clap::Args)]
@@ -24,6 +34,7 @@ impl KeyringArgs {
                 .clone()
                 .unwrap_or_else(Keyring::default_dir),
         )
+        .map_err(Into::into)
     }
 }
 

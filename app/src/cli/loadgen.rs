@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::Output;
-use crate::rpc::RpcClient;
+use blyan_client::RpcClient;
 
 /// What to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -99,8 +99,8 @@ fn prepare_blyan(a: &LoadgenArgs, rpcs: &[RpcClient]) -> anyhow::Result<Prepared
             .context("--funder-key is required in blyan mode")?,
     )?;
     let rpc = &rpcs[0];
-    let chain_id: String = rpc.query_value(&QueryPath::ChainId)?;
-    let base_fee: u128 = rpc.query_value(&QueryPath::BaseFee)?;
+    let chain_id: String = rpc.query(&QueryPath::ChainId)?;
+    let base_fee: u128 = rpc.query(&QueryPath::BaseFee)?;
     let max_fee = base_fee.saturating_mul(4);
     let total = a.rate.saturating_mul(a.duration) as usize;
     let per_account = total.div_ceil(a.accounts.max(1)) as u128;
@@ -108,7 +108,7 @@ fn prepare_blyan(a: &LoadgenArgs, rpcs: &[RpcClient]) -> anyhow::Result<Prepared
         .map(|i| SecretKey::from_seed(&format!("loadgen/{chain_id}/{i}")))
         .collect();
     // Fund every sender with enough for its fees and 1-unit transfers, in one block.
-    let first_nonce: u64 = rpc.query_value(&QueryPath::Nonce(funder.address()))?;
+    let first_nonce: u64 = rpc.query(&QueryPath::Nonce(funder.address()))?;
     let funding = per_account
         .saturating_mul(30_000u128.saturating_mul(max_fee))
         .saturating_add(BLY);
@@ -140,7 +140,7 @@ fn prepare_blyan(a: &LoadgenArgs, rpcs: &[RpcClient]) -> anyhow::Result<Prepared
             let mut txs = Vec::new();
             let mut nonces: Vec<u64> = mine
                 .iter()
-                .map(|k| rpc.query_value(&QueryPath::Nonce(k.address())).unwrap_or(0))
+                .map(|k| rpc.query(&QueryPath::Nonce(k.address())).unwrap_or(0))
                 .collect();
             let quota = total / threads + usize::from(t < total % threads);
             for i in 0..quota {

@@ -181,8 +181,8 @@ pub(super) fn run_tx(cmd: PolTx, out: Output) -> anyhow::Result<()> {
     }
     let result = sign_and_broadcast_with(&opts, |tx| {
         if m.stamp.is_none() && !no_stamp {
-            let params: PolParams = tx.rpc.query_value(&QueryPath::PolParams)?;
-            let trust: TrustInfo = tx.rpc.query_value(&QueryPath::Trust(tx.signer))?;
+            let params: PolParams = tx.rpc.query(&QueryPath::PolParams)?;
+            let trust: TrustInfo = tx.rpc.query(&QueryPath::Trust(tx.signer))?;
             if trust.level == TrustLevel::Newbie && params.hashcash_bits > 0 {
                 m.stamp = Some(solve_stamp(
                     &StampInput {
@@ -195,7 +195,9 @@ pub(super) fn run_tx(cmd: PolTx, out: Output) -> anyhow::Result<()> {
                 ));
             }
         }
-        Ok(vec![Msg::Pol(blyan_proto::pol::PolMsg::SubmitDelta(m))])
+        Ok(vec![Msg::Pol(blyan_proto::pol::PolMsg::SubmitDelta(
+            m.clone(),
+        ))])
     })?;
     out.print(&result);
     if result["code"].as_u64().unwrap_or(0) != 0 {

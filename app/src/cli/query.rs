@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use super::amount::format_bly;
 use super::tx::as_u64;
 use super::Output;
-use crate::rpc::{QueryResponse, RpcClient};
 use crate::store::verify_proof;
+use blyan_client::{QueryResponse, RpcClient};
 
 /// Options shared by queries.
 #[derive(Debug, clap::Args)]
@@ -113,7 +113,7 @@ pub enum FeesQuery {
 
 fn fetch(opts: &QueryOpts, path: &QueryPath) -> anyhow::Result<(QueryResponse, Value)> {
     let rpc = RpcClient::new(&opts.node);
-    let r = rpc.query(path, opts.height, opts.prove)?;
+    let r = rpc.at_height(opts.height).abci_query(path, opts.prove)?;
     if r.code != 0 {
         bail!("query {path} failed with code {}: {}", r.code, r.log);
     }
@@ -126,7 +126,7 @@ fn fetch(opts: &QueryOpts, path: &QueryPath) -> anyhow::Result<(QueryResponse, V
         } else {
             Some(r.value.as_slice())
         };
-        verify_proof(&root, &r.key, value, proof).map_err(|e| anyhow::anyhow!(e))?;
+        verify_proof(&root, &r.key, value, proof)?;
         proof_json = json!({
             "verified": true,
             "app_hash": hex::encode_upper(root),
@@ -146,7 +146,7 @@ fn app_hash_after(rpc: &RpcClient, height: u64) -> anyhow::Result<[u8; 32]> {
                     .try_into()
                     .map_err(|_| anyhow::anyhow!("app hash is not 32 bytes"))
             }
-            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
@@ -218,7 +218,7 @@ pub(super) fn run(cmd: QueryCommand, out: Output) -> anyhow::Result<()> {
             let t = rpc
                 .tx(&hash)?
                 .with_context(|| format!("transaction {hash} not found"))?;
-            tx_json(&t)?
+            tx_json(&t.raw)?
         }
     };
     out.print(&v);

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::query::QueryOpts;
 use super::tx::{sign_and_broadcast, TxOpts};
 use super::{parse_amount, Output};
-use crate::rpc::RpcClient;
+use blyan_client::RpcClient;
 
 /// Staking transactions.
 #[derive(Debug, clap::Subcommand)]
@@ -251,7 +251,7 @@ fn fetch<T: Decode + serde::Serialize>(
     path: &QueryPath,
 ) -> anyhow::Result<serde_json::Value> {
     let rpc = RpcClient::new(&opts.node);
-    let r = rpc.query(path, opts.height, false)?;
+    let r = rpc.at_height(opts.height).abci_query(path, false)?;
     if r.code != 0 {
         anyhow::bail!("query {path} failed with code {}: {}", r.code, r.log);
     }

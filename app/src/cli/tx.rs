@@ -3,15 +3,13 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use blyan_proto::params::FeeParams;
-use blyan_proto::query::QueryPath;
-use blyan_proto::{Address, BankMsg, Fee, Msg, SecretKey, Tx};
+use blyan_client::{FeeOptions, RpcClient, TxSender};
+use blyan_proto::{Address, BankMsg, Msg, SecretKey};
 use serde_json::{json, Value};
 
+use super::keys::password;
 use super::keys::KeyringArgs;
 use super::{parse_amount, Output};
-use crate::keystore::password;
-use crate::rpc::RpcClient;
 
 /// Signing and fee options shared by every transaction command.
 #[derive(Debug, clap::Args)]
@@ -100,7 +98,7 @@ pub(super) fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
 
 /// Fills in nonce and fees from the node, signs, broadcasts, optionally waits.
 pub(super) fn sign_and_broadcast(opts: &TxOpts, msgs: Vec<Msg>) -> anyhow::Result<Value> {
-    sign_and_broadcast_with(opts, |_| Ok(msgs))
+    sign_and_broadcast_with(opts, |_| Ok(msgs.clone()))
 }
 
 /// What a message builder may need to know about the transaction it goes into.
@@ -116,74 +114,58 @@ pub(super) struct TxContext<'a> {
 }
 
 /// [`sign_and_broadcast`] with messages built once the signer, chain id and nonce are known
-/// (e.g. a hashcash stamp bound to them).
+/// (e.g. a hashcash stamp bound to them). Without `--nonce`, the account's next nonce is
+/// read from the node (and read again, the messages rebuilt, after a nonce error).
 pub(super) fn sign_and_broadcast_with(
     opts: &TxOpts,
-    build: impl FnOnce(&TxContext<'_>) -> anyhow::Result<Vec<Msg>>,
+    mut build: impl FnMut(&TxContext<'_>) -> anyhow::Result<Vec<Msg>>,
 ) -> anyhow::Result<Value> {
     let ring = opts.ring.open()?;
     let key: SecretKey = ring.load(
         &opts.from,
         &password(&format!("Password for {}: ", opts.from))?,
     )?;
-    let rpc = RpcClient::new(&opts.node);
-    let chain_id: String = rpc.query_value(&QueryPath::ChainId)?;
-    let params: FeeParams = rpc.query_value(&QueryPath::FeeParams)?;
-    let base_fee: u128 = rpc.query_value(&QueryPath::BaseFee)?;
-    let nonce = match opts.nonce {
-        Some(n) => n,
-        None => rpc.query_value(&QueryPath::Nonce(key.address()))?,
+    let fees = FeeOptions {
+        tip: parse_amount(&opts.tip)?,
+        max_fee_per_gas: opts
+            .max_fee_per_gas
+            .as_deref()
+            .map(parse_amount)
+            .transpose()?,
+        gas_limit: opts.gas_limit,
     };
-    let msgs = build(&TxContext {
-        chain_id: &chain_id,
-        signer: key.address(),
-        nonce,
-        rpc: &rpc,
-    })?;
-    let tip = parse_amount(&opts.tip)?;
-    let max_fee = match &opts.max_fee_per_gas {
-        Some(s) => parse_amount(s)?,
-        None => base_fee.saturating_mul(2).saturating_add(tip),
+    let sender = TxSender::new(RpcClient::new(&opts.node), key)?.with_fees(fees);
+    let mut build_for = |nonce| {
+        build(&TxContext {
+            chain_id: sender.chain_id(),
+            signer: sender.address(),
+            nonce,
+            rpc: sender.rpc(),
+        })
     };
-    let mut tx = Tx {
-        chain_id,
-        nonce,
-        fee: Fee {
-            gas_limit: opts.gas_limit.unwrap_or(u64::MAX),
-            max_fee_per_gas: max_fee,
-            max_priority_fee_per_gas: tip,
-        },
-        msgs,
-        memo: opts.memo.clone(),
+    let sent = match opts.nonce {
+        Some(n) => sender.send_at(n, build_for(n)?, &opts.memo)?,
+        None => sender.send_with(&opts.memo, build_for)?,
     };
-    if opts.gas_limit.is_none() {
-        // Gas depends on the encoded size, which does not depend on the gas limit value
-        // (fixed-width u64), so one signing pass gives the exact figure.
-        let len = tx.clone().sign(&key).to_bytes().len();
-        tx.fee.gas_limit = blyan_chain::fees::tx_gas(&params, &tx, len);
-    }
-    let signed = tx.sign(&key);
-    let bytes = signed.to_bytes();
-    let resp = rpc.broadcast_tx_sync(&bytes)?;
     let mut result = json!({
-        "hash": resp.hash,
-        "code": resp.code,
-        "log": resp.log,
-        "from": key.address().to_string(),
-        "nonce": nonce,
+        "hash": sent.hash,
+        "code": sent.code,
+        "log": sent.log,
+        "from": sender.address().to_string(),
+        "nonce": sent.nonce,
     });
-    if let Some(c) = blyan_proto::ErrorCode::from_u32(resp.code) {
+    if let Some(c) = blyan_proto::ErrorCode::from_u32(sent.code) {
         result["error"] = json!(c.name());
     }
-    if resp.code == 0 && opts.wait {
-        let committed = rpc
-            .wait_tx(&resp.hash, Duration::from_secs(60))
+    if sent.code == 0 && opts.wait {
+        let committed = sender
+            .rpc()
+            .wait_tx(&sent.hash, Duration::from_secs(60))
             .context("waiting for the transaction")?;
-        let r = &committed["tx_result"];
-        result["height"] = json!(as_u64(&committed["height"]));
-        result["code"] = json!(r["code"].as_u64().unwrap_or(0));
-        result["log"] = r["log"].clone();
-        result["gas_used"] = json!(as_u64(&r["gas_used"]));
+        result["height"] = json!(committed.height);
+        result["code"] = json!(committed.code);
+        result["log"] = json!(committed.log);
+        result["gas_used"] = json!(committed.gas_used);
     }
     Ok(result)
 }

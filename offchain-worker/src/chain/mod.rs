@@ -1,5 +1,6 @@
-//! The chain as a worker sees it: a small CometBFT JSON-RPC client for `abci_query`
-//! ([`RpcClient`]), [`ChainSource`] (a model's manifest built from the chain's heads, its
+//! The chain as a worker sees it: the CometBFT RPC client and transaction sender of
+//! `blyan-client` ([`RpcClient`], [`TxSender`]) with the model queries a worker needs
+//! ([`DagQueries`]), settling broadcast transactions by nonce ([`Settle`]), [`ChainSource`] (a model's manifest built from the chain's heads, its
 //! blocks fetched from Kubo by the CIDs the chain records) and [`genesis_model`] (the JSON a
 //! genesis or `blyand tx dag publish-model` takes, built from a model directory).
 //!
@@ -7,16 +8,13 @@
 
 mod follow;
 mod genesis;
-mod rpc;
 pub mod settle;
 pub mod submission;
-mod tx;
 
+pub use blyan_client::{ClientError as ChainError, Committed, RpcClient, Sent, TxSender};
 pub use follow::BlockFollower;
 pub use genesis::{block_type, genesis_model, validation_hash, GenesisModelJson};
-pub use rpc::RpcClient;
-pub use settle::{Resolution, TxLookup};
-pub use tx::{Committed, Sent, TxSender};
+pub use settle::{Resolution, Settle, TxLookup};
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -34,40 +32,6 @@ use crate::tensorblock::PayloadHash;
 /// Largest validation file fetched from Kubo.
 pub const MAX_VALIDATION_BYTES: u64 = 1 << 30;
 
-/// Errors of chain queries.
-#[derive(Debug, thiserror::Error)]
-pub enum ChainError {
-    /// The RPC endpoint could not be reached or answered garbage.
-    #[error("chain RPC {url}: {message}")]
-    Rpc {
-        /// The endpoint.
-        url: String,
-        /// What happened.
-        message: String,
-    },
-    /// The application refused the query (non-zero code).
-    #[error("query {path}: code {code}: {log}")]
-    Query {
-        /// The query path.
-        path: String,
-        /// ABCI code.
-        code: u32,
-        /// ABCI log.
-        log: String,
-    },
-    /// The query found nothing.
-    #[error("query {0}: not found")]
-    NotFound(String),
-    /// The value is not the SCALE encoding of the expected type.
-    #[error("query {path}: bad SCALE value: {message}")]
-    Decode {
-        /// The query path.
-        path: String,
-        /// The codec error.
-        message: String,
-    },
-}
-
 /// Decodes a `/dag/meta/{model}` answer.
 pub fn decode_model_info(bytes: &[u8]) -> Result<ModelInfo, String> {
     decode_all(bytes)
@@ -78,12 +42,8 @@ pub fn decode_param_block(bytes: &[u8]) -> Result<ParamBlock, String> {
     decode_all(bytes)
 }
 
-fn decode_all<T: Decode>(mut bytes: &[u8]) -> Result<T, String> {
-    let v = T::decode(&mut bytes).map_err(|e| e.to_string())?;
-    if !bytes.is_empty() {
-        return Err(format!("{} trailing bytes", bytes.len()));
-    }
-    Ok(v)
+fn decode_all<T: Decode>(bytes: &[u8]) -> Result<T, String> {
+    blyan_client::rpc::decode_exact(bytes)
 }
 
 /// Builds a [`ModelManifest`] from the chain's record of a model (`info`) and the head of
@@ -257,47 +217,21 @@ impl BlockSource for ChainSource {
     }
 }
 
-/// Queries a typed path and decodes its SCALE value.
-fn query_path(rpc: &RpcClient, path: &QueryPath) -> Result<Vec<u8>, ChainError> {
-    let p = path.to_string();
-    let (code, log, value) = rpc.abci_query(&p)?;
-    if code != 0 {
-        return Err(ChainError::Query { path: p, code, log });
-    }
-    if value.is_empty() {
-        return Err(ChainError::NotFound(p));
-    }
-    Ok(value)
+/// The DAG queries a worker makes, on [`RpcClient`].
+pub trait DagQueries {
+    /// `/dag/meta/{model}`.
+    fn model_info(&self, model: &str) -> Result<ModelInfo, ChainError>;
+    /// `/dag/head/{model}/{name}`.
+    fn head(&self, model: &str, name: &str) -> Result<ParamBlock, ChainError>;
 }
 
-impl RpcClient {
-    /// Queries a typed path and decodes its SCALE value (exactly, no trailing bytes).
-    pub fn query<T: Decode>(&self, path: &QueryPath) -> Result<T, ChainError> {
-        let v = query_path(self, path)?;
-        decode_all(&v).map_err(|message| ChainError::Decode {
-            path: path.to_string(),
-            message,
-        })
+impl DagQueries for RpcClient {
+    fn model_info(&self, model: &str) -> Result<ModelInfo, ChainError> {
+        self.query(&QueryPath::ModelMeta(model.to_string()))
     }
 
-    /// `/dag/meta/{model}`.
-    pub fn model_info(&self, model: &str) -> Result<ModelInfo, ChainError> {
-        let path = QueryPath::ModelMeta(model.to_string());
-        let v = query_path(self, &path)?;
-        decode_model_info(&v).map_err(|message| ChainError::Decode {
-            path: path.to_string(),
-            message,
-        })
-    }
-
-    /// `/dag/head/{model}/{name}`.
-    pub fn head(&self, model: &str, name: &str) -> Result<ParamBlock, ChainError> {
-        let path = QueryPath::Head(model.to_string(), name.to_string());
-        let v = query_path(self, &path)?;
-        decode_param_block(&v).map_err(|message| ChainError::Decode {
-            path: path.to_string(),
-            message,
-        })
+    fn head(&self, model: &str, name: &str) -> Result<ParamBlock, ChainError> {
+        self.query(&QueryPath::Head(model.to_string(), name.to_string()))
     }
 }
 

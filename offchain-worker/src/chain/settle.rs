@@ -32,10 +32,11 @@ impl TxLookup for TxSender {
     }
 
     fn find_tx(&self, hash: &str) -> Result<Option<Committed>, ChainError> {
-        Ok(self
-            .rpc()
-            .tx(hash)?
-            .map(|(height, code, log)| Committed { height, code, log }))
+        Ok(self.rpc().tx(hash)?.map(|t| Committed {
+            height: t.height,
+            code: t.code,
+            log: t.log,
+        }))
     }
 }
 
@@ -110,19 +111,20 @@ pub fn settle(
     }
 }
 
-impl TxSender {
+/// [`resolve`] and [`settle`] for the transactions a [`TxSender`] broadcast.
+pub trait Settle {
     /// [`resolve`] for a transaction this sender broadcast.
-    pub fn resolve(&self, hash: &str, nonce: u64) -> Result<Resolution, ChainError> {
+    fn resolve(&self, hash: &str, nonce: u64) -> Result<Resolution, ChainError>;
+    /// [`settle`] for a transaction this sender broadcast.
+    fn settle(&self, hash: &str, nonce: u64, timeout: Duration) -> Result<Resolution, ChainError>;
+}
+
+impl Settle for TxSender {
+    fn resolve(&self, hash: &str, nonce: u64) -> Result<Resolution, ChainError> {
         resolve(self, hash, nonce, INDEX_GRACE)
     }
 
-    /// [`settle`] for a transaction this sender broadcast.
-    pub fn settle(
-        &self,
-        hash: &str,
-        nonce: u64,
-        timeout: Duration,
-    ) -> Result<Resolution, ChainError> {
+    fn settle(&self, hash: &str, nonce: u64, timeout: Duration) -> Result<Resolution, ChainError> {
         settle(self, hash, nonce, timeout, INDEX_GRACE)
     }
 }

@@ -39,9 +39,8 @@ impl KeyArgs {
             bail!("give --key-hex (or BLYAN_WORKER_KEY), or --keystore with --password-file");
         };
         let password = std::fs::read_to_string(pw).with_context(|| pw.display().to_string())?;
-        let bytes = eth_keystore::decrypt_key(ks, password.trim_end_matches(['\n', '\r']))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", ks.display()))?;
-        SecretKey::from_bytes(&bytes).context("keystore key")
+        blyan_client::keystore::decrypt_file(ks, password.trim_end_matches(['\n', '\r']))
+            .with_context(|| ks.display().to_string())
     }
 }
 
@@ -204,7 +203,7 @@ mod tests {
     #[test]
     fn keys_load_from_an_ethereum_keystore_with_an_address_field() {
         let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../app/tests/fixtures/web3-test-vector-pbkdf2.json");
+            .join("../client/tests/fixtures/web3-test-vector-pbkdf2.json");
         let mut json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
         json["address"] = "008aeeda4d805471df9b2a5b0f38a0c3bcba786b".into();

@@ -26,7 +26,9 @@ use blyan_proto::Msg;
 use candle_core::Device;
 
 use crate::attack::Attack;
-use crate::chain::{BlockFollower, ChainSource, Committed, Resolution, RpcClient, TxSender};
+use crate::chain::{
+    BlockFollower, ChainSource, Committed, DagQueries, Resolution, RpcClient, Settle, TxSender,
+};
 use crate::compress::Pipeline;
 use crate::ipfs::KuboClient;
 use crate::train::TrainConfig;
@@ -345,7 +347,7 @@ impl Miner {
                     params.hashcash_bits,
                 ));
             }
-            vec![Msg::Pol(PolMsg::SubmitDelta(msg))]
+            vec![Msg::Pol(PolMsg::SubmitDelta(msg.clone()))]
         })?;
         if sent.code != 0 {
             return Ok(Step::Idle(format!(

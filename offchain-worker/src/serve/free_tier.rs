@@ -162,13 +162,14 @@ impl FreeTier {
                 return *level;
             }
         }
-        let path = QueryPath::Trust(*addr).to_string();
-        let level = match RpcClient::new(rpc).abci_query(&path) {
-            Ok((0, _, v)) if v.is_empty() => TrustLevel::Newbie,
-            Ok((0, _, v)) => TrustInfo::decode(&mut v.as_slice())
+        let path = QueryPath::Trust(*addr);
+        let level = match RpcClient::new(rpc).abci_query(&path, false) {
+            Ok(r) if r.code == 0 && r.value.is_empty() => TrustLevel::Newbie,
+            Ok(r) if r.code == 0 => TrustInfo::decode(&mut r.value.as_slice())
                 .map(|t| t.level)
                 .unwrap_or_default(),
-            Ok((code, log, _)) => {
+            Ok(r) => {
+                let (code, log) = (r.code, r.log);
                 tracing::warn!(%path, code, %log, "trust query refused; treating as newbie");
                 TrustLevel::Newbie
             }

@@ -21,7 +21,7 @@ use candle_core::{DType, Device, Tensor};
 use sha3::{Digest, Sha3_256};
 
 use super::cache::ExpertCache;
-use crate::chain::{manifest_from_chain, RpcClient};
+use crate::chain::{manifest_from_chain, DagQueries, RpcClient};
 use crate::ipfs::{KuboClient, KuboSource};
 use crate::model::{
     BlockKind, BlockName, ExpertProvider, ExpertWeights, Model, ModelError, Result as ModelResult,

@@ -10,7 +10,7 @@ use blyan_proto::dag::{BlockType, ParamBlock};
 use blyan_proto::query::QueryPath;
 
 use super::weights::BlockWeights;
-use crate::chain::RpcClient;
+use crate::chain::{DagQueries, RpcClient};
 use crate::ipfs::{Cid, KuboClient};
 use crate::tensorblock::{PayloadHash, TensorBlock};
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::momentum::{content, fetch, momentum_block};
 use super::outer;
 use super::weights::BlockWeights;
-use crate::chain::RpcClient;
+use crate::chain::{DagQueries, RpcClient};
 use crate::compress;
 use crate::ipfs::KuboClient;
 use crate::model::{MetaConfig, Model};

@@ -10,7 +10,7 @@ use blyan_proto::{ErrorCode, Msg};
 use rand::RngCore;
 
 use super::{Attested, PendingAttestation, Step, Validator};
-use crate::chain::{Committed, Resolution};
+use crate::chain::{Committed, Resolution, Settle};
 
 /// Refusals to send again later: a reveal sent before the reveal window opened, and a
 /// commitment the chain already has (ours: the next pass reveals it).
@@ -104,7 +104,7 @@ impl Validator {
         commit: bool,
     ) -> anyhow::Result<Step> {
         let what = if commit { "commitment" } else { "attestation" };
-        let sent = self.sender.send(|_| vec![Msg::Pol(msg)])?;
+        let sent = self.sender.send(|_| vec![Msg::Pol(msg.clone())])?;
         if sent.code != 0 {
             if settles_phase(sent.code, commit) {
                 self.state.record(Attested {

@@ -6,10 +6,8 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-use serde_json::{json, Value};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -20,24 +18,10 @@ pub fn free_port() -> u16 {
 }
 
 pub fn kubo_bin() -> PathBuf {
-    let bin = std::env::var_os("KUBO_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join(".bin")
-                .join("ipfs")
-        });
-    assert!(
-        bin.is_file(),
-        "Kubo (ipfs) not found at {}: run localnet/install.sh (it installs the pinned Kubo into \
-         .bin/ipfs) or set KUBO_BIN",
-        bin.display()
-    );
-    bin
+    blyan_client::fixtures::kubo::kubo_bin().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A loopback-only Kubo daemon in a temporary repo (the config of `tests/src/kubo.rs`).
+/// A loopback-only Kubo daemon in a temporary repo (`blyan_client::fixtures::kubo`).
 pub struct Kubo {
     child: Child,
     /// `http://127.0.0.1:PORT` of its RPC API.
@@ -51,75 +35,12 @@ impl Drop for Kubo {
     }
 }
 
-fn set_path(root: &mut Value, dotted: &str, value: Value) {
-    let mut cur = root;
-    let mut keys = dotted.split('.').peekable();
-    while let Some(k) = keys.next() {
-        if !cur.is_object() {
-            *cur = json!({});
-        }
-        let obj = cur.as_object_mut().unwrap();
-        if keys.peek().is_none() {
-            obj.insert(k.to_string(), value);
-            return;
-        }
-        cur = obj.entry(k.to_string()).or_insert_with(|| json!({}));
-    }
-}
-
 pub fn start_kubo(dir: &Path) -> Kubo {
     let bin = kubo_bin();
-    let out = Command::new(&bin)
-        .args(["init", "--profile=test"])
-        .env("IPFS_PATH", dir)
-        .env("IPFS_TELEMETRY", "off")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ipfs init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let (api, gw, swarm) = (free_port(), free_port(), free_port());
-    let config = dir.join("config");
-    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    for (k, v) in [
-        ("Addresses.API", json!(format!("/ip4/127.0.0.1/tcp/{api}"))),
-        (
-            "Addresses.Gateway",
-            json!(format!("/ip4/127.0.0.1/tcp/{gw}")),
-        ),
-        (
-            "Addresses.Swarm",
-            json!([format!("/ip4/127.0.0.1/tcp/{swarm}")]),
-        ),
-        ("Addresses.Announce", json!([])),
-        ("Addresses.AppendAnnounce", json!([])),
-        ("Bootstrap", json!([])),
-        ("Discovery.MDNS.Enabled", json!(false)),
-        ("Routing.Type", json!("none")),
-        ("AutoNAT.ServiceMode", json!("disabled")),
-        ("AutoConf.Enabled", json!(false)),
-        ("AutoTLS.Enabled", json!(false)),
-        ("Provide.Enabled", json!(false)),
-        ("Swarm.DisableNatPortMap", json!(true)),
-        ("Swarm.EnableHolePunching", json!(false)),
-        ("Swarm.RelayClient.Enabled", json!(false)),
-        ("Swarm.RelayService.Enabled", json!(false)),
-        ("Swarm.Transports.Network.QUIC", json!(false)),
-        ("Swarm.Transports.Network.WebTransport", json!(false)),
-        ("Swarm.Transports.Network.WebRTCDirect", json!(false)),
-        ("Swarm.Transports.Network.Websocket", json!(false)),
-        ("Plugins.Plugins.telemetry.Config.Mode", json!("off")),
-    ] {
-        set_path(&mut cfg, k, v);
-    }
-    std::fs::write(&config, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    blyan_client::fixtures::kubo::init_repo(&bin, dir, api, gw, swarm).unwrap();
     let log = std::fs::File::create(dir.join("ipfs.log")).unwrap();
-    let child = Command::new(&bin)
-        .arg("daemon")
-        .env("IPFS_PATH", dir)
-        .env("IPFS_TELEMETRY", "off")
+    let child = blyan_client::fixtures::kubo::daemon_command(&bin, dir)
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()

@@ -57,7 +57,7 @@ impl VoucherBilling {
                 log: String::new(),
                 height: 0,
             };
-            match sender.send(|_| vec![msg]) {
+            match sender.send(|_| vec![msg.clone()]) {
                 Err(e) => {
                     report.code = u32::MAX;
                     report.log = e.to_string();

@@ -1,6 +1,6 @@
 //! A keystore made by Ethereum tooling imports and shows the same address.
 
-use blyan_app::keystore::Keyring;
+use blyan_client::Keyring;
 use blyan_proto::SecretKey;
 
 #[test]
