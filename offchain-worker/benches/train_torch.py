@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch yardstick for `cargo bench -p blyan-worker --bench train`.
 
-The same model as offchain-worker/src/model (blyan-moe-v1), written the same way:
+The same model as ml/src/model (blyan-moe-v1), written the same way:
 byte vocabulary (259 ids), token + learned position embeddings; per layer
 `x += attn(rms_norm(x))` (causal multi-head attention, no biases, explicit
 softmax(q k^T / sqrt(hd) + mask) v like the candle code) and `x += moe(rms_norm(x))`, where a

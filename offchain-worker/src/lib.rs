@@ -1,25 +1,18 @@
-//! Blyan's off-chain worker library: the MoE model in candle, the TensorBlock format of its
-//! parameter blocks, the synthetic corpus and its loaders, evaluation, and training.
+//! Blyan's off-chain worker library: the roles (miner, validator, the serving gateway), the
+//! chain and Kubo clients, and the block source that loads a model from either.
 //!
-//! Workers see the chain only through queries and transactions; everything here is plain
-//! local computation that every honest machine reproduces from the same seeds and bytes.
+//! The deterministic ML (the MoE model, the TensorBlock format, compression, the defense,
+//! training, the corpora and evaluation) lives in [`blyan_ml`]; its modules are re-exported
+//! here so that `blyan_worker::model::…` and the like keep naming them.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
-// `unreachable_pub` (workspace lint) is left to the worker split of issue 13, which
-// settles what each new crate exports.
+// `unreachable_pub` (workspace lint) is left to a later pass over what the roles export.
 #![allow(unreachable_pub)]
 
-pub mod attack;
+pub use blyan_ml::{attack, compress, data, defense, eval, model, rng, tensorblock, train};
+
 pub mod chain;
-pub mod compress;
-pub mod data;
-pub mod defense;
-pub mod eval;
 pub mod ipfs;
 pub mod miner;
-pub mod model;
-pub mod rng;
 pub mod serve;
 pub mod source;
-pub mod tensorblock;
-pub mod train;
 pub mod validator;

@@ -18,7 +18,7 @@ pub fn worker_bin() -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let bin = target.join("debug").join("blyan-worker");
-    if needs_build_from(&bin, &root, &["offchain-worker", "proto", "genesis"]) {
+    if needs_build_from(&bin, &root, &["offchain-worker", "ml", "proto", "genesis"]) {
         cargo_build(&root, "blyan-worker", "blyan-worker")?;
     }
     if !bin.is_file() {

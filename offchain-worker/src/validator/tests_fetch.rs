@@ -10,10 +10,8 @@ use blyan_proto::Address;
 
 use super::fetch::{fetch_round, rfc3339_nanos};
 use super::judge::fetch_flags;
+use super::tests_crafted::{craft, empty_sparse, expert_layout, largest_allocation, lowrank_int4};
 use crate::chain::submission::{decode_delta, FetchError};
-use crate::compress::tests_layout::{
-    craft, empty_sparse, expert_layout, largest_allocation, lowrank_int4,
-};
 use crate::compress::BlockLayout;
 use crate::ipfs::{cid_of_bytes, KuboClient};
 

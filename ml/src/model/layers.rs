@@ -45,14 +45,14 @@ pub(super) struct Embed {
 }
 
 impl Embed {
-    pub fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
+    pub(super) fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             tok: embedding(cfg.vocab_size, cfg.d_model, vb.pp("tok"))?,
             pos: embedding(cfg.max_seq, cfg.d_model, vb.pp("pos"))?,
         })
     }
 
-    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+    pub(super) fn tensors(&self) -> BTreeMap<String, Tensor> {
         BTreeMap::from([
             ("tok.weight".to_string(), self.tok.embeddings().clone()),
             ("pos.weight".to_string(), self.pos.embeddings().clone()),
@@ -137,7 +137,7 @@ pub(super) struct Backbone {
 }
 
 impl Backbone {
-    pub fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
+    pub(super) fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             attn_norm: rms_norm(cfg.d_model, RMS_EPS, vb.pp("attn_norm"))?,
             attn: Attention::new(cfg, vb.pp("attn"))?,
@@ -146,18 +146,18 @@ impl Backbone {
     }
 
     /// `x + attn(attn_norm(x))`.
-    pub fn attend(&self, xs: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(super) fn attend(&self, xs: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
         xs + self
             .attn
             .forward(&norm(&self.attn_norm, xs, mode)?, mask, mode)?
     }
 
     /// The MoE input: `ffn_norm(x)`.
-    pub fn ffn_input(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(super) fn ffn_input(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
         norm(&self.ffn_norm, xs, mode)
     }
 
-    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+    pub(super) fn tensors(&self) -> BTreeMap<String, Tensor> {
         let mut out = BTreeMap::new();
         self.attn.tensors(&mut out);
         out.insert("attn_norm.weight".into(), self.attn_norm.weight().clone());
@@ -174,14 +174,14 @@ pub(super) struct Head {
 }
 
 impl Head {
-    pub fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
+    pub(super) fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             norm: rms_norm(cfg.d_model, RMS_EPS, vb.pp("norm"))?,
             lm_head: linear_no_bias(cfg.d_model, cfg.vocab_size, vb.pp("lm_head"))?,
         })
     }
 
-    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+    pub(super) fn tensors(&self) -> BTreeMap<String, Tensor> {
         BTreeMap::from([
             ("lm_head.weight".to_string(), self.lm_head.weight().clone()),
             ("norm.weight".to_string(), self.norm.weight().clone()),
@@ -190,7 +190,7 @@ impl Head {
 }
 
 impl Head {
-    pub fn forward_t(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(super) fn forward_t(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
         self.lm_head.forward(&norm(&self.norm, xs, mode)?)
     }
 }

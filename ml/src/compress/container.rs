@@ -95,7 +95,7 @@ pub(crate) enum Body {
 
 impl Body {
     /// The encoding byte.
-    pub fn code(&self) -> u8 {
+    pub(super) fn code(&self) -> u8 {
         match self {
             Body::Dense(Values::F32(_)) => ENC_DENSE_F32,
             // The encoder never stores dense INT4.
@@ -158,7 +158,7 @@ fn malformed(m: impl Into<String>) -> CompressError {
 }
 
 impl<'a> Cursor<'a> {
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], CompressError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], CompressError> {
         let end = self
             .pos
             .checked_add(n)
@@ -173,19 +173,19 @@ impl<'a> Cursor<'a> {
         self.pos = end;
         Ok(s)
     }
-    pub fn u8(&mut self) -> Result<u8, CompressError> {
+    pub(super) fn u8(&mut self) -> Result<u8, CompressError> {
         Ok(self.take(1)?[0])
     }
-    pub fn u16(&mut self) -> Result<u16, CompressError> {
+    pub(super) fn u16(&mut self) -> Result<u16, CompressError> {
         let b = self.take(2)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
-    pub fn u32(&mut self) -> Result<u32, CompressError> {
+    pub(super) fn u32(&mut self) -> Result<u32, CompressError> {
         let mut a = [0u8; 4];
         a.copy_from_slice(self.take(4)?);
         Ok(u32::from_le_bytes(a))
     }
-    pub fn u64(&mut self) -> Result<u64, CompressError> {
+    pub(super) fn u64(&mut self) -> Result<u64, CompressError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(u64::from_le_bytes(a))

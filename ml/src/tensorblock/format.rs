@@ -66,7 +66,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 impl Header {
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
+    pub(super) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&MAGIC);
         b[4..6].copy_from_slice(&VERSION.to_le_bytes());
@@ -85,7 +85,7 @@ impl Header {
     }
 
     /// Decodes and checks the header of `file` (the whole file, for length checks).
-    pub fn decode(file: &[u8]) -> Result<Self> {
+    pub(super) fn decode(file: &[u8]) -> Result<Self> {
         let len = file.len() as u64;
         if file.len() < 8 {
             return Err(TensorBlockError::Truncated {
@@ -219,11 +219,11 @@ impl Header {
 
 impl TensorDesc {
     /// Elements in the tensor (None on overflow).
-    pub fn numel(&self) -> Option<u64> {
+    pub(super) fn numel(&self) -> Option<u64> {
         self.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
     }
 
-    pub fn encode(&self) -> [u8; DESC_LEN] {
+    pub(super) fn encode(&self) -> [u8; DESC_LEN] {
         let mut b = [0u8; DESC_LEN];
         b[..self.name.len()].copy_from_slice(self.name.as_bytes());
         b[48] = self.dtype.code();
@@ -245,7 +245,7 @@ impl TensorDesc {
 
     /// Decodes descriptor bytes `b` (exactly [`DESC_LEN`]) and checks them against the data
     /// region `[region_start, region_end)`.
-    pub fn decode(b: &[u8], region_start: u64, region_end: u64) -> Result<Self> {
+    pub(super) fn decode(b: &[u8], region_start: u64, region_end: u64) -> Result<Self> {
         let bad = |m: String| Err(TensorBlockError::InvalidHeader(m));
         let name_len = b[..MAX_NAME_LEN]
             .iter()

@@ -18,7 +18,7 @@ pub(super) struct Expert {
 }
 
 impl Expert {
-    pub fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
+    pub(super) fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             w1: linear_no_bias(cfg.d_model, cfg.d_ff, vb.pp("w1"))?,
             w2: linear_no_bias(cfg.d_ff, cfg.d_model, vb.pp("w2"))?,
@@ -26,7 +26,7 @@ impl Expert {
         })
     }
 
-    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+    pub(super) fn tensors(&self) -> BTreeMap<String, Tensor> {
         BTreeMap::from([
             ("w1.weight".to_string(), self.w1.weight().clone()),
             ("w2.weight".to_string(), self.w2.weight().clone()),
@@ -49,13 +49,13 @@ pub(super) struct Router {
 }
 
 impl Router {
-    pub fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
+    pub(super) fn new(cfg: &MetaConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             gate: linear_no_bias(cfg.d_model, cfg.n_experts, vb.pp("gate"))?,
         })
     }
 
-    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+    pub(super) fn tensors(&self) -> BTreeMap<String, Tensor> {
         BTreeMap::from([("gate.weight".to_string(), self.gate.weight().clone())])
     }
 }
@@ -81,7 +81,7 @@ pub(super) struct SparseMoeBlock {
 }
 
 impl SparseMoeBlock {
-    pub fn new(router: Router, experts: Vec<Expert>, top_k: usize) -> Self {
+    pub(super) fn new(router: Router, experts: Vec<Expert>, top_k: usize) -> Self {
         Self {
             router,
             experts,
@@ -104,7 +104,7 @@ impl SparseMoeBlock {
 
     /// `xs`: `[b, t, d]` → `[b, t, d]`. Tokens are gathered per expert, each chosen expert
     /// runs once on its tokens, and the weighted outputs are scatter-added back.
-    pub fn forward_t(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(super) fn forward_t(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
         self.forward_with(xs, mode, |e| {
             self.experts.get(e).cloned().ok_or_else(|| {
                 candle_core::Error::Msg(format!(
@@ -116,7 +116,7 @@ impl SparseMoeBlock {
 
     /// [`SparseMoeBlock::forward_t`] with the experts supplied by `get(expert)`, called once
     /// per expert the router picks (so an expert nobody picks is never fetched).
-    pub fn forward_with(
+    pub(super) fn forward_with(
         &self,
         xs: &Tensor,
         mode: Mode,
@@ -164,7 +164,7 @@ pub(super) mod tests {
 
     /// The straightforward MoE: every expert on every token, then a dense `[n, E]` weight
     /// matrix (the router's top-k probabilities renormalised, zero elsewhere) masks and sums.
-    pub fn reference_forward(moe: &SparseMoeBlock, xs: &Tensor) -> Result<Tensor> {
+    pub(crate) fn reference_forward(moe: &SparseMoeBlock, xs: &Tensor) -> Result<Tensor> {
         let (b, t, d) = xs.dims3()?;
         let xs = xs.reshape((b * t, d))?;
         let logits = xs
