@@ -77,7 +77,7 @@ impl Bins {
 /// True when `bin` is missing or older than the `Cargo.toml` or a `src/**.rs` file of a
 /// crate it is built from (their `tests/` and `benches/` do not count).
 fn needs_build(bin: &Path, root: &Path) -> bool {
-    needs_build_from(bin, root, &["app", "chain", "proto", "genesis"])
+    needs_build_from(bin, root, &["app", "chain", "client", "proto", "genesis"])
 }
 
 /// True when `bin` is missing or older than the `Cargo.toml` or a `src/**.rs` file of one

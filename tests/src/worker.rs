@@ -18,7 +18,11 @@ pub fn worker_bin() -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let bin = target.join("debug").join("blyan-worker");
-    if needs_build_from(&bin, &root, &["offchain-worker", "ml", "proto", "genesis"]) {
+    if needs_build_from(
+        &bin,
+        &root,
+        &["offchain-worker", "ml", "client", "proto", "genesis"],
+    ) {
         cargo_build(&root, "blyan-worker", "blyan-worker")?;
     }
     if !bin.is_file() {
@@ -78,6 +82,18 @@ pub fn tiny_genesis_model(
         "--val-lines",
         "120",
     ])?;
+    publish_genesis(dir, kubo_api, model_id)
+}
+
+/// Publishes the model in `dir/model` with the validation set in `dir/data` to the Kubo node
+/// at `kubo_api` with `blyan-worker model publish-genesis` (owner: the zero address); returns
+/// the genesis model JSON, also written to `dir/genesis-model.json`.
+pub fn publish_genesis(
+    dir: &std::path::Path,
+    kubo_api: &str,
+    model_id: &str,
+) -> anyhow::Result<blyan_genesis::GenesisModel> {
+    let path = |p: &str| dir.join(p).to_string_lossy().to_string();
     run_worker(&[
         "model",
         "publish-genesis",

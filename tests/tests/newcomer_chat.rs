@@ -19,7 +19,7 @@ use blyan_genesis::GenesisModel;
 use blyan_tests::kubo::KuboNode;
 use blyan_tests::ports::free_port_block;
 use blyan_tests::process::{ProcSpec, Processes};
-use blyan_tests::worker::{run_worker, worker_bin};
+use blyan_tests::worker::{publish_genesis, run_worker, worker_bin};
 use blyan_tests::{wait_for, Localnet, LocalnetOptions};
 use serde_json::Value;
 
@@ -87,26 +87,7 @@ fn a_newcomer_chats_with_the_pretrained_genesis_model_in_readable_text() {
     }
 
     // Genesis with the pre-trained model: the recorded baseline is the loss it reported.
-    run_worker(&[
-        "model",
-        "publish-genesis",
-        "--model",
-        &path("model"),
-        "--data",
-        &path("data"),
-        "--ipfs",
-        &kubo.api_url(),
-        "--owner",
-        "0x0000000000000000000000000000000000000000",
-        "--model-id",
-        MODEL,
-        "--out",
-        &path("genesis-model.json"),
-    ])
-    .unwrap();
-    let gm: GenesisModel =
-        serde_json::from_str(&std::fs::read_to_string(path("genesis-model.json")).unwrap())
-            .unwrap();
+    let gm: GenesisModel = publish_genesis(dir.path(), &kubo.api_url(), MODEL).unwrap();
     assert_eq!(gm.validation.as_ref().unwrap().baseline_loss_micro, after);
     let mut opts = LocalnetOptions::new(1);
     opts.models = vec![gm];

@@ -22,6 +22,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha3::Digest;
 
+use super::train::OptimizerArgs;
+
 /// Arguments of `model pretrain`.
 #[derive(Args)]
 pub struct PretrainArgs {
@@ -37,15 +39,8 @@ pub struct PretrainArgs {
     /// Optimizer steps (one batch each).
     #[arg(long, default_value_t = 60)]
     steps: usize,
-    /// Sequences per batch.
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    batch_size: usize,
-    /// AdamW learning rate (the peak, after warmup).
-    #[arg(long, default_value_t = TrainConfig::default().lr)]
-    lr: f64,
-    /// Steps of linear learning-rate warmup.
-    #[arg(long, default_value_t = TrainConfig::default().warmup_steps)]
-    warmup_steps: usize,
+    #[command(flatten)]
+    optim: OptimizerArgs,
     /// Seed of the batch order.
     #[arg(long, default_value_t = 0)]
     train_seed: u64,
@@ -73,9 +68,9 @@ pub fn run(a: PretrainArgs, device: &Device) -> Result<()> {
     };
     let tc = TrainConfig {
         steps: a.steps,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        warmup_steps: a.warmup_steps,
+        batch_size: a.optim.batch_size,
+        lr: a.optim.lr,
+        warmup_steps: a.optim.warmup_steps,
         seed: a.train_seed,
         ..TrainConfig::default()
     };

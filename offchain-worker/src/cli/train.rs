@@ -28,6 +28,20 @@ pub const SUMMARY_FILE: &str = "train.json";
 /// the architecture hash, block names and shapes are still checked).
 const LOCAL_MODEL_ID: &str = "local";
 
+/// The batch and learning-rate arguments `train` and `model pretrain` share.
+#[derive(Args)]
+pub struct OptimizerArgs {
+    /// Sequences per batch.
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    pub batch_size: usize,
+    /// AdamW learning rate (the peak, after warmup).
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    pub lr: f64,
+    /// Steps of linear learning-rate warmup (0: none).
+    #[arg(long, default_value_t = TrainConfig::default().warmup_steps)]
+    pub warmup_steps: usize,
+}
+
 /// Arguments of `train`.
 #[derive(Args)]
 pub struct TrainArgs {
@@ -41,15 +55,8 @@ pub struct TrainArgs {
     /// Optimizer steps (one batch each).
     #[arg(long, default_value_t = TrainConfig::default().steps)]
     steps: usize,
-    /// Sequences per batch.
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    batch_size: usize,
-    /// AdamW learning rate.
-    #[arg(long, default_value_t = TrainConfig::default().lr)]
-    lr: f64,
-    /// Steps of linear learning-rate warmup (0: none).
-    #[arg(long, default_value_t = TrainConfig::default().warmup_steps)]
-    warmup_steps: usize,
+    #[command(flatten)]
+    optim: OptimizerArgs,
     /// AdamW weight decay.
     #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
     weight_decay: f64,
@@ -161,9 +168,9 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
     }
     let tc = TrainConfig {
         steps: a.steps,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        warmup_steps: a.warmup_steps,
+        batch_size: a.optim.batch_size,
+        lr: a.optim.lr,
+        warmup_steps: a.optim.warmup_steps,
         weight_decay: a.weight_decay,
         seed: a.seed,
         targets: if a.flip_labels {
