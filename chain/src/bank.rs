@@ -4,7 +4,7 @@
 //! supply with the balances; [`crate::invariants`] checks after every block that the
 //! balances written in the block changed by exactly as much as the supply did.
 
-use blyan_proto::event::Event;
+use blyan_proto::event::{BankEvent, Event};
 use blyan_proto::{Address, ErrorCode};
 
 use crate::error::{TxError, TxResult};
@@ -89,11 +89,11 @@ pub fn transfer<S: StateWrite + ?Sized>(
     }
     debit(state, from, amount)?;
     credit(state, to, amount)?;
-    Ok(Event::Transfer {
+    Ok(Event::Bank(BankEvent::Transfer {
         sender: *from,
         recipient: *to,
         amount,
-    })
+    }))
 }
 
 /// Destroys `amount` held by `from`, lowering the total supply.

@@ -6,7 +6,7 @@
 //! base fee moves toward the target gas (50% of the block gas limit) by at most
 //! 1/`base_fee_change_denominator` (12.5%), as in EIP-1559, never below `min_base_fee`.
 
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, FeeEvent};
 use blyan_proto::params::FeeParams;
 use blyan_proto::{Address, ErrorCode, Msg, Tx};
 
@@ -157,14 +157,14 @@ pub fn charge<S: StateWrite + ?Sized>(
     crate::bank::burn(state, payer, burn)?;
     let total_burned = burned(state)?.saturating_add(burn);
     state.put_scale(state_key::BURNED.to_vec(), &total_burned);
-    Ok(Event::FeePaid {
+    Ok(Event::Fees(FeeEvent::FeePaid {
         payer: *payer,
         gas_used: charge.gas_used,
         base_fee_per_gas: charge.base_fee_per_gas,
         burned: burn,
         tip: charge.total().saturating_sub(burn),
         proposer: proposer.copied(),
-    })
+    }))
 }
 
 /// The next block's base fee given this block's gas use (EIP-1559).
@@ -196,10 +196,10 @@ pub fn end_block<S: StateWrite + ?Sized>(state: &mut S, block_gas_used: u64) -> 
     let p = params(state)?;
     let next = next_base_fee(&p, base_fee(state)?, block_gas_used);
     state.put_scale(state_key::BASE_FEE.to_vec(), &next);
-    Ok(Event::BaseFee {
+    Ok(Event::Fees(FeeEvent::BaseFee {
         block_gas_used,
         base_fee_per_gas: next,
-    })
+    }))
 }
 
 /// The `fees` module: the fee market's genesis state, the base fee update closing every

@@ -444,7 +444,9 @@ fn tip_of(o: &blyan_chain::TxOutcome) -> u128 {
     o.events
         .iter()
         .find_map(|e| match e {
-            blyan_proto::event::Event::FeePaid { tip, .. } => Some(*tip),
+            blyan_proto::event::Event::Fees(blyan_proto::event::FeeEvent::FeePaid {
+                tip, ..
+            }) => Some(*tip),
             _ => None,
         })
         .unwrap()

@@ -161,7 +161,9 @@ fn a_redemption_pays_provider_contributors_and_burn_exactly() {
                 - o.events
                     .iter()
                     .find_map(|e| match e {
-                        blyan_proto::event::Event::FeePaid { tip, .. } => Some(*tip),
+                        blyan_proto::event::Event::Fees(
+                            blyan_proto::event::FeeEvent::FeePaid { tip, .. },
+                        ) => Some(*tip),
                         _ => None,
                     })
                     .unwrap()),

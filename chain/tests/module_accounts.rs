@@ -14,7 +14,7 @@ use blyan_chain::invariants::{self, MODULE_ACCOUNTS};
 use blyan_chain::runtime::Mode;
 use blyan_chain::state::apply_writes;
 use blyan_chain::{bank, BlockExecutor, MemState, VerifiedTx};
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, FeeEvent};
 use blyan_proto::params::TxParams;
 use blyan_proto::{Address, ErrorCode, Msg, SecretKey, StakingMsg, TxHash, BLY};
 use common::*;
@@ -39,7 +39,7 @@ fn fee_of(events: &[Event]) -> u128 {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::FeePaid { burned, tip, .. } => Some(burned + tip),
+            Event::Fees(FeeEvent::FeePaid { burned, tip, .. }) => Some(burned + tip),
             _ => None,
         })
         .sum()

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use blyan_chain::staking::{self, BONDED_POOL, UNBONDING_POOL};
 use blyan_chain::state::{apply_writes, Overlay};
 use blyan_chain::{bank, invariants, BlockContext, BlockExecutor, MemState};
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, StakingEvent};
 use blyan_proto::{Address, StakingMsg, BLY};
 use common::*;
 use proptest::prelude::*;
@@ -158,7 +158,7 @@ proptest! {
                     }
                     StakingMsg::WithdrawRewards { .. } => {
                         for e in events {
-                            if let Event::WithdrawRewards { rewards, commission, .. } = e {
+                            if let Event::Staking(StakingEvent::WithdrawRewards { rewards, commission, .. }) = e {
                                 *model.liquid.get_mut(&signer).unwrap() += rewards + commission;
                             }
                         }

@@ -346,7 +346,9 @@ fn double_signing_slashes_bonded_and_unbonding_stake_and_tombstones() {
         .begin_events()
         .iter()
         .find_map(|e| match e {
-            blyan_proto::event::Event::BlockRewards { minted } => Some(*minted),
+            blyan_proto::event::Event::Staking(
+                blyan_proto::event::StakingEvent::BlockRewards { minted },
+            ) => Some(*minted),
             _ => None,
         })
         .unwrap_or_default();

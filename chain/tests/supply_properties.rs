@@ -68,7 +68,7 @@ proptest! {
                     prop_assert!(after <= before);
                     if out.code != 0 {
                         let fee: u128 = out.events.iter().filter_map(|e| match e {
-                            blyan_proto::event::Event::FeePaid { burned, tip, .. } => Some(burned + tip),
+                            blyan_proto::event::Event::Fees(blyan_proto::event::FeeEvent::FeePaid { burned, tip, .. }) => Some(burned + tip),
                             _ => None,
                         }).sum();
                         prop_assert_eq!(before - after, fee);

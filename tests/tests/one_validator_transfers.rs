@@ -160,6 +160,13 @@ fn a_cli_transfer_and_a_raw_signed_transfer_commit_with_exact_balances_and_fees(
         .unwrap();
     let hashes: Vec<&str> = found.iter().filter_map(|t| t["hash"].as_str()).collect();
     assert_eq!(hashes, [cli_hash.as_str(), resp.hash.as_str()]);
+    // Every event names its module: the same transfers under `transfer.module='bank'`.
+    let by_module = rpc
+        .tx_search(&format!(
+            "transfer.recipient='{recipient}' AND transfer.module='bank'"
+        ))
+        .unwrap();
+    assert_eq!(by_module.len(), 2);
 
     // `query tx` decodes the committed transaction.
     let shown = net.cli_json(&["query", "tx", &resp.hash]);

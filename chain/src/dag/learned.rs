@@ -6,7 +6,7 @@
 //! replayed from genesis by applying the recorded deltas in order.
 
 use blyan_proto::dag::{BlockId, BlockType, ParamBlock, SemVer};
-use blyan_proto::event::Event;
+use blyan_proto::event::{DagEvent, Event};
 use blyan_proto::pol::NewBlockVersion;
 use blyan_proto::{Address, ErrorCode};
 
@@ -81,11 +81,11 @@ pub fn record_learned_version<S: StateWrite + ?Sized>(
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     Ok((
         next.id,
-        vec![Event::BlockVersion {
+        vec![Event::Dag(DagEvent::BlockVersion {
             model: model.to_string(),
             name: next.name.clone(),
             id: hex(&next.id),
             version: next.version.to_string(),
-        }],
+        })],
     ))
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use blyan_proto::dag::{
     BlockId, BlockSpec, BlockType, DagParams, ModelArch, ParamBlock, PublishModel, SemVer,
 };
-use blyan_proto::event::Event;
+use blyan_proto::event::{DagEvent, Event};
 use blyan_proto::{Address, ErrorCode};
 use parity_scale_codec::Encode;
 
@@ -294,12 +294,12 @@ pub fn publish_model<S: StateWrite + ?Sized>(
         };
         b.id = block_id(&b);
         record(state, &mut rec, &b);
-        events.push(Event::BlockVersion {
+        events.push(Event::Dag(DagEvent::BlockVersion {
             model: model_id.to_string(),
             name: b.name.clone(),
             id: hex(&b.id),
             version: b.version.to_string(),
-        });
+        }));
     }
     let recorded = u64::try_from(blocks.len())
         .unwrap_or(u64::MAX)
@@ -307,12 +307,12 @@ pub fn publish_model<S: StateWrite + ?Sized>(
     crate::state::StateWriteExt::put_scale(state, state_key::model(model_id), &rec);
     events.insert(
         0,
-        Event::ModelPublished {
+        Event::Dag(DagEvent::ModelPublished {
             model: model_id.to_string(),
             author: *author,
             new_model,
             blocks: recorded,
-        },
+        }),
     );
     Ok(events)
 }

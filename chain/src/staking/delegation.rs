@@ -1,7 +1,7 @@
 //! Delegating, undelegating (through the unbonding queue) and redelegating (recorded
 //! for slashing).
 
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, StakingEvent};
 use blyan_proto::{Address, ErrorCode};
 
 use super::rewards::settle;
@@ -71,11 +71,11 @@ pub fn delegate<S: StateWrite + ?Sized>(
     amount: u128,
 ) -> TxResult<Vec<Event>> {
     bond(state, delegator, op, amount)?;
-    Ok(vec![Event::Delegate {
+    Ok(vec![Event::Staking(StakingEvent::Delegate {
         delegator: *delegator,
         validator: *op,
         amount,
-    }])
+    })])
 }
 
 /// Removes `amount` worth of tokens from a delegation; returns the tokens removed.
@@ -174,12 +174,12 @@ pub fn undelegate<S: StateWrite + ?Sized>(
     }
     let completion = height.saturating_add(p.unbonding_blocks.max(1));
     add_entry(state, delegator, op, tokens, height, completion)?;
-    Ok(vec![Event::Undelegate {
+    Ok(vec![Event::Staking(StakingEvent::Undelegate {
         delegator: *delegator,
         validator: *op,
         amount: tokens,
         completion_height: completion,
-    }])
+    })])
 }
 
 /// `MsgRedelegate`: bonded tokens move at once from one validator to another; a record
@@ -215,10 +215,10 @@ pub fn redelegate<S: StateWrite + ?Sized>(
             shares_dst: shares,
         },
     )?;
-    Ok(vec![Event::Redelegate {
+    Ok(vec![Event::Staking(StakingEvent::Redelegate {
         delegator: *delegator,
         from: *from,
         to: *to,
         amount: tokens,
-    }])
+    })])
 }

@@ -1,6 +1,6 @@
 //! Block rewards from the emission reserve, and their withdrawal.
 
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, StakingEvent};
 use blyan_proto::{Address, ErrorCode};
 
 use super::state::*;
@@ -48,7 +48,7 @@ pub fn distribute_block_rewards<S: StateWrite + ?Sized>(state: &mut S) -> TxResu
         minted = minted.saturating_add(share);
     }
     crate::bank::mint_from_reserve(state, &REWARDS_POOL, minted)?;
-    Ok(Some(Event::BlockRewards { minted }))
+    Ok(Some(Event::Staking(StakingEvent::BlockRewards { minted })))
 }
 
 /// Rewards `delegator` could withdraw from `op` now: (delegation rewards, commission).
@@ -106,10 +106,10 @@ pub fn withdraw_rewards<S: StateWrite + ?Sized>(
         set_delegation(state, delegator, op, &d)?;
     }
     set_validator(state, &v)?;
-    Ok(vec![Event::WithdrawRewards {
+    Ok(vec![Event::Staking(StakingEvent::WithdrawRewards {
         delegator: *delegator,
         validator: *op,
         rewards,
         commission,
-    }])
+    })])
 }

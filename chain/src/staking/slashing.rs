@@ -3,7 +3,7 @@
 
 use std::collections::btree_map::{BTreeMap, Entry};
 
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, StakingEvent};
 use blyan_proto::{Address, ErrorCode};
 
 use super::delegation::remove_shares;
@@ -173,7 +173,7 @@ pub fn handle_misbehavior<S: StateWrite + ?Sized>(
         v.tombstoned = true;
         v.jailed_until = u64::MAX;
         set_validator(state, &v)?;
-        events.push(Event::Slash {
+        events.push(Event::Staking(StakingEvent::Slash {
             validator: v.operator,
             reason: match m.kind {
                 Infraction::DuplicateVote => "double_sign",
@@ -181,7 +181,7 @@ pub fn handle_misbehavior<S: StateWrite + ?Sized>(
             },
             burned,
             jailed_until: u64::MAX,
-        });
+        }));
     }
     Ok(events)
 }
@@ -238,12 +238,12 @@ pub fn handle_downtime<S: StateWrite + ?Sized>(
                 state.delete_raw(&k);
             }
             info = SigningInfo::default();
-            events.push(Event::Slash {
+            events.push(Event::Staking(StakingEvent::Slash {
                 validator: v.operator,
                 reason: "downtime",
                 burned,
                 jailed_until: v.jailed_until,
-            });
+            }));
         }
         state.put_scale(state_key::signing(cons), &info);
     }
@@ -285,5 +285,7 @@ pub fn unjail<S: StateWrite + ?Sized>(
     }
     v.jailed = false;
     set_validator(state, &v)?;
-    Ok(vec![Event::Unjail { validator: *op }])
+    Ok(vec![Event::Staking(StakingEvent::Unjail {
+        validator: *op,
+    })])
 }

@@ -1,7 +1,7 @@
 //! The unbonding queue: entries by completion height (paid out in end-block), indexed by
 //! delegator (queries, entry limits) and by validator then creation height (slashing).
 
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, StakingEvent};
 use blyan_proto::{Address, ErrorCode};
 use parity_scale_codec::Decode;
 
@@ -137,11 +137,11 @@ pub fn complete_unbonding<S: StateWrite + ?Sized>(
         adjust_refs(state, &e.validator, |r| {
             r.unbonding_entries = r.unbonding_entries.saturating_sub(1);
         })?;
-        events.push(Event::UnbondingComplete {
+        events.push(Event::Staking(StakingEvent::UnbondingComplete {
             delegator: e.delegator,
             validator: e.validator,
             amount: e.amount,
-        });
+        }));
     }
     super::redelegation::expire(state, height)?;
     Ok(events)

@@ -1,6 +1,6 @@
 //! Creating and editing validators, and the active set sent to CometBFT.
 
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, StakingEvent};
 use blyan_proto::{Address, ErrorCode};
 
 use blyan_proto::params::StakingParams;
@@ -116,16 +116,16 @@ pub fn create_validator<S: StateWrite + ?Sized>(
     crate::consensus::set_operator(state, &cons, operator);
     bond(state, operator, operator, self_stake)?;
     Ok(vec![
-        Event::CreateValidator {
+        Event::Staking(StakingEvent::CreateValidator {
             operator: *operator,
             consensus_address: hex_upper(&cons),
             self_stake,
-        },
-        Event::Delegate {
+        }),
+        Event::Staking(StakingEvent::Delegate {
             delegator: *operator,
             validator: *operator,
             amount: self_stake,
-        },
+        }),
     ])
 }
 

@@ -6,7 +6,7 @@ use blyan_chain::genesis::{init_chain, ChainGenesis, GenesisModelSpec, GenesisVa
 use blyan_chain::query::answer;
 use blyan_chain::{bank, dag, MemState, TxOutcome};
 use blyan_proto::dag::{BlockSpec, ModelArch, SemVer, ValidationSet};
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, FeeEvent};
 use blyan_proto::params::{FeeParams, StakingParams, TxParams};
 use blyan_proto::pol::{
     solve_stamp, BaseHead, CommitAttestation, DeltaRef, PolMsg, PolParams, StampInput, SubmitDelta,
@@ -223,7 +223,7 @@ pub(crate) fn fee_paid(o: &TxOutcome) -> u128 {
     o.events
         .iter()
         .find_map(|e| match e {
-            Event::FeePaid { burned, tip, .. } => Some(burned + tip),
+            Event::Fees(FeeEvent::FeePaid { burned, tip, .. }) => Some(burned + tip),
             _ => None,
         })
         .unwrap()

@@ -8,7 +8,7 @@ use blyan_chain::runtime::Mode;
 use blyan_chain::staking::{self, Infraction, Misbehavior};
 use blyan_chain::state::apply_writes;
 use blyan_chain::{bank, invariants, BlockContext, BlockExecutor, MemState, TxOutcome};
-use blyan_proto::event::Event;
+use blyan_proto::event::{Event, StakingEvent};
 use blyan_proto::{Address, Fee, Msg, StakingMsg, Tx, BLY};
 
 /// Blocks an undelegation waits in these tests.
@@ -35,7 +35,7 @@ impl Block {
         self.events
             .iter()
             .filter_map(|e| match e {
-                Event::Slash { burned, .. } => Some(*burned),
+                Event::Staking(StakingEvent::Slash { burned, .. }) => Some(*burned),
                 _ => None,
             })
             .sum()
@@ -45,7 +45,7 @@ impl Block {
         self.events
             .iter()
             .filter_map(|e| match e {
-                Event::BlockRewards { minted } => Some(*minted),
+                Event::Staking(StakingEvent::BlockRewards { minted }) => Some(*minted),
                 _ => None,
             })
             .sum()
