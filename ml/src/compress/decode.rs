@@ -145,7 +145,7 @@ fn parse(
                 }));
             }
         }
-        let claimed = u128::from(seen) + numel;
+        let claimed = u128::from(seen).saturating_add(numel);
         if claimed > u128::from(total) {
             return Err(CompressError::TooLarge {
                 claimed,

@@ -32,20 +32,27 @@ const SPECS: [&str; 6] = [
 
 /// A header with one tensor of `shape` and the given raw body bytes after the shape.
 fn handmade(total: u64, shape: &[u64], body: &[u8]) -> Vec<u8> {
+    handmade_many(total, &[("t", shape, body)])
+}
+
+/// A header with the given tensors, each a name, a claimed shape and raw body bytes.
+fn handmade_many(total: u64, tensors: &[(&str, &[u64], &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     put_str(&mut out, "none");
     put_str(&mut out, "b");
-    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&(tensors.len() as u32).to_le_bytes());
     out.extend_from_slice(&total.to_le_bytes());
-    put_str(&mut out, "t");
-    out.push(shape.len() as u8);
-    for d in shape {
-        out.extend_from_slice(&d.to_le_bytes());
+    for (name, shape, body) in tensors {
+        put_str(&mut out, name);
+        out.push(shape.len() as u8);
+        for d in *shape {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.extend_from_slice(body);
     }
-    out.extend_from_slice(body);
     rehash([out, vec![0; 32]].concat())
 }
 
@@ -58,6 +65,13 @@ fn huge_claimed_shapes_are_refused_before_allocating() {
     assert!(matches!(e, CompressError::TooLarge { .. }), "{e}");
     // Overflowing product.
     let e = decode(&handmade(4, &[u64::MAX, u64::MAX, 4], &[0])).unwrap_err();
+    assert!(matches!(e, CompressError::TooLarge { .. }), "{e}");
+    // A saturated product after a first tensor: the running count must not overflow (found
+    // by `mutated_containers_never_panic` in CI).
+    let mut dense = vec![0u8];
+    dense.extend_from_slice(&1f32.to_le_bytes());
+    let huge: &[u64] = &[u64::MAX, u64::MAX, u64::MAX];
+    let e = decode(&handmade_many(4, &[("a", &[1], &dense), ("b", huge, &[0])])).unwrap_err();
     assert!(matches!(e, CompressError::TooLarge { .. }), "{e}");
     // Within the limit but the bytes are not there.
     let e = decode(&handmade(1 << 20, &[1 << 20], &[0])).unwrap_err();
