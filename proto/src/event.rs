@@ -145,6 +145,8 @@ pub enum Event {
     Pol(crate::pol::PolEvent),
     /// An inference payment event.
     Inference(crate::inference::InferenceEvent),
+    /// A governance event.
+    Gov(crate::gov::GovEvent),
     /// The base fee for the next block changed.
     BaseFee {
         /// Gas used by the block just executed.
@@ -175,6 +177,7 @@ impl Event {
             Event::BlockVersion { .. } => "block_version",
             Event::Pol(e) => e.kind(),
             Event::Inference(e) => e.kind(),
+            Event::Gov(e) => e.kind(),
         }
     }
 
@@ -183,6 +186,7 @@ impl Event {
         match self {
             Event::Pol(e) => e.attributes(),
             Event::Inference(e) => e.attributes(),
+            Event::Gov(e) => e.attributes(),
             Event::Transfer {
                 sender,
                 recipient,
