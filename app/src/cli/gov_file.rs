@@ -162,3 +162,25 @@ pub(super) fn read(path: &std::path::Path, node: &str) -> anyhow::Result<Proposa
         content,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_params_object_is_written_over_the_current_one() {
+        let mut base = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]});
+        merge(&mut base, &json!({"b": {"d": 4}, "e": [5], "f": true}));
+        assert_eq!(
+            base,
+            json!({"a": 1, "b": {"c": 2, "d": 4}, "e": [5], "f": true})
+        );
+    }
+
+    #[test]
+    fn amounts_take_bly_or_base_units() {
+        assert_eq!(amount(&json!("2bly"), "x").unwrap(), 2 * blyan_proto::BLY);
+        assert_eq!(amount(&json!(7), "x").unwrap(), 7);
+        assert!(amount(&Value::Null, "x").is_err());
+    }
+}

@@ -145,3 +145,35 @@ fn gov_a_change_that_no_longer_validates_fails_cleanly() {
         .iter()
         .any(|e| matches!(e, Event::Gov(GovEvent::Executed { success: false, .. }))));
 }
+
+#[test]
+fn gov_pol_model_overrides_are_set_replaced_and_removed() {
+    use blyan_proto::pol::{AggregationRule, OuterOptimizer};
+    let mut s = genesis();
+    let p = crate::gov::pol_with_model(&s, "zeta", Some(AggregationRule::Median), None).unwrap();
+    crate::pol::set_params(&mut s, &p);
+    let p = crate::gov::pol_with_model(
+        &s,
+        "alpha",
+        Some(AggregationRule::FedAvg),
+        Some(OuterOptimizer::DILOCO),
+    )
+    .unwrap();
+    // Kept sorted by model id, one entry per model.
+    assert_eq!(
+        p.model_aggregation,
+        vec![
+            ("alpha".to_string(), AggregationRule::FedAvg),
+            ("zeta".to_string(), AggregationRule::Median)
+        ]
+    );
+    assert_eq!(
+        p.model_outer,
+        vec![("alpha".to_string(), OuterOptimizer::DILOCO)]
+    );
+    crate::pol::set_params(&mut s, &p);
+    let p = crate::gov::pol_with_model(&s, "zeta", None, None).unwrap();
+    assert_eq!(p.model_aggregation.len(), 1);
+    let bad = AggregationRule::TrimmedMean { trim_bps: 6_000 };
+    assert!(crate::gov::pol_with_model(&s, "alpha", Some(bad), None).is_err());
+}
