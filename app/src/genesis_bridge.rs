@@ -58,6 +58,7 @@ pub fn chain_genesis(
         dag_params: state.dag.clone(),
         pol_params: state.pol.clone(),
         inference_params: state.inference.clone(),
+        gov_params: state.gov.clone(),
         validators,
         models: state
             .models

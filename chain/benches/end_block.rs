@@ -72,6 +72,7 @@ fn genesis(extra: &[Address]) -> MemState {
             pol_params: Default::default(),
             dag_params: Default::default(),
             inference_params: Default::default(),
+            gov_params: Default::default(),
             models: Vec::new(),
             validators: (0..VALIDATORS)
                 .map(|i| GenesisValidatorSpec {

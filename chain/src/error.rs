@@ -78,6 +78,16 @@ pub enum InvariantError {
         /// Running total of the channels.
         owed: u128,
     },
+    /// The governance escrow does not hold the deposits of the active proposals.
+    #[error("gov invariant broken: escrow holds {escrow}, the running total is {held}, active proposals hold {owed}")]
+    GovEscrow {
+        /// Escrow balance.
+        escrow: u128,
+        /// Running total of deposits.
+        held: u128,
+        /// Sum of the active proposals' deposits.
+        owed: u128,
+    },
     /// The bonded pool does not hold the validators' running token total.
     #[error("bonded pool holds {pool} but validators hold {total}")]
     BondedPool {

@@ -30,6 +30,8 @@ pub struct ChainGenesis {
     pub pol_params: PolParams,
     /// Inference payment parameters.
     pub inference_params: blyan_proto::inference::InferenceParams,
+    /// Governance parameters.
+    pub gov_params: blyan_proto::gov::GovParams,
     /// The initial validators; each bonds `power × power_reduction` from its operator's
     /// genesis balance.
     pub validators: Vec<GenesisValidatorSpec>,

@@ -9,7 +9,7 @@ use crate::state::{StateRead, WriteSet};
 
 /// Every module account the runtime keeps (pools whose balance its records must match).
 /// Users cannot credit any of them ([`crate::bank::check_recipient`]).
-pub const MODULE_ACCOUNTS: [blyan_proto::Address; 8] = [
+pub const MODULE_ACCOUNTS: [blyan_proto::Address; 10] = [
     crate::staking::BONDED_POOL,
     crate::staking::UNBONDING_POOL,
     crate::staking::REWARDS_POOL,
@@ -18,6 +18,8 @@ pub const MODULE_ACCOUNTS: [blyan_proto::Address; 8] = [
     crate::pol::REWARD_POOL,
     crate::pol::POL_MODULE,
     crate::inference::CHANNEL_POOL,
+    crate::gov::GOV_ESCROW,
+    crate::gov::COMMUNITY_POOL,
 ];
 
 fn decode_amount(v: Option<&[u8]>) -> Result<u128, InvariantError> {

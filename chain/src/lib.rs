@@ -20,6 +20,7 @@ pub mod dag;
 pub mod error;
 pub mod fees;
 pub mod genesis;
+pub mod gov;
 pub mod inference;
 pub mod invariants;
 pub mod math;

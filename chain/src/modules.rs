@@ -3,7 +3,8 @@
 //!
 //! The order is behaviour: `bank` mints genesis balances before `staking` bonds from them;
 //! at the end of a block `consensus` records the block first, `staking` pays out matured
-//! unbondings before `pol` snapshots validator power, and `fees` sets the next base fee
+//! unbondings before `pol` snapshots validator power, `gov` tallies and applies parameter
+//! changes before `fees` reads its parameters, and `fees` sets the next base fee
 //! last (its event closes the block's events). The validator-set update runs after every
 //! end-block hook.
 
@@ -18,6 +19,7 @@ pub const MODULES: &[&dyn Module] = &[
     &crate::dag::Dag,
     &crate::pol::Pol,
     &crate::inference::Inference,
+    &crate::gov::Gov,
     &crate::fees::Fees,
 ];
 
@@ -69,6 +71,10 @@ mod tests {
                 },
             )),
             Msg::Inference(InferenceMsg::Close { channel: 0 }),
+            Msg::Gov(blyan_proto::gov::GovMsg::Vote {
+                proposal_id: 1,
+                option: blyan_proto::gov::VoteOption::Yes,
+            }),
         ];
         let ctx = MsgContext {
             signer: Address([2; 20]),
@@ -112,6 +118,9 @@ mod tests {
             QueryPath::Trust(a),
             QueryPath::InferenceParams,
             QueryPath::Providers,
+            QueryPath::GovParams,
+            QueryPath::Proposals,
+            QueryPath::CommunityPool,
         ] {
             let owners = MODULES
                 .iter()

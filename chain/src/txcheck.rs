@@ -70,7 +70,7 @@ pub fn check_envelope(signed: &SignedTx, params: &TxParams) -> TxResult<()> {
             }
             Msg::Bank(BankMsg::Send { to, .. }) => crate::bank::check_recipient(to)
                 .map_err(|e| TxError::new(e.code, format!("message {i}: {}", e.log)))?,
-            Msg::Staking(_) | Msg::Dag(_) | Msg::Pol(_) | Msg::Inference(_) => {}
+            Msg::Staking(_) | Msg::Dag(_) | Msg::Pol(_) | Msg::Inference(_) | Msg::Gov(_) => {}
         }
     }
     total_outflow(tx)?;

@@ -273,6 +273,7 @@ fn genesis_models_pass_the_same_checks_and_record_their_baseline_loss() {
         pol_params: Default::default(),
         dag_params: Default::default(),
         inference_params: Default::default(),
+        gov_params: Default::default(),
         validators: Vec::new(),
         models: vec![GenesisModelSpec {
             id: "genesis-tiny".into(),
@@ -321,6 +322,7 @@ fn dag_params_are_written_at_genesis_queryable_and_enforced() {
         pol_params: Default::default(),
         dag_params,
         inference_params: Default::default(),
+        gov_params: Default::default(),
         validators: Vec::new(),
         models: Vec::new(),
     };

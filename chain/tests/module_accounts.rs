@@ -98,7 +98,10 @@ fn a_block_carrying_transfers_to_module_accounts_ends_and_keeps_every_pool() {
     let out = run_block(
         &mut state,
         2,
-        &[verify(send_tx(8, key("b").address(), 5), &alice)],
+        &[verify(
+            send_tx(MODULE_ACCOUNTS.len() as u64, key("b").address(), 5),
+            &alice,
+        )],
     );
     assert_eq!(out[0].code, 0, "{}", out[0].log);
 }

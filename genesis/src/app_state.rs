@@ -36,6 +36,9 @@ pub struct GenesisAppState {
     /// Inference payment parameters (defaults when absent).
     #[serde(default)]
     pub inference: blyan_proto::inference::InferenceParams,
+    /// Governance parameters (defaults when absent).
+    #[serde(default)]
+    pub gov: blyan_proto::gov::GovParams,
     /// Models published at genesis (none when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<GenesisModel>,

@@ -55,6 +55,7 @@ fn state() -> GenesisAppState {
         pol: Default::default(),
         dag: Default::default(),
         inference: Default::default(),
+        gov: Default::default(),
         staking: blyan_proto::params::StakingParams {
             power_reduction: 0,
             ..Default::default()

@@ -20,6 +20,10 @@ pub enum GenesisError {
     /// The DAG, Proof-of-Learning or inference parameters are unusable.
     #[error("{0}")]
     PolParams(String),
+    /// The fee, staking or governance parameters are unusable (the same checks a
+    /// parameter-change proposal must pass).
+    #[error("{0}")]
+    Params(String),
     /// A validator's operator holds less than the stake its power bonds.
     #[error("validator {name}: power bonds {stake} base units but its operator holds {balance}")]
     OperatorCannotBond {
@@ -149,6 +153,8 @@ impl GenesisAppState {
         self.dag.validate().map_err(GenesisError::PolParams)?;
         self.pol.validate().map_err(GenesisError::PolParams)?;
         self.inference.validate().map_err(GenesisError::PolParams)?;
+        self.staking.validate().map_err(GenesisError::Params)?;
+        self.gov.validate().map_err(GenesisError::Params)?;
         self.validate_validators()
     }
 
@@ -205,7 +211,7 @@ impl GenesisAppState {
                 min: f.min_base_fee,
             });
         }
-        Ok(())
+        f.validate().map_err(GenesisError::Params)
     }
 
     fn validate_validators(&self) -> Result<(), GenesisError> {

@@ -1,7 +1,7 @@
 //! Numbered result codes of transactions. The numbers are part of the wire protocol:
 //! they never change meaning once released. Ranges: 1–99 transaction envelope, signature,
 //! nonce and fees; 100–199 bank; 200–299 staking; 300–399 dag; 400–499 pol; 500–599
-//! inference; 900–999 node-internal.
+//! inference; 600–699 gov; 900–999 node-internal.
 
 macro_rules! error_codes {
     ($( $(#[doc = $doc:literal])* $name:ident = $num:literal ),* $(,)?) => {
@@ -248,6 +248,24 @@ error_codes! {
     /// The reported usage is below what an earlier redemption of the channel reported for
     /// some block (usage is cumulative since the channel opened).
     UsageNotCumulative = 516,
+    /// A proposal is malformed: an empty or overlong title, an overlong description, an
+    /// unknown model, a zero spend or a module account as the recipient.
+    InvalidProposal = 600,
+    /// No proposal with that id.
+    UnknownProposal = 601,
+    /// The initial deposit is below `min_initial_deposit_bps` of `min_deposit`.
+    ProposalDepositTooLow = 602,
+    /// The chain holds `max_active_proposals` proposals in their deposit or voting period.
+    TooManyActiveProposals = 603,
+    /// The proposal is not in its voting period (not yet, or no longer).
+    NotInVotingPeriod = 604,
+    /// The proposal no longer takes deposits (its deposit and voting periods are over).
+    DepositsClosed = 605,
+    /// A parameter change fails the same validation as genesis, or changes a parameter
+    /// that is fixed after genesis (`staking.power_reduction`).
+    InvalidParamChange = 606,
+    /// The effective height is before the last height the voting period could end at.
+    InvalidEffectiveHeight = 607,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }

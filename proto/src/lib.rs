@@ -16,6 +16,7 @@ pub mod address;
 pub mod code;
 pub mod dag;
 pub mod event;
+pub mod gov;
 pub mod hash;
 pub mod inference;
 pub mod keys;

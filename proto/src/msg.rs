@@ -24,6 +24,9 @@ pub enum Msg {
     /// Inference providers and payment channels.
     #[codec(index = 4)]
     Inference(crate::inference::InferenceMsg),
+    /// Governance proposals, deposits and votes.
+    #[codec(index = 5)]
+    Gov(crate::gov::GovMsg),
 }
 
 /// Messages of the `bank` module.
@@ -52,6 +55,7 @@ impl Msg {
             Msg::Dag(crate::dag::DagMsg::PublishModel(m)) => m.deposit,
             Msg::Pol(m) => m.outflow(),
             Msg::Inference(m) => m.outflow(),
+            Msg::Gov(m) => m.outflow(),
         }
     }
 
@@ -71,6 +75,7 @@ impl Msg {
             Msg::Dag(_) => "dag.publish_model",
             Msg::Pol(m) => m.kind(),
             Msg::Inference(m) => m.kind(),
+            Msg::Gov(m) => m.kind(),
         }
     }
 }

@@ -66,15 +66,43 @@ impl Default for FeeParams {
 }
 
 impl FeeParams {
+    /// Checks the parameters make sense (genesis and parameter-change proposals): a
+    /// positive block gas limit, a target share in 1..=10,000 bps, a positive change
+    /// denominator and an initial base fee not below the floor.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.block_gas_limit == 0 {
+            return Err("fees: block_gas_limit must be greater than zero".into());
+        }
+        if !(1..=10_000).contains(&self.target_gas_bps) {
+            return Err(format!(
+                "fees: target_gas_bps is {}; it must be within 1..=10000",
+                self.target_gas_bps
+            ));
+        }
+        if self.base_fee_change_denominator == 0 {
+            return Err("fees: base_fee_change_denominator must be at least 1".into());
+        }
+        if self.initial_base_fee < self.min_base_fee {
+            return Err(format!(
+                "fees: initial_base_fee {} is below min_base_fee {}",
+                self.initial_base_fee, self.min_base_fee
+            ));
+        }
+        Ok(())
+    }
+
     /// Gas a message needs.
     pub fn msg_gas(&self, msg: &crate::Msg) -> u64 {
         match msg {
             crate::Msg::Bank(_) => self.gas_per_bank_send,
             crate::Msg::Staking(_) => self.gas_per_staking_msg,
             // Block records and submissions are priced mostly through the per-byte gas.
-            crate::Msg::Dag(_) | crate::Msg::Pol(_) | crate::Msg::Inference(_) => {
-                self.gas_per_staking_msg
-            }
+            // Governance is priced like staking: a fixed part plus the per-byte gas
+            // (proposals carry their text and parameters).
+            crate::Msg::Dag(_)
+            | crate::Msg::Pol(_)
+            | crate::Msg::Inference(_)
+            | crate::Msg::Gov(_) => self.gas_per_staking_msg,
         }
     }
 
@@ -177,6 +205,38 @@ impl Default for StakingParams {
 }
 
 impl StakingParams {
+    /// Checks the parameters make sense (genesis and parameter-change proposals): a
+    /// non-empty set, positive windows, every basis-point share at most 10,000
+    /// (`power_reduction` is not checked: genesis samples use 0, and a proposal may not
+    /// change it).
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("unbonding_blocks", self.unbonding_blocks),
+            ("signed_blocks_window", self.signed_blocks_window),
+            ("blocks_per_year", self.blocks_per_year),
+            ("max_validators", u64::from(self.max_validators)),
+            (
+                "max_unbonding_entries",
+                u64::from(self.max_unbonding_entries),
+            ),
+        ] {
+            if v == 0 {
+                return Err(format!("staking: {name} must be positive"));
+            }
+        }
+        for (name, v) in [
+            ("min_signed_bps", self.min_signed_bps),
+            ("downtime_slash_bps", self.downtime_slash_bps),
+            ("double_sign_slash_bps", self.double_sign_slash_bps),
+            ("validation_reward_bps", self.validation_reward_bps),
+        ] {
+            if v > 10_000 {
+                return Err(format!("staking: {name} {v} is above 10000"));
+            }
+        }
+        Ok(())
+    }
+
     /// The validation reward minted per block (before the reserve cap).
     pub fn validation_reward_per_block(&self) -> u128 {
         let yearly = self

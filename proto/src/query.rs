@@ -101,6 +101,19 @@ pub enum QueryPath {
     Channel(u64),
     /// `/inference/channels/{user}` → `Vec<ChannelInfo>` the account opened.
     Channels(Address),
+    /// `/gov/params` → [`crate::gov::GovParams`] (provable).
+    GovParams,
+    /// `/gov/proposals` → `Vec<ProposalInfo>`, by id.
+    Proposals,
+    /// `/gov/proposal/{id}` → [`crate::gov::ProposalInfo`] (provable).
+    Proposal(u64),
+    /// `/gov/votes/{id}` → `Vec<VoteInfo>`, by voter.
+    Votes(u64),
+    /// `/gov/tally/{id}` → [`crate::gov::TallyResult`]: the final tally of a counted
+    /// proposal, the running one of a proposal in its voting period.
+    Tally(u64),
+    /// `/gov/community_pool` → `u128` (provable: the pool's balance).
+    CommunityPool,
 }
 
 impl QueryPath {
@@ -121,6 +134,9 @@ impl QueryPath {
                 | QueryPath::Attestations(_)
                 | QueryPath::Providers
                 | QueryPath::Channels(_)
+                | QueryPath::Proposals
+                | QueryPath::Votes(_)
+                | QueryPath::Tally(_)
         )
     }
 }
@@ -176,6 +192,12 @@ impl QueryPath {
             ["inference", "providers"] => QueryPath::Providers,
             ["inference", "channel", n] => QueryPath::Channel(num(n)?),
             ["inference", "channels", a] => QueryPath::Channels(addr(a)?),
+            ["gov", "params"] => QueryPath::GovParams,
+            ["gov", "proposals"] => QueryPath::Proposals,
+            ["gov", "proposal", n] => QueryPath::Proposal(num(n)?),
+            ["gov", "votes", n] => QueryPath::Votes(num(n)?),
+            ["gov", "tally", n] => QueryPath::Tally(num(n)?),
+            ["gov", "community_pool"] => QueryPath::CommunityPool,
             _ => return Err(format!("unknown query path {path:?}")),
         })
     }
@@ -222,6 +244,12 @@ impl std::fmt::Display for QueryPath {
             QueryPath::Providers => write!(f, "/inference/providers"),
             QueryPath::Channel(n) => write!(f, "/inference/channel/{n}"),
             QueryPath::Channels(a) => write!(f, "/inference/channels/{a}"),
+            QueryPath::GovParams => write!(f, "/gov/params"),
+            QueryPath::Proposals => write!(f, "/gov/proposals"),
+            QueryPath::Proposal(n) => write!(f, "/gov/proposal/{n}"),
+            QueryPath::Votes(n) => write!(f, "/gov/votes/{n}"),
+            QueryPath::Tally(n) => write!(f, "/gov/tally/{n}"),
+            QueryPath::CommunityPool => write!(f, "/gov/community_pool"),
         }
     }
 }
@@ -377,6 +405,12 @@ mod tests {
             QueryPath::Providers,
             QueryPath::Channel(5),
             QueryPath::Channels(a),
+            QueryPath::GovParams,
+            QueryPath::Proposals,
+            QueryPath::Proposal(2),
+            QueryPath::Votes(2),
+            QueryPath::Tally(2),
+            QueryPath::CommunityPool,
         ] {
             assert_eq!(QueryPath::parse(&p.to_string()).unwrap(), p);
         }

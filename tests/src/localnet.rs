@@ -52,6 +52,8 @@ pub struct LocalnetOptions {
     pub models: Vec<blyan_genesis::GenesisModel>,
     /// Proof-of-Learning parameters (default: the localnet's).
     pub pol: blyan_proto::pol::PolParams,
+    /// Governance parameters (default: the localnet's: 10 BLY deposit, 20-block periods).
+    pub gov: blyan_proto::gov::GovParams,
 }
 
 impl LocalnetOptions {
@@ -67,6 +69,7 @@ impl LocalnetOptions {
             snapshot_interval: LOCALNET_SNAPSHOT_INTERVAL,
             models: Vec::new(),
             pol: blyan_genesis::localnet::localnet_pol_params(),
+            gov: blyan_genesis::localnet::localnet_gov_params(),
         }
     }
 }
@@ -133,6 +136,7 @@ impl Localnet {
         spec.snapshot_interval = opts.snapshot_interval;
         spec.models = opts.models.clone();
         spec.pol = opts.pol.clone();
+        spec.gov = opts.gov.clone();
         let layout = blyan_genesis::generate(&spec).context("generating the localnet")?;
         let rpcs = layout
             .nodes

@@ -2,6 +2,8 @@
 
 mod amount;
 mod dag;
+mod gov;
+mod gov_file;
 mod inference;
 mod init;
 mod keys;

@@ -53,6 +53,9 @@ pub enum QueryCommand {
     /// Inference providers and payment channels.
     #[command(subcommand)]
     Inference(super::inference::InferenceQuery),
+    /// Governance proposals, votes and tallies.
+    #[command(subcommand)]
+    Gov(super::gov::GovQuery),
     /// A committed transaction by hash (from CometBFT's index).
     Tx {
         /// Transaction hash (hex).
@@ -171,6 +174,7 @@ pub(super) fn run(cmd: QueryCommand, out: Output) -> anyhow::Result<()> {
         QueryCommand::Dag(c) => return super::dag::run_query(c, out),
         QueryCommand::Pol(c) => return super::pol::run_query(c, out),
         QueryCommand::Inference(c) => return super::inference::run_query(c, out),
+        QueryCommand::Gov(c) => return super::gov::run_query(c, out),
         QueryCommand::Bank(BankQuery::Balance { address, opts }) => {
             let (r, p) = fetch(&opts, &QueryPath::Balance(address))?;
             let b: u128 = decode(&r)?;

@@ -60,6 +60,9 @@ pub enum TxCommand {
     /// Inference providers and payment channels.
     #[command(subcommand)]
     Inference(super::inference::InferenceTx),
+    /// Governance proposals, deposits and votes.
+    #[command(subcommand)]
+    Gov(super::gov::GovTx),
 }
 
 /// Bank transactions.
@@ -93,6 +96,7 @@ pub(super) fn run(cmd: TxCommand, out: Output) -> anyhow::Result<()> {
         TxCommand::Dag(c) => super::dag::run_tx(c, out),
         TxCommand::Pol(c) => super::pol::run_tx(c, out),
         TxCommand::Inference(c) => super::inference::run_tx(c, out),
+        TxCommand::Gov(c) => super::gov::run_tx(c, out),
     }
 }
 

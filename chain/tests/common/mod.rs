@@ -39,6 +39,7 @@ pub(crate) fn genesis(funded: &[&str]) -> MemState {
             pol_params: Default::default(),
             dag_params: Default::default(),
             inference_params: Default::default(),
+            gov_params: Default::default(),
             models: Vec::new(),
             validators: vec![GenesisValidatorSpec {
                 operator: proposer(),

@@ -87,6 +87,7 @@ pub(crate) fn genesis_with_validators(
             pol_params: p,
             dag_params: Default::default(),
             inference_params: Default::default(),
+            gov_params: Default::default(),
             validators: validators
                 .iter()
                 .enumerate()

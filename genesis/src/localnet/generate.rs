@@ -67,6 +67,10 @@ pub fn generate(spec: &LocalnetSpec) -> Result<LocalnetLayout, LocalnetError> {
         .validate()
         .map_err(|e| LocalnetError::InvalidSpec(e.to_string()))?;
     state.pol = spec.pol.clone();
+    spec.gov
+        .validate()
+        .map_err(|e| LocalnetError::InvalidSpec(e.to_string()))?;
+    state.gov = spec.gov.clone();
     if let Some(owner) = dev_addresses.first() {
         state.models = spec
             .models

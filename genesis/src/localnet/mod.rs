@@ -18,8 +18,8 @@ pub use full_node::{add_full_node, FullNode, FullNodeSpec, StateSyncSettings};
 pub use generate::generate;
 pub use layout::{DevAccount, LocalnetLayout, LocalnetNode, KEYS_FILE};
 pub use state::{
-    dev_key, fund_key, localnet_app_state, localnet_pol_params, operator_key, DEV_ACCOUNT_BALANCE,
-    OPERATOR_BALANCE, VALIDATOR_POWER,
+    dev_key, fund_key, localnet_app_state, localnet_gov_params, localnet_pol_params, operator_key,
+    DEV_ACCOUNT_BALANCE, OPERATOR_BALANCE, VALIDATOR_POWER,
 };
 
 use crate::doc::DocError;
@@ -57,6 +57,8 @@ pub struct LocalnetSpec {
     pub models: Vec<crate::GenesisModel>,
     /// Proof-of-Learning parameters (default: [`localnet_pol_params`]).
     pub pol: blyan_proto::pol::PolParams,
+    /// Governance parameters (default: [`localnet_gov_params`]).
+    pub gov: blyan_proto::gov::GovParams,
 }
 
 /// Default [`LocalnetSpec::snapshot_interval`]: small, so that a node can join a young
@@ -83,6 +85,7 @@ impl LocalnetSpec {
             snapshot_keep_recent: LOCALNET_SNAPSHOT_KEEP_RECENT,
             models: Vec::new(),
             pol: localnet_pol_params(),
+            gov: localnet_gov_params(),
         }
     }
 }

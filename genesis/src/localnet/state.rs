@@ -56,6 +56,17 @@ pub fn localnet_pol_params() -> blyan_proto::pol::PolParams {
     }
 }
 
+/// Governance parameters for a localnet: a 10 BLY deposit and voting periods of 20
+/// blocks, so a proposal's whole life can be watched within a minute.
+pub fn localnet_gov_params() -> blyan_proto::gov::GovParams {
+    blyan_proto::gov::GovParams {
+        min_deposit: 10 * BLY,
+        max_deposit_period_blocks: 20,
+        voting_period_blocks: 20,
+        ..Default::default()
+    }
+}
+
 /// The localnet genesis state, validated: the default allocation with each operator funded
 /// with [`OPERATOR_BALANCE`] and each dev account with [`DEV_ACCOUNT_BALANCE`], default tx
 /// and fee params, and the given validators.
@@ -98,6 +109,7 @@ pub fn localnet_app_state(
         pol: localnet_pol_params(),
         dag: Default::default(),
         inference: Default::default(),
+        gov: localnet_gov_params(),
         models: Vec::new(),
     };
     state.validate()?;

@@ -14,6 +14,7 @@ pub use dag::DagEvent;
 pub use fees::FeeEvent;
 pub use staking::StakingEvent;
 
+use crate::gov::GovEvent;
 use crate::inference::InferenceEvent;
 use crate::pol::PolEvent;
 
@@ -34,6 +35,8 @@ pub enum Event {
     Pol(PolEvent),
     /// An inference payment event (`inference`).
     Inference(InferenceEvent),
+    /// Proposals, deposits, votes and the community pool (`gov`).
+    Gov(GovEvent),
 }
 
 impl Event {
@@ -47,6 +50,7 @@ impl Event {
             Event::Dag(_) => "dag",
             Event::Pol(_) => "pol",
             Event::Inference(_) => "inference",
+            Event::Gov(_) => "gov",
         }
     }
 
@@ -60,6 +64,7 @@ impl Event {
             Event::Dag(e) => e.kind(),
             Event::Pol(e) => e.kind(),
             Event::Inference(e) => e.kind(),
+            Event::Gov(e) => e.kind(),
         }
     }
 
@@ -73,6 +78,7 @@ impl Event {
             Event::Dag(e) => e.attributes(),
             Event::Pol(e) => e.attributes(),
             Event::Inference(e) => e.attributes(),
+            Event::Gov(e) => e.attributes(),
         };
         attributes.push(("module", self.module().to_string()));
         attributes
