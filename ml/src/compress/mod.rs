@@ -183,6 +183,8 @@ pub fn sha3(bytes: &[u8]) -> [u8; 32] {
     Sha3_256::digest(bytes).into()
 }
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod crafted;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -192,4 +194,4 @@ mod tests_fuzz;
 #[cfg(test)]
 mod tests_int4;
 #[cfg(test)]
-pub(crate) mod tests_layout;
+mod tests_layout;

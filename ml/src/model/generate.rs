@@ -1,4 +1,5 @@
-//! Text generation: greedy or temperature sampling with a seeded generator.
+//! Text generation: greedy, temperature or nucleus (top-p) sampling with a seeded generator;
+//! [`sample`] is the one sampler, shared with the gateway's token loop.
 
 use candle_core::{DType, Tensor};
 
@@ -45,7 +46,7 @@ pub fn generate(model: &Model, prompt: &str, opts: &GenerateOptions) -> Result<(
             .get(window.len() - 1)?
             .to_dtype(DType::F32)?
             .to_vec1::<f32>()?;
-        let next = pick(&logits, opts.temperature, &mut rng);
+        let next = sample(&logits, opts.temperature, 1.0, &mut rng);
         if next == EOS {
             break;
         }
@@ -55,9 +56,10 @@ pub fn generate(model: &Model, prompt: &str, opts: &GenerateOptions) -> Result<(
     Ok((tokenizer::decode(&out), out))
 }
 
-/// Picks the next id from `logits` (BOS and PAD excluded): argmax at temperature <= 0 (ties
-/// to the lower id), else a draw from `softmax(logits / temperature)` computed in f64.
-fn pick(logits: &[f32], temperature: f64, rng: &mut SplitMix64) -> u32 {
+/// Picks the next id (BOS and PAD never): argmax at `temperature <= 0`, else a draw from
+/// `softmax(logits / temperature)` (f64) restricted to the smallest set of most likely ids
+/// whose mass reaches `top_p` (ties ordered by id).
+pub fn sample(logits: &[f32], temperature: f64, top_p: f64, rng: &mut SplitMix64) -> u32 {
     let allowed = |i: usize| i as u32 != BOS && i as u32 != PAD;
     if temperature <= 0.0 {
         let mut best = (0usize, f32::NEG_INFINITY);
@@ -74,27 +76,35 @@ fn pick(logits: &[f32], temperature: f64, rng: &mut SplitMix64) -> u32 {
         .filter(|(i, _)| allowed(*i))
         .map(|(_, &l)| f64::from(l))
         .fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = logits
+    let mut probs: Vec<(usize, f64)> = logits
         .iter()
         .enumerate()
-        .map(|(i, &l)| {
-            if allowed(i) {
-                ((f64::from(l) - max) / temperature).exp()
-            } else {
-                0.0
-            }
-        })
+        .filter(|(i, _)| allowed(*i))
+        .map(|(i, &l)| (i, ((f64::from(l) - max) / temperature).exp()))
         .collect();
-    let total: f64 = weights.iter().sum();
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    if top_p < 1.0 {
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut mass = 0.0;
+        let mut keep = 0;
+        for p in &probs {
+            keep += 1;
+            mass += p.1 / total;
+            if mass >= top_p {
+                break;
+            }
+        }
+        probs.truncate(keep.max(1));
+    }
+    let total: f64 = probs.iter().map(|p| p.1).sum();
     let mut x = rng.unit_f64() * total;
-    for (i, w) in weights.iter().enumerate() {
-        if x < *w {
+    for &(i, w) in &probs {
+        if x < w {
             return i as u32;
         }
         x -= w;
     }
-    // rounding left x just past the end: the last allowed id
-    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0) as u32
+    probs.last().map_or(0, |p| p.0 as u32)
 }
 
 #[cfg(test)]
@@ -107,12 +117,12 @@ mod tests {
         l[65] = 5.0;
         l[BOS as usize] = 100.0;
         let mut r = SplitMix64::new(1);
-        assert_eq!(pick(&l, 0.0, &mut r), 65);
+        assert_eq!(sample(&l, 0.0, 1.0, &mut r), 65);
         let a: Vec<u32> = (0..20)
-            .scan(SplitMix64::new(3), |r, _| Some(pick(&l, 1.0, r)))
+            .scan(SplitMix64::new(3), |r, _| Some(sample(&l, 1.0, 1.0, r)))
             .collect();
         let b: Vec<u32> = (0..20)
-            .scan(SplitMix64::new(3), |r, _| Some(pick(&l, 1.0, r)))
+            .scan(SplitMix64::new(3), |r, _| Some(sample(&l, 1.0, 1.0, r)))
             .collect();
         assert_eq!(a, b);
         assert!(a.iter().all(|&i| i != BOS && i != PAD));

@@ -34,7 +34,7 @@ use candle_nn::VarBuilder;
 
 pub use config::{MetaConfig, ARCH, RMS_EPS};
 pub use experts::{ExpertProvider, ExpertWeights};
-pub use generate::{generate, GenerateOptions};
+pub use generate::{generate, sample, GenerateOptions};
 pub use init::block_tensors as init_block_tensors;
 pub use names::{block_names, tensor_shapes, BlockKind, BlockName};
 pub use utf8::Utf8Stream;

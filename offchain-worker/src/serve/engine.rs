@@ -13,9 +13,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::version::ModelVersion;
-use crate::model::tokenizer::{self, BOS, EOS, PAD};
+use crate::model::tokenizer::{self, BOS, EOS};
+
 use crate::model::Result as ModelResult;
-use crate::model::{block_names, BlockName, MetaConfig};
+use crate::model::{block_names, sample, BlockName, MetaConfig};
 use crate::rng::SplitMix64;
 
 /// One chat message as the template sees it.
@@ -171,57 +172,6 @@ impl BlockTally {
         }
         out
     }
-}
-
-/// Picks the next id (BOS and PAD never): argmax at `temperature <= 0`, else a draw from
-/// `softmax(logits / temperature)` (f64) restricted to the smallest set of most likely ids
-/// whose mass reaches `top_p` (ties ordered by id).
-pub fn sample(logits: &[f32], temperature: f64, top_p: f64, rng: &mut SplitMix64) -> u32 {
-    let allowed = |i: usize| i as u32 != BOS && i as u32 != PAD;
-    if temperature <= 0.0 {
-        let mut best = (0usize, f32::NEG_INFINITY);
-        for (i, &l) in logits.iter().enumerate().filter(|(i, _)| allowed(*i)) {
-            if l > best.1 {
-                best = (i, l);
-            }
-        }
-        return best.0 as u32;
-    }
-    let max = logits
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| allowed(*i))
-        .map(|(_, &l)| f64::from(l))
-        .fold(f64::NEG_INFINITY, f64::max);
-    let mut probs: Vec<(usize, f64)> = logits
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| allowed(*i))
-        .map(|(i, &l)| (i, ((f64::from(l) - max) / temperature).exp()))
-        .collect();
-    let total: f64 = probs.iter().map(|p| p.1).sum();
-    if top_p < 1.0 {
-        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut mass = 0.0;
-        let mut keep = 0;
-        for p in &probs {
-            keep += 1;
-            mass += p.1 / total;
-            if mass >= top_p {
-                break;
-            }
-        }
-        probs.truncate(keep.max(1));
-    }
-    let total: f64 = probs.iter().map(|p| p.1).sum();
-    let mut x = rng.unit_f64() * total;
-    for &(i, w) in &probs {
-        if x < w {
-            return i as u32;
-        }
-        x -= w;
-    }
-    probs.last().map_or(0, |p| p.0 as u32)
 }
 
 #[cfg(test)]

@@ -534,8 +534,6 @@ impl Validator {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_crafted;
-#[cfg(test)]
 mod tests_fetch;
 #[cfg(test)]
 mod tests_judge;

@@ -8,12 +8,18 @@ use std::time::{Duration, Instant};
 use blyan_proto::pol::{flags, DeltaRef, SubmissionInfo, SubmissionStatus, TrustLevel};
 use blyan_proto::Address;
 
+use blyan_ml::compress::crafted::{
+    craft, empty_sparse, expert_layout, largest_allocation, lowrank_int4, LargestAllocation,
+};
+
 use super::fetch::{fetch_round, rfc3339_nanos};
 use super::judge::fetch_flags;
-use super::tests_crafted::{craft, empty_sparse, expert_layout, largest_allocation, lowrank_int4};
 use crate::chain::submission::{decode_delta, FetchError};
 use crate::compress::BlockLayout;
 use crate::ipfs::{cid_of_bytes, KuboClient};
+
+#[global_allocator]
+static ALLOCATOR: LargestAllocation = LargestAllocation;
 
 fn sub(id: u64, deltas: Vec<DeltaRef>) -> SubmissionInfo {
     SubmissionInfo {

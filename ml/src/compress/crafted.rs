@@ -1,22 +1,18 @@
-//! Test helpers for the validator's side of issue 11 item 4 (`tests_fetch`): a counting
-//! allocator and crafted delta containers. A copy of the helpers in blyan-ml's
-//! `compress/tests_layout.rs`, which is compiled only into blyan-ml's own unit tests and so
-//! cannot be shared with this crate's.
+//! Crafted delta containers for tests of the decoder's limits (issue 11 item 4), and an
+//! allocator that measures what a decode allocated. Compiled into blyan-ml's own tests and,
+//! with the `test-support` feature, into the tests of crates that depend on it (the
+//! validator's fetch tests), so the helpers exist once.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use crate::compress::{sha3, BlockLayout, MAGIC, VERSION};
+use super::{put_str, sha3, BlockLayout, MAGIC, VERSION};
 use crate::model::{tensor_shapes, BlockName, MetaConfig};
 
-/// Appends a u16-length-prefixed string (as the container encoder does).
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Counts the largest single allocation of the current thread.
-struct LargestAllocation;
+/// A global allocator that records the largest single allocation of the current thread.
+/// Install it in a test binary with `#[global_allocator]`, then measure with
+/// [`largest_allocation`].
+pub struct LargestAllocation;
 
 thread_local! {
     static LARGEST: Cell<usize> = const { Cell::new(0) };
@@ -48,18 +44,16 @@ unsafe impl GlobalAlloc for LargestAllocation {
     }
 }
 
-#[global_allocator]
-static ALLOCATOR: LargestAllocation = LargestAllocation;
-
-/// `f()` and the largest single allocation it made on this thread, in bytes.
-pub(crate) fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
+/// `f()` and the largest single allocation it made on this thread, in bytes (0 unless
+/// [`LargestAllocation`] is the global allocator).
+pub fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
     LARGEST.with(|l| l.set(0));
     let out = f();
     (out, LARGEST.with(Cell::get))
 }
 
 /// The base block the crafted containers target: expert 1 of layer 0 of the `tiny` model.
-pub(crate) fn expert_layout() -> BlockLayout {
+pub fn expert_layout() -> BlockLayout {
     let b = BlockName::Expert {
         layer: 0,
         expert: 1,
@@ -76,10 +70,10 @@ pub(crate) fn expert_layout() -> BlockLayout {
 }
 
 /// One crafted tensor record: name, dims, body bytes (encoding byte first).
-pub(crate) type Record<'a> = (&'a str, &'a [u64], Vec<u8>);
+pub type Record<'a> = (&'a str, &'a [u64], Vec<u8>);
 
 /// A container for `block` claiming `total` values with these records, with a valid hash.
-pub(crate) fn craft(block: &str, total: u64, records: &[Record<'_>]) -> Vec<u8> {
+pub fn craft(block: &str, total: u64, records: &[Record<'_>]) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     out.extend(VERSION.to_le_bytes());
     out.extend(0u16.to_le_bytes());
@@ -101,7 +95,7 @@ pub(crate) fn craft(block: &str, total: u64, records: &[Record<'_>]) -> Vec<u8> 
 }
 
 /// A sparse body keeping nothing (`nnz = 0`): a few bytes that stand for `numel` zeros.
-pub(crate) fn empty_sparse() -> Vec<u8> {
+pub fn empty_sparse() -> Vec<u8> {
     let mut b = vec![2u8]; // ENC_SPARSE
     b.extend(0u64.to_le_bytes());
     b.push(0); // f32 values
@@ -109,7 +103,7 @@ pub(crate) fn empty_sparse() -> Vec<u8> {
 }
 
 /// A low-rank body of rank `r` with int4 factors of `m×n`, all codes and scales zero.
-pub(crate) fn lowrank_int4(m: u64, n: u64, r: u32) -> Vec<u8> {
+pub fn lowrank_int4(m: u64, n: u64, r: u32) -> Vec<u8> {
     let mut b = vec![3u8]; // ENC_LOWRANK
     b.extend(r.to_le_bytes());
     b.push(2); // int4
