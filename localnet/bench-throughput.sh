@@ -7,7 +7,8 @@
 # For each app it writes fresh homes with `blyand testnet` (timeout_commit 1 s), starts the
 # nodes, runs `blyand loadgen` at the offered rate against every node's RPC, prints the
 # report, and stops exactly the processes it started. Ports start at $BLYAN_BENCH_PORT
-# (default 28600).
+# (default 28600). BLYAN_BENCH_TX_INDEX=null turns CometBFT's tx indexer off for both apps
+# (default: kv, as a node runs), to bound what indexing costs.
 set -euo pipefail
 
 n="${1:-1}"
@@ -15,6 +16,7 @@ rate="${2:-5000}"
 secs="${3:-20}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 base="${BLYAN_BENCH_PORT:-28600}"
+tx_index="${BLYAN_BENCH_TX_INDEX:-kv}"
 cometbft="$root/.bin/cometbft"
 blyand="${CARGO_TARGET_DIR:-$root/target}/release/blyand"
 work="$(mktemp -d)"
@@ -42,6 +44,7 @@ start_net() {
   local mode="$1" dir="$work/$1" i
   "$blyand" testnet --validators "$n" --out-dir "$dir" --base-port "$base" \
     --cometbft-bin "$cometbft" --timeout-commit-ms 1000 >/dev/null
+  sed -i "s/^indexer = \".*\"/indexer = \"$tx_index\"/" "$dir"/node*/config/config.toml
   for ((i = 0; i < n; i++)); do
     if [ "$mode" = blyan ]; then
       "$blyand" start --home "$dir/node$i" >"$dir/node$i/blyand.log" 2>&1 &
@@ -67,7 +70,7 @@ nodes_csv() {
   echo "$out"
 }
 
-echo "== blyan: $n validator(s), offered $rate tx/s for $secs s"
+echo "== blyan: $n validator(s), offered $rate tx/s for $secs s, tx indexer $tx_index"
 start_net blyan
 funder="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dev_accounts"][0]["private_key_hex"])' "$work/blyan/keys.json")"
 blyan_out="$("$blyand" loadgen --nodes "$(nodes_csv)" --rate "$rate" --duration "$secs" \

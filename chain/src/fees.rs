@@ -138,11 +138,13 @@ pub fn price(params: &FeeParams, base_fee: u128, tx: &Tx, tx_len: usize) -> TxRe
     })
 }
 
-/// Charges a priced fee: burns the base part, pays the tip to the proposer (burned too if
-/// the proposer is unknown). The caller has checked the payer's balance.
+/// Charges a priced fee for the transaction with `nonce`: burns the base part, pays the tip
+/// to the proposer (burned too if the proposer is unknown). The caller has checked the
+/// payer's balance.
 pub fn charge<S: StateWrite + ?Sized>(
     state: &mut S,
     payer: &Address,
+    nonce: u64,
     charge: &FeeCharge,
     proposer: Option<&Address>,
 ) -> TxResult<Event> {
@@ -159,8 +161,7 @@ pub fn charge<S: StateWrite + ?Sized>(
     state.put_scale(state_key::BURNED.to_vec(), &total_burned);
     Ok(Event::Fees(FeeEvent::FeePaid {
         payer: *payer,
-        gas_used: charge.gas_used,
-        base_fee_per_gas: charge.base_fee_per_gas,
+        nonce,
         burned: burn,
         tip: charge.total().saturating_sub(burn),
         proposer: proposer.copied(),

@@ -6,7 +6,7 @@
 //! 2. *messages*: all or nothing; failure drops their writes but the fee stays charged and
 //!    the nonce stays advanced.
 
-use blyan_proto::event::{AuthEvent, Event};
+use blyan_proto::event::Event;
 use blyan_proto::params::{FeeParams, TxParams};
 use blyan_proto::{Address, ErrorCode, Msg, SignedTx, TxHash};
 
@@ -305,16 +305,15 @@ impl<S: StateRead> BlockExecutor<S> {
                 ),
             ));
         }
-        let fee_event =
-            crate::fees::charge(&mut state, &vtx.signer, &charge, self.ctx.proposer.as_ref())?;
+        let fee_event = crate::fees::charge(
+            &mut state,
+            &vtx.signer,
+            tx.nonce,
+            &charge,
+            self.ctx.proposer.as_ref(),
+        )?;
         crate::auth::bump_nonce(&mut state, &vtx.signer)?;
-        let events = vec![
-            Event::Auth(AuthEvent::Signer {
-                address: vtx.signer,
-                nonce: tx.nonce,
-            }),
-            fee_event,
-        ];
+        let events = vec![fee_event];
         Ok((state.into_writes(), charge, events))
     }
 

@@ -112,7 +112,6 @@ fn prepare_blyan(a: &LoadgenArgs, rpcs: &[RpcClient]) -> anyhow::Result<Prepared
     let funding = per_account
         .saturating_mul(30_000u128.saturating_mul(max_fee))
         .saturating_add(BLY);
-    let mut last_hash = String::new();
     for (nonce, acct) in (first_nonce..).zip(&accounts) {
         let tx = transfer(
             &chain_id,
@@ -126,10 +125,23 @@ fn prepare_blyan(a: &LoadgenArgs, rpcs: &[RpcClient]) -> anyhow::Result<Prepared
         if r.code != 0 {
             bail!("funding transfer rejected: code {} {}", r.code, r.log);
         }
-        last_hash = r.hash;
     }
-    rpc.wait_tx(&last_hash, Duration::from_secs(60))
-        .context("funding did not commit")?;
+    // Committed state, not the tx index, so this works with CometBFT's indexer off too.
+    let last = accounts.last().map(SecretKey::address);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let funded = match last {
+            Some(a) => rpc.query::<u128>(&QueryPath::Balance(a))? >= funding,
+            None => true,
+        };
+        if funded {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("funding did not commit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     eprintln!("funded {} sender accounts", accounts.len());
     let threads = a.threads.clamp(1, accounts.len().max(1));
     let sink = SecretKey::from_seed("loadgen/sink").address();

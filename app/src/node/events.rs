@@ -1,6 +1,7 @@
-//! Typed events → ABCI events (every attribute indexed, so `tx_search` finds them).
+//! Typed events → ABCI events; identifying attributes are indexed for `tx_search`
+//! ([`blyan_proto::event::is_indexed`]), amounts and figures are not.
 
-use blyan_proto::event::Event;
+use blyan_proto::event::{is_indexed, Event};
 use tendermint_proto::v0_38::abci::{Event as AbciEvent, EventAttribute};
 
 /// Converts typed events, in order.
@@ -15,7 +16,7 @@ pub(super) fn to_abci(events: &[Event]) -> Vec<AbciEvent> {
                 .map(|(k, v)| EventAttribute {
                     key: k.to_string(),
                     value: v,
-                    index: true,
+                    index: is_indexed(k),
                 })
                 .collect(),
         })

@@ -5,15 +5,15 @@ use crate::address::Address;
 /// Events of the `fees` module: fees paid and the base fee.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeeEvent {
-    /// A transaction paid its fee.
+    /// A transaction paid its fee: one event per transaction, naming its signer. Gas used
+    /// is the ABCI result's `gas_used`; the base fee per gas is `burned / gas_used` (and the
+    /// previous block's `base_fee` event).
     FeePaid {
         /// The signer.
         payer: Address,
-        /// Gas charged.
-        gas_used: u64,
-        /// Base fee per gas in force for the block.
-        base_fee_per_gas: u128,
-        /// Base units burned (gas_used × base fee).
+        /// The nonce the transaction used.
+        nonce: u64,
+        /// Base units burned (gas used × base fee).
         burned: u128,
         /// Base units paid to the proposer.
         tip: u128,
@@ -43,15 +43,13 @@ impl FeeEvent {
         match self {
             FeeEvent::FeePaid {
                 payer,
-                gas_used,
-                base_fee_per_gas,
+                nonce,
                 burned,
                 tip,
                 proposer,
             } => vec![
                 ("payer", payer.to_string()),
-                ("gas_used", gas_used.to_string()),
-                ("base_fee_per_gas", base_fee_per_gas.to_string()),
+                ("nonce", nonce.to_string()),
                 ("burned", burned.to_string()),
                 ("tip", tip.to_string()),
                 (
