@@ -124,6 +124,7 @@ mod tests {
             QueryPath::CommunityPool,
             QueryPath::UpgradePlan,
             QueryPath::UpgradesApplied,
+            QueryPath::UpgradeApplied("v2".into()),
             QueryPath::AppVersion,
         ] {
             let owners = MODULES

@@ -6,8 +6,9 @@
 //! restarted nodes send it the block); the old binary refuses to start again; each node is
 //! restarted with the `upgrade-demo-v2` build, whose migration runs first thing in the
 //! plan's block (CometBFT replays that block to it), and the chain goes on with the same
-//! history; the app version is 2 in state and in the headers; and the old binary refuses
-//! the upgraded state.
+//! history; a validator that was down meanwhile catches up with the old binary and stops
+//! at the plan's height too; the app version is 2 in state and in the headers; and the
+//! old binary refuses the upgraded state.
 
 use std::time::{Duration, Instant};
 
@@ -47,15 +48,15 @@ fn gov_max_active(net: &Localnet, h: u64) -> u32 {
         .max_active_proposals
 }
 
-/// Waits until some validator's app stopped by itself, then a little more for the rest.
+/// Waits until the app of one of `nodes` stopped by itself, then a little more for the rest.
 /// Returns the nodes that stopped and those still running, which must be waiting at
 /// `h - 1`.
-fn wait_for_stops(net: &mut Localnet, h: u64) -> (Vec<usize>, Vec<usize>) {
+fn wait_for_stops(net: &mut Localnet, h: u64, nodes: &[usize]) -> (Vec<usize>, Vec<usize>) {
     let start = Instant::now();
     let mut first_at = None;
     loop {
         let (stopped, running): (Vec<usize>, Vec<usize>) =
-            (0..NODES).partition(|&i| !net.app_running(i));
+            nodes.iter().partition(|&&i| !net.app_running(i));
         if !stopped.is_empty() && first_at.is_none() {
             first_at = Some(Instant::now());
         }
@@ -140,6 +141,10 @@ fn a_software_upgrade_stops_every_node_at_its_height_and_the_new_binary_continue
     for op in &ops[..3] {
         net.cli_tx_ok(&["tx", "gov", "vote", &id.to_string(), "yes", "--from", op]);
     }
+    // Node 3 is down through the upgrade (the other three hold 75% of the power).
+    let late = NODES - 1;
+    net.kill9_node(late);
+    let up: Vec<usize> = (0..late).collect();
     let p = proposal(&net, id);
     let ProposalContent::SoftwareUpgrade { height: h, .. } = p.content else {
         panic!("not an upgrade: {p:?}");
@@ -168,7 +173,7 @@ fn a_software_upgrade_stops_every_node_at_its_height_and_the_new_binary_continue
     // Every old binary that receives block h stops there, with the message and the
     // upgrade-info file, and its CometBFT stops with it. A validator that had not yet
     // received the last precommits of block h when the others stopped waits at h - 1.
-    let (stopped, waiting) = wait_for_stops(&mut net, h);
+    let (stopped, waiting) = wait_for_stops(&mut net, h, &up);
     for &i in &stopped {
         assert_stopped_for_upgrade(&mut net, i, h);
     }
@@ -190,6 +195,12 @@ fn a_software_upgrade_stops_every_node_at_its_height_and_the_new_binary_continue
         net.set_app_binary(i, &v2);
         net.restart_node(i);
     }
+    // Node 3 comes back with the old binary: it catches up to h - 1 and stops at h.
+    net.restart_node(late);
+    wait_app_exit(&mut net, late, Duration::from_secs(120));
+    assert_stopped_for_upgrade(&mut net, late, h);
+    net.set_app_binary(late, &v2);
+    net.restart_node(late);
     let top = h + 3;
     for i in 0..NODES {
         net.wait_app_height(i, top);
