@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use blyan_chain::upgrade::{due_refusal, unknown_applied, Refusal};
 use blyan_chain::StateRead;
@@ -50,14 +51,23 @@ pub(super) fn refusal(app: &BlyanApp, height: u64) -> Result<Option<Refusal>, St
     due_refusal(&state, height, HANDLERS).map_err(|e| e.log)
 }
 
-/// Logs why, writes the upgrade-info file for a due plan, and exits with status 0: the
-/// stop is the expected outcome, nothing failed.
+/// How long a node stopping for an upgrade keeps FinalizeBlock waiting before it exits.
+/// Meanwhile CometBFT's consensus reactor still gossips the block's precommits (from its
+/// last copy of the round state, whose vote sets are shared), so a validator that has not
+/// seen enough of them yet can commit the block and stop at the same height, instead of
+/// waiting one height below until restarted peers send it the block.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Logs why, writes the upgrade-info file for a due plan, and exits with status 0 after
+/// [`STOP_GRACE`]: the stop is the expected outcome, nothing failed. Nothing is written
+/// to the state.
 pub(super) fn stop(app: &BlyanApp, refusal: &Refusal) -> ! {
     let msg = refusal.message();
     tracing::error!("{msg}");
     eprintln!("blyand: {msg}");
     if let (Refusal::UpgradeNeeded(plan), Some(dir)) = (refusal, app.inner.data_dir.as_deref()) {
         write_upgrade_info(dir, plan);
+        std::thread::sleep(STOP_GRACE);
     }
     std::process::exit(0)
 }
