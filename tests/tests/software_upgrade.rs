@@ -1,7 +1,8 @@
 //! A software upgrade end to end (issue 14) on a four-validator net, through the CLI: a
-//! `software_upgrade` proposal for `v2` passes; at the plan's height every validator's
-//! `blyand` (which has no `v2` handler) stops with `UPGRADE "v2" NEEDED`, writing nothing
-//! for that height, and its CometBFT stops with it (a validator that had not received
+//! `software_upgrade` proposal for `v2` passes; one validator switches to the
+//! `upgrade-demo-v2` build early and applies the upgrade live at the plan's height; there
+//! every other validator's `blyand` (which has no `v2` handler) stops with
+//! `UPGRADE "v2" NEEDED`, writing nothing for that height, and its CometBFT stops with it (a validator that had not received
 //! that block's commit when the others stopped waits one height below, and stops once the
 //! restarted nodes send it the block); the old binary refuses to start again; each node is
 //! restarted with the `upgrade-demo-v2` build, whose migration runs first thing in the
@@ -144,12 +145,18 @@ fn a_software_upgrade_stops_every_node_at_its_height_and_the_new_binary_continue
     // Node 3 is down through the upgrade (the other three hold 75% of the power).
     let late = NODES - 1;
     net.kill9_node(late);
-    let up: Vec<usize> = (0..late).collect();
     let p = proposal(&net, id);
     let ProposalContent::SoftwareUpgrade { height: h, .. } = p.content else {
         panic!("not an upgrade: {p:?}");
     };
     assert!(h > p.voting_end, "{p:?}");
+    // Node 0's operator installs the new binary early: it runs like the old one until h,
+    // then applies the upgrade live (the others apply it when block h is replayed).
+    let early = 0;
+    assert!(net.height(1) + 3 < h, "too late to swap early");
+    net.set_app_binary(early, &v2);
+    net.restart_node(early);
+    let up: Vec<usize> = (1..late).collect();
 
     // Passed: the plan is stored and queryable; nothing applied yet.
     net.wait_app_height(0, p.voting_end);
@@ -177,6 +184,13 @@ fn a_software_upgrade_stops_every_node_at_its_height_and_the_new_binary_continue
     for &i in &stopped {
         assert_stopped_for_upgrade(&mut net, i, h);
     }
+    net.wait_app_height(early, h);
+    assert!(net.app_running(early), "the early v2 node stopped");
+    let log = std::fs::read_to_string(net.home(early).join("blyand.log")).unwrap();
+    assert!(
+        !log.contains("NEEDED"),
+        "the early v2 node asked for an upgrade"
+    );
     // The old binary does not start again over a state whose next block is the plan's.
     let first = stopped[0];
     net.processes().start(&app_name(first)).unwrap();
