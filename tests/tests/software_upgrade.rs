@@ -186,7 +186,7 @@ fn a_software_upgrade_stops_every_node_at_its_height_and_the_new_binary_continue
     }
     net.wait_app_height(early, h);
     assert!(net.app_running(early), "the early v2 node stopped");
-    let log = std::fs::read_to_string(net.home(early).join("blyand.log")).unwrap();
+    let log = net.app_log(early);
     assert!(
         !log.contains("NEEDED"),
         "the early v2 node asked for an upgrade"
