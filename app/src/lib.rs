@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod node;
 pub mod sigcache;
 pub mod store;
+pub mod upgrades;

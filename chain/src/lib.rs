@@ -32,6 +32,7 @@ pub mod runtime;
 pub mod staking;
 pub mod state;
 pub mod txcheck;
+pub mod upgrade;
 
 pub use error::{InvariantError, QueryError, TxError};
 pub use runtime::{BlockContext, BlockExecutor, MsgContext, TxOutcome, VerifiedTx};

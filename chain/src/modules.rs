@@ -20,6 +20,7 @@ pub const MODULES: &[&dyn Module] = &[
     &crate::pol::Pol,
     &crate::inference::Inference,
     &crate::gov::Gov,
+    &crate::upgrade::Upgrade,
     &crate::fees::Fees,
 ];
 
@@ -121,6 +122,10 @@ mod tests {
             QueryPath::GovParams,
             QueryPath::Proposals,
             QueryPath::CommunityPool,
+            QueryPath::UpgradePlan,
+            QueryPath::UpgradesApplied,
+            QueryPath::UpgradeApplied("v2".into()),
+            QueryPath::AppVersion,
         ] {
             let owners = MODULES
                 .iter()

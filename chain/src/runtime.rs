@@ -172,9 +172,28 @@ impl<S: StateRead> BlockExecutor<S> {
     /// Starts a block for execution: runs the begin-block hooks (evidence, liveness,
     /// rewards). Proposal checks and the mempool use [`Self::begin`], which skips them
     /// (they move only module accounts, never what a transaction's validity depends on).
+    /// A binary without upgrade handlers: at the height of a pending upgrade plan this
+    /// fails with [`ErrorCode::UpgradeNeeded`].
     pub fn begin_block(base: S, ctx: BlockContext) -> TxResult<Self> {
+        Self::begin_block_upgrading(base, ctx, &[])
+    }
+
+    /// [`Self::begin_block`] for a binary carrying `handlers`: first applies the upgrade
+    /// plan due at this height, if any (see [`crate::upgrade`]), so the migration runs
+    /// before every other hook and transaction of the block; the block's fee parameters
+    /// and base fee are read after it.
+    pub fn begin_block_upgrading(
+        base: S,
+        ctx: BlockContext,
+        handlers: &[crate::upgrade::UpgradeHandler],
+    ) -> TxResult<Self> {
         let mut ex = Self::begin(base, ctx)?;
-        let mut events = Vec::new();
+        let mut events = crate::upgrade::begin_block(&mut ex.overlay, ex.ctx.height, handlers)?;
+        if !events.is_empty() {
+            ex.chain_id = crate::auth::chain_id(&ex.overlay)?;
+            ex.fee_params = crate::fees::params(&ex.overlay)?;
+            ex.base_fee = crate::fees::base_fee(&ex.overlay)?;
+        }
         for m in MODULES {
             events.extend(m.begin_block(&mut ex.overlay, &ex.ctx)?);
         }

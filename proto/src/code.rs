@@ -266,8 +266,19 @@ error_codes! {
     InvalidParamChange = 606,
     /// The effective height is before the last height the voting period could end at.
     InvalidEffectiveHeight = 607,
+    /// A software upgrade plan is malformed: an empty, overlong or non-plain name, or an
+    /// overlong info.
+    InvalidUpgradePlan = 608,
+    /// A software upgrade's height is not beyond the last height the voting period could
+    /// end at (or, when the proposal passes, not in the future).
+    InvalidUpgradeHeight = 609,
+    /// An upgrade of that name was already applied (names are never reused).
+    UpgradeNameUsed = 610,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
+    /// The block is at the height of an upgrade plan this binary has no handler for (or
+    /// the handler's migration failed): the node stops instead of executing it.
+    UpgradeNeeded = 901,
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -25,6 +25,7 @@ pub mod params;
 pub mod pol;
 pub mod query;
 pub mod tx;
+pub mod upgrade;
 
 pub use address::Address;
 pub use code::ErrorCode;

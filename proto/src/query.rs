@@ -114,6 +114,14 @@ pub enum QueryPath {
     Tally(u64),
     /// `/gov/community_pool` → `u128` (provable: the pool's balance).
     CommunityPool,
+    /// `/upgrade/plan` → `Option<`[`crate::upgrade::UpgradePlan`]`>` (provable).
+    UpgradePlan,
+    /// `/upgrade/applied` → `Vec<`[`crate::upgrade::AppliedUpgrade`]`>`, by name.
+    UpgradesApplied,
+    /// `/upgrade/applied/{name}` → [`crate::upgrade::AppliedUpgrade`] (provable).
+    UpgradeApplied(String),
+    /// `/upgrade/app_version` → `u64`: the application version the state is at.
+    AppVersion,
 }
 
 impl QueryPath {
@@ -137,6 +145,7 @@ impl QueryPath {
                 | QueryPath::Proposals
                 | QueryPath::Votes(_)
                 | QueryPath::Tally(_)
+                | QueryPath::UpgradesApplied
         )
     }
 }
@@ -198,6 +207,10 @@ impl QueryPath {
             ["gov", "votes", n] => QueryPath::Votes(num(n)?),
             ["gov", "tally", n] => QueryPath::Tally(num(n)?),
             ["gov", "community_pool"] => QueryPath::CommunityPool,
+            ["upgrade", "plan"] => QueryPath::UpgradePlan,
+            ["upgrade", "applied"] => QueryPath::UpgradesApplied,
+            ["upgrade", "applied", name] => QueryPath::UpgradeApplied(name.to_string()),
+            ["upgrade", "app_version"] => QueryPath::AppVersion,
             _ => return Err(format!("unknown query path {path:?}")),
         })
     }
@@ -250,6 +263,10 @@ impl std::fmt::Display for QueryPath {
             QueryPath::Votes(n) => write!(f, "/gov/votes/{n}"),
             QueryPath::Tally(n) => write!(f, "/gov/tally/{n}"),
             QueryPath::CommunityPool => write!(f, "/gov/community_pool"),
+            QueryPath::UpgradePlan => write!(f, "/upgrade/plan"),
+            QueryPath::UpgradesApplied => write!(f, "/upgrade/applied"),
+            QueryPath::UpgradeApplied(name) => write!(f, "/upgrade/applied/{name}"),
+            QueryPath::AppVersion => write!(f, "/upgrade/app_version"),
         }
     }
 }
@@ -411,6 +428,10 @@ mod tests {
             QueryPath::Votes(2),
             QueryPath::Tally(2),
             QueryPath::CommunityPool,
+            QueryPath::UpgradePlan,
+            QueryPath::UpgradesApplied,
+            QueryPath::UpgradeApplied("v2".into()),
+            QueryPath::AppVersion,
         ] {
             assert_eq!(QueryPath::parse(&p.to_string()).unwrap(), p);
         }

@@ -110,17 +110,52 @@ fn newer_than(dir: &Path, t: SystemTime) -> bool {
     })
 }
 
+/// A second `blyand` build with the `blyan-app` cargo `feature` on (e.g.
+/// `upgrade-demo-v2`, the "new binary" of a software upgrade), copied to
+/// `<target>/debug/blyand-<feature>`. It shares the target directory, so only the app
+/// crate recompiles; the default `target/debug/blyand` is rebuilt afterwards (a relink at
+/// most), since cargo puts every build of the binary there.
+pub fn blyand_with_feature(feature: &str) -> anyhow::Result<PathBuf> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let default = target.join("debug").join("blyand");
+    let dest = target.join("debug").join(format!("blyand-{feature}"));
+    cargo_build_args(
+        &root,
+        "blyand",
+        &["-p", "blyan-app", "--bin", "blyand", "--features", feature],
+    )?;
+    // A copy, not a link: the next build replaces `default`.
+    let tmp = dest.with_extension("tmp");
+    std::fs::copy(&default, &tmp)
+        .with_context(|| format!("copying {} to {}", default.display(), tmp.display()))?;
+    std::fs::rename(&tmp, &dest)?;
+    build_blyand(&root)?;
+    Ok(dest)
+}
+
 fn build_blyand(root: &Path) -> anyhow::Result<()> {
     cargo_build(root, "blyan-app", "blyand")
 }
 
 /// Runs `cargo build -p <package> --bin <bin>` in the workspace.
 pub(crate) fn cargo_build(root: &Path, package: &str, bin: &str) -> anyhow::Result<()> {
-    eprintln!("blyan-tests: building {bin} (cargo build -p {package} --bin {bin})...");
+    cargo_build_args(root, bin, &["-p", package, "--bin", bin])
+}
+
+/// Runs `cargo build <args>` in the workspace (`what` names it in messages).
+fn cargo_build_args(root: &Path, what: &str, args: &[&str]) -> anyhow::Result<()> {
+    eprintln!(
+        "blyan-tests: building {what} (cargo build {})...",
+        args.join(" ")
+    );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", package, "--bin", bin])
-        .current_dir(root);
+    cmd.arg("build").args(args).current_dir(root);
     // Cargo gives this test process the variables of *this* package (CARGO_PKG_NAME,
     // CARGO_MANIFEST_DIR, ...). Build scripts that declare `rerun-if-env-changed` on them
     // (ring does) would see them change and rebuild every time: start from a clean slate.
@@ -149,9 +184,9 @@ pub(crate) fn cargo_build(root: &Path, package: &str, bin: &str) -> anyhow::Resu
     }
     let status = cmd
         .status()
-        .with_context(|| format!("running cargo build for {bin}"))?;
+        .with_context(|| format!("running cargo build for {what}"))?;
     if !status.success() {
-        bail!("cargo build -p {package} --bin {bin} failed: {status}");
+        bail!("cargo build {} failed: {status}", args.join(" "));
     }
     Ok(())
 }

@@ -27,6 +27,7 @@ pub mod ports;
 pub mod process;
 pub mod staking;
 pub mod txs;
+pub mod upgrade;
 pub mod worker;
 
 pub use bins::Bins;

@@ -154,6 +154,13 @@ impl Processes {
         Ok(())
     }
 
+    /// Replaces the executable a registered process starts with from its next start (a
+    /// binary swap, as an operator does for a software upgrade).
+    pub fn set_program(&mut self, name: &str, program: impl Into<PathBuf>) -> anyhow::Result<()> {
+        self.get_mut(name)?.spec.program = program.into();
+        Ok(())
+    }
+
     /// Kills (if running) and starts again.
     pub fn restart(&mut self, name: &str) -> anyhow::Result<()> {
         self.kill9(name)?;

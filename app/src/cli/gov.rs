@@ -1,7 +1,8 @@
-//! `blyand query gov …` and `blyand tx gov …`: proposals, deposits, votes.
+//! `blyand query gov …` and `blyand tx gov …`: proposals, deposits, votes, upgrade plans.
 
 use blyan_proto::gov::{GovMsg, GovParams, ProposalInfo, TallyResult, VoteInfo, VoteOption};
 use blyan_proto::query::QueryPath;
+use blyan_proto::upgrade::{AppliedUpgrade, UpgradePlan};
 use blyan_proto::Msg;
 
 use super::dag::fetch;
@@ -48,6 +49,23 @@ pub enum GovQuery {
         #[command(flatten)]
         opts: QueryOpts,
     },
+    /// The pending software upgrade plan (`null` when none).
+    UpgradePlan {
+        #[command(flatten)]
+        opts: QueryOpts,
+    },
+    /// The software upgrades applied (name, height, app version); with a name, that one.
+    UpgradesApplied {
+        /// One upgrade's name.
+        name: Option<String>,
+        #[command(flatten)]
+        opts: QueryOpts,
+    },
+    /// The application version the state is at (1 plus one per applied upgrade).
+    AppVersion {
+        #[command(flatten)]
+        opts: QueryOpts,
+    },
 }
 
 /// Runs a governance query.
@@ -58,6 +76,17 @@ pub(super) fn run_query(cmd: GovQuery, out: Output) -> anyhow::Result<()> {
         GovQuery::Proposal { id, opts } => fetch::<ProposalInfo>(&opts, &QueryPath::Proposal(id))?,
         GovQuery::Votes { id, opts } => fetch::<Vec<VoteInfo>>(&opts, &QueryPath::Votes(id))?,
         GovQuery::Tally { id, opts } => fetch::<TallyResult>(&opts, &QueryPath::Tally(id))?,
+        GovQuery::UpgradePlan { opts } => {
+            fetch::<Option<UpgradePlan>>(&opts, &QueryPath::UpgradePlan)?
+        }
+        GovQuery::UpgradesApplied {
+            name: Some(name),
+            opts,
+        } => fetch::<AppliedUpgrade>(&opts, &QueryPath::UpgradeApplied(name))?,
+        GovQuery::UpgradesApplied { name: None, opts } => {
+            fetch::<Vec<AppliedUpgrade>>(&opts, &QueryPath::UpgradesApplied)?
+        }
+        GovQuery::AppVersion { opts } => fetch::<u64>(&opts, &QueryPath::AppVersion)?,
         GovQuery::CommunityPool { opts } => {
             let r = blyan_client::RpcClient::new(&opts.node)
                 .at_height(opts.height)

@@ -18,8 +18,11 @@
 //! or gov; `params` names only the fields that change: the others are read from the
 //! node, so the chain receives the whole typed struct), `pol_model` (`model`,
 //! `aggregation`, `outer`: an override or `null` to remove it) or `community_pool_spend`
-//! (`recipient`, `amount`). `effective_height` is a height, or `"+N"`: N blocks after the
-//! last height the voting period could end at if the transaction lands within 5 blocks.
+//! (`recipient`, `amount`), `software_upgrade` (`name`, `height`, `info`: the plan; the
+//! binaries stop at `height` until restarted with one that has a handler for `name`) or
+//! `cancel_software_upgrade`. `effective_height` and an upgrade's `height` are a height,
+//! or `"+N"`: N blocks after the last height the voting period could end at if the
+//! transaction lands within 5 blocks.
 
 use anyhow::{bail, Context};
 use blyan_client::RpcClient;
@@ -95,11 +98,11 @@ fn effective_height(v: &Value, rpc: &RpcClient, deposit: u128) -> anyhow::Result
         Value::Number(_) => return Ok(v.clone()),
         Value::String(s) => match s.strip_prefix('+') {
             Some(rel) => rel,
-            None => return Ok(json!(s.parse::<u64>().context("effective_height")?)),
+            None => return Ok(json!(s.parse::<u64>().context("height")?)),
         },
-        _ => bail!("effective_height: a height, or \"+N\""),
+        _ => bail!("effective_height / height: a height, or \"+N\""),
     };
-    let n: u64 = rel.parse().context("effective_height")?;
+    let n: u64 = rel.parse().context("height")?;
     let p: GovParams = rpc.query(&QueryPath::GovParams)?;
     let periods = if deposit >= p.min_deposit {
         p.voting_period_blocks
@@ -144,9 +147,16 @@ pub(super) fn read(path: &std::path::Path, node: &str) -> anyhow::Result<Proposa
             typed["recipient"] = c["recipient"].clone();
             typed["amount"] = json!(amount(&c["amount"], "amount")?.to_string());
         }
-        other => {
-            bail!("content.type {other:?}: text, param_change, pol_model or community_pool_spend")
+        "software_upgrade" => {
+            typed["name"] = c["name"].clone();
+            typed["height"] = effective_height(&c["height"], &rpc, deposit)?;
+            typed["info"] = json!(text(c, "info"));
         }
+        "cancel_software_upgrade" => {}
+        other => bail!(
+            "content.type {other:?}: text, param_change, pol_model, community_pool_spend, \
+             software_upgrade or cancel_software_upgrade"
+        ),
     }
     let content: ProposalContent =
         serde_json::from_value(typed).context("the proposal content does not parse")?;
@@ -154,6 +164,15 @@ pub(super) fn read(path: &std::path::Path, node: &str) -> anyhow::Result<Proposa
         change
             .validate()
             .map_err(|e| anyhow::anyhow!("the new parameters are invalid: {e}"))?;
+    }
+    if let ProposalContent::SoftwareUpgrade { name, height, info } = &content {
+        let plan = blyan_proto::upgrade::UpgradePlan {
+            name: name.clone(),
+            height: *height,
+            info: info.clone(),
+        };
+        plan.validate()
+            .map_err(|e| anyhow::anyhow!("the upgrade plan is invalid: {e}"))?;
     }
     Ok(ProposalFile {
         title: text(&v, "title"),
@@ -175,6 +194,33 @@ mod tests {
             base,
             json!({"a": 1, "b": {"c": 2, "d": 4}, "e": [5], "f": true})
         );
+    }
+
+    #[test]
+    fn upgrade_proposal_files_parse_and_bad_names_are_refused_before_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("up.json");
+        let body = json!({"title": "Up", "description": "", "deposit": "10bly",
+            "content": {"type": "software_upgrade", "name": "v2", "height": 120}});
+        std::fs::write(&file, body.to_string()).unwrap();
+        let f = read(&file, "http://127.0.0.1:1").unwrap();
+        assert_eq!(
+            f.content,
+            ProposalContent::SoftwareUpgrade {
+                name: "v2".into(),
+                height: 120,
+                info: String::new(),
+            }
+        );
+        let body = json!({"title": "Up", "deposit": "10bly",
+            "content": {"type": "software_upgrade", "name": "no spaces", "height": 120}});
+        std::fs::write(&file, body.to_string()).unwrap();
+        assert!(read(&file, "http://127.0.0.1:1").is_err());
+        let body = json!({"title": "Cancel", "deposit": "10bly",
+            "content": {"type": "cancel_software_upgrade"}});
+        std::fs::write(&file, body.to_string()).unwrap();
+        let f = read(&file, "http://127.0.0.1:1").unwrap();
+        assert_eq!(f.content, ProposalContent::CancelSoftwareUpgrade);
     }
 
     #[test]

@@ -44,7 +44,14 @@ pub(super) fn run(args: StartArgs) -> anyhow::Result<()> {
     }
     let height = store.last_version()?.unwrap_or(0);
     tracing::info!(abci = %cfg.abci_addr, metrics = %cfg.metrics_addr, height, "blyand starting");
-    let app = BlyanApp::new(store, metrics, cfg.sig_cache_size);
+    // A binary older than the chain (an applied upgrade it does not know), or one that
+    // would stop at the very next block for an upgrade, does not start.
+    if let Some(r) = crate::node::startup_refusal(&store.latest(), height.saturating_add(1))
+        .map_err(|e| anyhow::anyhow!("reading the upgrade state: {e}"))?
+    {
+        anyhow::bail!("{}", r.message());
+    }
+    let app = BlyanApp::new(store, metrics, cfg.sig_cache_size).with_data_dir(cfg.data_dir.clone());
     let server = ServerBuilder::new(4 * 1024 * 1024)
         .bind(&cfg.abci_addr, app)
         .map_err(|e| anyhow::anyhow!("binding ABCI on {}: {e}", cfg.abci_addr))?;

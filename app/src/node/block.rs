@@ -46,13 +46,15 @@ pub struct BlockResult {
     pub validator_updates: Vec<blyan_chain::staking::ValidatorUpdate>,
 }
 
-/// Executes a block over `base`. An error is a broken invariant.
+/// Executes a block over `base` with this binary's upgrade handlers. An error is a
+/// broken invariant (or a due upgrade plan this binary cannot apply).
 pub fn execute_block<S: StateRead>(
     base: S,
     ctx: BlockContext,
     txs: &[Result<VerifiedTx, TxError>],
 ) -> Result<BlockResult, String> {
-    let mut ex = BlockExecutor::begin_block(base, ctx).map_err(|e| e.log)?;
+    let mut ex = BlockExecutor::begin_block_upgrading(base, ctx, crate::upgrades::HANDLERS)
+        .map_err(|e| e.log)?;
     let outcomes = txs
         .iter()
         .map(|t| ex.execute(t.as_ref().map_err(TxError::clone), Mode::Deliver))
@@ -127,6 +129,13 @@ pub(super) fn proposer_operator(app: &BlyanApp, cons_addr: &[u8]) -> Option<Addr
 pub(super) fn finalize(app: &BlyanApp, req: RequestFinalizeBlock) -> ResponseFinalizeBlock {
     let started = Instant::now();
     let height = u64::try_from(req.height).unwrap_or(0);
+    match super::upgrade::refusal(app, height) {
+        Ok(None) => {}
+        Ok(Some(r)) => super::upgrade::stop(app, &r),
+        Err(e) => halt(format!(
+            "block {height}: reading the upgrade plan failed: {e}"
+        )),
+    }
     let params = app.tx_params();
     let verified = verify_all(&app.inner.signers, &req.txs, &params);
     let ctx = BlockContext {
@@ -149,6 +158,7 @@ pub(super) fn finalize(app: &BlyanApp, req: RequestFinalizeBlock) -> ResponseFin
         )),
     };
     let app_hash = pending.root;
+    let consensus_param_updates = super::upgrade::consensus_update(&result.events);
     let base_fee = blyan_chain::fees::base_fee(&app.store().latest()).unwrap_or(0);
     let m = app.metrics();
     let tx_results = result
@@ -185,7 +195,7 @@ pub(super) fn finalize(app: &BlyanApp, req: RequestFinalizeBlock) -> ResponseFin
             .iter()
             .map(crate::genesis_bridge::to_abci_update)
             .collect(),
-        consensus_param_updates: None,
+        consensus_param_updates,
         app_hash: app_hash.to_vec().into(),
     }
 }

@@ -9,9 +9,6 @@ use tendermint_proto::v0_38::abci::{
 
 use super::BlyanApp;
 
-/// The application protocol version reported to CometBFT.
-pub(super) const APP_VERSION: u64 = 1;
-
 /// Reports the last committed height and app hash, so CometBFT replays any block the
 /// application missed (after a crash between a block's commit in CometBFT and ours).
 pub(super) fn info(app: &BlyanApp, _req: RequestInfo) -> ResponseInfo {
@@ -36,7 +33,9 @@ pub(super) fn info(app: &BlyanApp, _req: RequestInfo) -> ResponseInfo {
     ResponseInfo {
         data: "blyan".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        app_version: APP_VERSION,
+        // The version the state is at: 1, plus one per applied upgrade.
+        app_version: blyan_chain::upgrade::app_version(&store.latest())
+            .unwrap_or(blyan_proto::upgrade::INITIAL_APP_VERSION),
         last_block_height: i64::try_from(height).unwrap_or(i64::MAX),
         last_block_app_hash: hash.into(),
     }

@@ -16,7 +16,10 @@ mod info;
 mod proposal;
 mod query;
 mod snapshot;
+mod upgrade;
 
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use blyan_chain::{BlockContext, BlockExecutor};
@@ -34,6 +37,7 @@ use crate::sigcache::SignerCache;
 use crate::store::{LatestView, PendingVersion, Store};
 
 pub use block::{execute_block, verify_all, BlockResult};
+pub use upgrade::{startup_refusal, UPGRADE_INFO_FILE};
 
 /// The application shared by CometBFT's connections.
 #[derive(Clone)]
@@ -47,6 +51,10 @@ struct Shared {
     check: Mutex<Option<BlockExecutor<LatestView>>>,
     signers: SignerCache,
     metrics: Metrics,
+    /// Where to write the upgrade-info file when stopping for an upgrade.
+    data_dir: Option<PathBuf>,
+    /// Whether this process checked the applied upgrades against its handlers.
+    applied_checked: AtomicBool,
 }
 
 /// A finalized block waiting for Commit.
@@ -72,8 +80,19 @@ impl BlyanApp {
                 check: Mutex::new(None),
                 signers: SignerCache::new(sig_cache_size),
                 metrics,
+                data_dir: None,
+                applied_checked: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Sets the directory of the upgrade-info file written when the node stops for an
+    /// upgrade (call before the application is cloned for the connections).
+    pub fn with_data_dir(mut self, dir: PathBuf) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.inner) {
+            shared.data_dir = Some(dir);
+        }
+        self
     }
 
     /// The committed store.

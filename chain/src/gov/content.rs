@@ -1,6 +1,7 @@
 //! Proposal contents: the checks at submission and the execution when a proposal passes.
 //! A parameter change is validated with the same `validate` as genesis both times, so a
-//! change that became invalid meanwhile fails cleanly instead of being written.
+//! change that became invalid meanwhile fails cleanly instead of being written. Upgrade
+//! plans are checked and stored by [`crate::upgrade`].
 
 use blyan_proto::gov::{ParamChange, ProposalContent};
 use blyan_proto::pol::{AggregationRule, OuterOptimizer, PolParams};
@@ -101,6 +102,18 @@ pub fn check_content<S: StateRead + ?Sized>(
             crate::bank::check_recipient(recipient)
                 .map_err(|e| TxError::new(ErrorCode::InvalidProposal, e.log))
         }
+        ProposalContent::SoftwareUpgrade { name, height, info } => {
+            crate::upgrade::check_plan(state, &upgrade_plan(name, *height, info), latest_voting_end)
+        }
+        ProposalContent::CancelSoftwareUpgrade => Ok(()),
+    }
+}
+
+fn upgrade_plan(name: &str, height: u64, info: &str) -> blyan_proto::upgrade::UpgradePlan {
+    blyan_proto::upgrade::UpgradePlan {
+        name: name.to_string(),
+        height,
+        info: info.to_string(),
     }
 }
 
@@ -151,6 +164,17 @@ pub fn execute_content<S: StateWrite + ?Sized>(
             crate::bank::transfer(state, &COMMUNITY_POOL, recipient, *amount)
                 .map(|_| ())
                 .map_err(|e| e.log)
+        }
+        ProposalContent::SoftwareUpgrade { name, height, info } => {
+            // The consensus module recorded the current block first thing at its end.
+            let now = crate::consensus::last_block(state)
+                .map_err(|e| e.log)?
+                .map_or(0, |(h, _)| h);
+            crate::upgrade::schedule(state, &upgrade_plan(name, *height, info), now)
+        }
+        ProposalContent::CancelSoftwareUpgrade => {
+            crate::upgrade::cancel(state);
+            Ok(())
         }
     }
 }

@@ -23,6 +23,7 @@ pub use staking::StakingEvent;
 use crate::gov::GovEvent;
 use crate::inference::InferenceEvent;
 use crate::pol::PolEvent;
+use crate::upgrade::UpgradeEvent;
 
 /// Something a transaction or block did, nested by the module that did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,8 @@ pub enum Event {
     Inference(InferenceEvent),
     /// Proposals, deposits, votes and the community pool (`gov`).
     Gov(GovEvent),
+    /// Upgrade plans scheduled, cancelled and applied (`upgrade`).
+    Upgrade(UpgradeEvent),
 }
 
 impl Event {
@@ -54,6 +57,7 @@ impl Event {
             Event::Pol(_) => "pol",
             Event::Inference(_) => "inference",
             Event::Gov(_) => "gov",
+            Event::Upgrade(_) => "upgrade",
         }
     }
 
@@ -67,6 +71,7 @@ impl Event {
             Event::Pol(e) => e.kind(),
             Event::Inference(e) => e.kind(),
             Event::Gov(e) => e.kind(),
+            Event::Upgrade(e) => e.kind(),
         }
     }
 
@@ -80,6 +85,7 @@ impl Event {
             Event::Pol(e) => e.attributes(),
             Event::Inference(e) => e.attributes(),
             Event::Gov(e) => e.attributes(),
+            Event::Upgrade(e) => e.attributes(),
         }
     }
 }

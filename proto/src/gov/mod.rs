@@ -1,8 +1,8 @@
 //! Governance: proposals with a deposit, a voting period, votes weighted by bonded stake
 //! (delegators inherit their validator's vote unless they vote themselves, as in the
 //! Cosmos SDK's `x/gov`), and the proposal kinds the chain executes when one passes:
-//! typed parameter changes, per-model Proof-of-Learning settings and spends from the
-//! community pool.
+//! typed parameter changes, per-model Proof-of-Learning settings, spends from the
+//! community pool and software upgrade plans.
 
 mod event;
 mod params;
@@ -163,6 +163,22 @@ pub enum ProposalContent {
         #[serde(with = "u128_string")]
         amount: u128,
     },
+    /// Schedules a software upgrade when the proposal passes, replacing any pending plan
+    /// (see [`crate::upgrade`]). `height` must lie beyond the last height the voting
+    /// period could end at.
+    #[codec(index = 4)]
+    SoftwareUpgrade {
+        /// The name the new binary's upgrade handler is registered under.
+        name: String,
+        /// The first height the new binary executes; the old one stops before it.
+        height: u64,
+        /// Free text for operators (where to get the binary).
+        #[serde(default)]
+        info: String,
+    },
+    /// Cancels the pending upgrade plan when the proposal passes (nothing to do if none).
+    #[codec(index = 5)]
+    CancelSoftwareUpgrade,
 }
 
 impl ProposalContent {
@@ -173,6 +189,8 @@ impl ProposalContent {
             ProposalContent::ParamChange { .. } => "param_change",
             ProposalContent::PolModel { .. } => "pol_model",
             ProposalContent::CommunityPoolSpend { .. } => "community_pool_spend",
+            ProposalContent::SoftwareUpgrade { .. } => "software_upgrade",
+            ProposalContent::CancelSoftwareUpgrade => "cancel_software_upgrade",
         }
     }
 

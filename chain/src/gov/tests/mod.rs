@@ -11,6 +11,7 @@
 mod lifecycle;
 mod params;
 mod tallies;
+mod upgrade;
 
 use blyan_proto::event::Event;
 use blyan_proto::gov::{GovMsg, GovParams, ProposalContent, ProposalId, VoteOption};
