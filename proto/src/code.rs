@@ -266,6 +266,21 @@ error_codes! {
     InvalidParamChange = 606,
     /// The effective height is before the last height the voting period could end at.
     InvalidEffectiveHeight = 607,
+    /// A model evolution is malformed: the source expert is not in the model, or the
+    /// meta JSON does not carry `"n_experts":N` exactly once in compact form.
+    InvalidEvolution = 620,
+    /// A model evolution names a model that does not exist.
+    EvolutionUnknownModel = 621,
+    /// A model evolution adds no experts, more than `MAX_EXPERTS_ADDED` per layer, or
+    /// more than the DAG's `max_arch_dim` in all.
+    EvolutionCountOutOfRange = 622,
+    /// A Proof-of-Learning round of the model is in progress: its heads may move.
+    EvolutionRoundOpen = 623,
+    /// The meta block or a head the evolution derives from is no longer current.
+    EvolutionStaleBase = 624,
+    /// The evolution's blocks are not exactly the routers and new experts the change
+    /// needs, in order, or one has a malformed CID, an empty hash or size.
+    EvolutionBlocksMismatch = 625,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }
