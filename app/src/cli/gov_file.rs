@@ -18,8 +18,11 @@
 //! or gov; `params` names only the fields that change: the others are read from the
 //! node, so the chain receives the whole typed struct), `pol_model` (`model`,
 //! `aggregation`, `outer`: an override or `null` to remove it) or `community_pool_spend`
-//! (`recipient`, `amount`). `effective_height` is a height, or `"+N"`: N blocks after the
-//! last height the voting period could end at if the transaction lands within 5 blocks.
+//! (`recipient`, `amount`) or `model_evolution` (`model`, `change`: `{"kind":
+//! "add_experts", "count", "source_expert"}`, `base_meta`, `blocks`: the file
+//! `blyan-worker model evolve` writes). `effective_height` is a height, or `"+N"`: N
+//! blocks after the last height the voting period could end at if the transaction lands
+//! within 5 blocks.
 
 use anyhow::{bail, Context};
 use blyan_client::RpcClient;
@@ -140,12 +143,18 @@ pub(super) fn read(path: &std::path::Path, node: &str) -> anyhow::Result<Proposa
             typed["outer"] = c["outer"].clone();
             typed["effective_height"] = effective_height(&c["effective_height"], &rpc, deposit)?;
         }
+        "model_evolution" => {
+            for k in ["model", "change", "base_meta", "blocks"] {
+                typed[k] = c[k].clone();
+            }
+            typed["effective_height"] = effective_height(&c["effective_height"], &rpc, deposit)?;
+        }
         "community_pool_spend" => {
             typed["recipient"] = c["recipient"].clone();
             typed["amount"] = json!(amount(&c["amount"], "amount")?.to_string());
         }
         other => {
-            bail!("content.type {other:?}: text, param_change, pol_model or community_pool_spend")
+            bail!("content.type {other:?}: text, param_change, pol_model, community_pool_spend or model_evolution")
         }
     }
     let content: ProposalContent =

@@ -65,7 +65,9 @@ pub fn add_experts(
         )));
     }
     if count == 0 {
-        return Err(ModelError::Config("an evolution adds at least one expert".into()));
+        return Err(ModelError::Config(
+            "an evolution adds at least one expert".into(),
+        ));
     }
     let cfg = add_experts_config(old, count)?;
     let device: &Device = model.device();

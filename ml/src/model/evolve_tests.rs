@@ -54,7 +54,10 @@ fn evolution_is_deterministic_and_keeps_the_old_blocks() {
     let c = evolve_model(&old, 2, 1, 43).unwrap();
     assert_eq!(a.config().n_experts, cfg.n_experts + 2);
     for blk in block_names(a.config()) {
-        let (ta, tb) = (a.block_tensors(&blk).unwrap(), b.block_tensors(&blk).unwrap());
+        let (ta, tb) = (
+            a.block_tensors(&blk).unwrap(),
+            b.block_tensors(&blk).unwrap(),
+        );
         for (k, v) in &ta {
             assert_eq!(bytes(v), bytes(&tb[k]), "{blk}.{k}");
         }
@@ -79,7 +82,9 @@ fn evolution_is_deterministic_and_keeps_the_old_blocks() {
         assert!(r4.iter().zip(src).all(|(x, y)| (x - y).abs() <= bound));
         assert_ne!(r4, r5);
         let e = BlockName::Expert { layer, expert: 4 };
-        let src = old.block_tensors(&BlockName::Expert { layer, expert: 1 }).unwrap();
+        let src = old
+            .block_tensors(&BlockName::Expert { layer, expert: 1 })
+            .unwrap();
         let new = a.block_tensors(&e).unwrap();
         assert_ne!(bytes(&new["w1.weight"]), bytes(&src["w1.weight"]));
         let diff = bytes(&new["w1.weight"])
@@ -117,7 +122,12 @@ fn sequences_that_never_pick_the_new_expert_keep_their_outputs() {
         };
         let got = new_res.forward_with_experts(&input, &rec).unwrap();
         let full = new.forward(&input).unwrap();
-        let diff_full = (got.clone() - full).unwrap().abs().unwrap().max_all().unwrap();
+        let diff_full = (got.clone() - full)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         assert!(diff_full.to_scalar::<f32>().unwrap() < 1e-5);
         let picked_new = rec.asked.borrow().iter().any(|(_, e)| *e == cfg.n_experts);
         if picked_new {
@@ -128,7 +138,10 @@ fn sequences_that_never_pick_the_new_expert_keep_their_outputs() {
         let before = old.forward(&input).unwrap();
         let diff = (got - before).unwrap().abs().unwrap().max_all().unwrap();
         let diff = diff.to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-5, "a sequence never routed to the new expert moved by {diff}");
+        assert!(
+            diff < 1e-5,
+            "a sequence never routed to the new expert moved by {diff}"
+        );
     }
     assert!(same > 0 && routed > 0, "same {same}, routed {routed}");
 }
