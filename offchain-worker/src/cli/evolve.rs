@@ -114,9 +114,10 @@ pub fn run(a: EvolveArgs, device: &Device) -> Result<()> {
             ..d.block
         });
     }
+    // `"+N"` stays a string for the CLI to resolve (Rust's `u64` parser takes a `+` sign).
     let effective: serde_json::Value = match a.effective_height.parse::<u64>() {
-        Ok(h) => json!(h),
-        Err(_) => json!(a.effective_height),
+        Ok(h) if !a.effective_height.starts_with('+') => json!(h),
+        _ => json!(a.effective_height),
     };
     let file = json!({
         "title": a.title,
