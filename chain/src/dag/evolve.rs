@@ -101,7 +101,7 @@ pub fn check_evolution<S: StateRead + ?Sized>(
     let n = record.arch.n_experts;
     let n_experts = n
         .checked_add(count)
-        .filter(|t| count >= 1 && count <= MAX_EXPERTS_ADDED && *t <= p.max_arch_dim)
+        .filter(|t| (1..=MAX_EXPERTS_ADDED).contains(&count) && *t <= p.max_arch_dim)
         .ok_or_else(|| {
             err(
                 ErrorCode::EvolutionCountOutOfRange,

@@ -49,6 +49,9 @@ fn noisy(values: Vec<f32>, fan_in: usize, seed: u64, label: &str) -> Vec<f32> {
         .collect()
 }
 
+/// Blocks by name, each with its tensors (names local to the block).
+pub type NamedBlocks = Vec<(BlockName, BTreeMap<String, Tensor>)>;
+
 /// The blocks an `AddExperts` evolution of `model` records, in the chain's order (per
 /// layer the grown router, then the new experts), with the architecture they belong to.
 pub fn add_experts(
@@ -56,7 +59,7 @@ pub fn add_experts(
     count: usize,
     source_expert: usize,
     seed: u64,
-) -> Result<(MetaConfig, Vec<(BlockName, BTreeMap<String, Tensor>)>)> {
+) -> Result<(MetaConfig, NamedBlocks)> {
     let old = model.config();
     if source_expert >= old.n_experts {
         return Err(ModelError::Config(format!(
