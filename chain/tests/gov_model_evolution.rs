@@ -365,3 +365,93 @@ fn an_evolution_whose_model_opens_a_round_before_its_height_fails_cleanly() {
         dag::history(&s, MODEL, "layer0.router").unwrap()[0].id
     );
 }
+
+/// An `AddLayers` proposal of `count` layers (fake CIDs and hashes, bases = the meta).
+fn layers_content(s: &MemState, count: u32, effective_height: u64) -> ProposalContent {
+    let rec = dag::must_model(s, MODEL).unwrap();
+    let blocks = blyan_proto::gov::add_layers_names(rec.arch.n_layers, rec.arch.n_experts, count)
+        .unwrap()
+        .into_iter()
+        .map(|name| EvolvedBlock {
+            cid: format!("bafkdeep{}", name.replace('.', "")),
+            payload_hash: blyan_proto::hash::keccak256(name.as_bytes()),
+            size: 5000,
+            base: rec.meta_block,
+            name,
+        })
+        .collect();
+    ProposalContent::ModelEvolution {
+        model: MODEL.into(),
+        change: ModelChange::AddLayers { count },
+        base_meta: rec.meta_block,
+        blocks,
+        effective_height,
+    }
+}
+
+#[test]
+fn a_passed_deepening_appends_a_layer_and_pol_can_train_it() {
+    let mut s = genesis();
+    // Out of range: more than MAX_LAYERS_ADDED, or past max_arch_dim (2 + 3 > 4).
+    let five = layers_content(&s, 5, 100);
+    refused(&mut s, 1, five, ErrorCode::EvolutionCountOutOfRange);
+    let three = layers_content(&s, 3, 100);
+    refused(&mut s, 2, three, ErrorCode::EvolutionCountOutOfRange);
+    let mut wrong_base = layers_content(&s, 1, 100);
+    if let ProposalContent::ModelEvolution { blocks, .. } = &mut wrong_base {
+        blocks[1].base = head_id(&s, "layer1.router");
+    }
+    refused(&mut s, 3, wrong_base, ErrorCode::EvolutionStaleBase);
+
+    let old = dag::must_model(&s, MODEL).unwrap();
+    let eff = 4 + VOTING + 2;
+    let c = layers_content(&s, 1, eff);
+    let o = propose(&mut s, 4, c.clone());
+    assert_eq!(o.code, 0, "{}", o.log);
+    let id = gov::proposals(&s).unwrap().last().unwrap().id;
+    vote_yes(&mut s, 5, id);
+    empty_blocks(&mut s, 6, eff);
+    let p = gov::proposal(&s, id).unwrap();
+    assert_eq!(p.status, ProposalStatus::Executed, "{}", p.execution_log);
+    let new = dag::must_model(&s, MODEL).unwrap();
+    assert_eq!((new.arch.n_layers, new.arch.n_experts), (3, 2));
+    assert_eq!(
+        new.meta_json,
+        META.replace("\"n_layers\":2", "\"n_layers\":3")
+    );
+    let ProposalContent::ModelEvolution { blocks, .. } = &c else {
+        unreachable!()
+    };
+    assert_eq!(blocks.len(), 4);
+    for b in blocks {
+        let h = dag::head(&s, MODEL, &b.name).unwrap().unwrap();
+        assert_eq!((h.cid.as_str(), h.layer), (b.cid.as_str(), Some(2)));
+        assert_eq!(h.depends_on, vec![new.meta_block]);
+        assert_eq!(h.version.to_string(), "2.0.0");
+    }
+    assert_eq!(
+        dag::head(&s, MODEL, "layer2.backbone")
+            .unwrap()
+            .unwrap()
+            .block_type,
+        BlockType::Backbone
+    );
+    for n in ["embed", "head", "layer1.router", "layer0.expert1"] {
+        assert_eq!(
+            dag::history(&s, MODEL, n).unwrap().len(),
+            1,
+            "{n} unchanged"
+        );
+    }
+    assert_ne!(new.meta_block, old.meta_block);
+
+    let mut m = submission(&s, 10 * BLY);
+    m.base_heads = vec![BaseHead {
+        block: "layer2.expert0".into(),
+        id: head_id(&s, "layer2.expert0"),
+    }];
+    m.deltas[0].block = "layer2.expert0".into();
+    let m = stamped(&s, "m1", m);
+    let o = submit(&mut s, eff + 1, "m1", m);
+    assert_eq!(o.code, 0, "{}", o.log);
+}

@@ -30,37 +30,42 @@ pub struct DerivedBlock {
 /// The blocks `change` gives on the model `source` holds, in the chain's order, written
 /// under `dir`; with the new architecture and the meta block they apply to. The model
 /// is loaded (and every block verified) from `source`; the bases are the heads the chain
-/// reports for the routers and the source expert.
+/// reports for the routers and the source expert, or the meta block for new layers.
 pub fn derive(
     source: &ChainSource,
     change: &ModelChange,
     dir: &Path,
     device: &Device,
 ) -> anyhow::Result<(MetaConfig, BlockId, Vec<DerivedBlock>)> {
-    let ModelChange::AddExperts {
-        count,
-        source_expert,
-    } = *change;
     let base_meta = source.info().meta_block;
+    let seed = evolution_seed(&base_meta);
     let model = crate::source::load_model(source, device, |_, _, _| {})?;
-    let (cfg, blocks) = evolve::add_experts(
-        &model,
-        usize::try_from(count)?,
-        usize::try_from(source_expert)?,
-        evolution_seed(&base_meta),
-    )?;
+    let (cfg, blocks, source_expert) = match *change {
+        ModelChange::AddExperts {
+            count,
+            source_expert,
+        } => {
+            let src = usize::try_from(source_expert)?;
+            let (cfg, blocks) = evolve::add_experts(&model, usize::try_from(count)?, src, seed)?;
+            (cfg, blocks, Some(src))
+        }
+        ModelChange::AddLayers { count } => {
+            let (cfg, blocks) = evolve::add_layers(&model, usize::try_from(count)?, seed)?;
+            (cfg, blocks, None)
+        }
+    };
     std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     let rpc = RpcClient::new(source.rpc_url());
     let mut out = Vec::with_capacity(blocks.len());
     for (name, tensors) in blocks {
-        let from = match name {
-            BlockName::Expert { layer, .. } => BlockName::Expert {
-                layer,
-                expert: usize::try_from(source_expert)?,
-            },
-            other => other,
+        let base = match (source_expert, name) {
+            (None, _) => base_meta,
+            (Some(expert), BlockName::Expert { layer, .. }) => {
+                let from = BlockName::Expert { layer, expert };
+                rpc.head(source.model_id(), &from.to_string())?.id
+            }
+            (Some(_), other) => rpc.head(source.model_id(), &other.to_string())?.id,
         };
-        let base = rpc.head(source.model_id(), &from.to_string())?.id;
         let mut w = TensorBlockWriter::new().tile_size(DEFAULT_TILE_SIZE)?;
         for (t, v) in &tensors {
             w.add_tensor(t, v)?;
@@ -115,4 +120,43 @@ pub fn check_blocks(derived: &[DerivedBlock], proposed: &[EvolvedBlock]) -> anyh
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn derived(name: &str, hash: u8) -> DerivedBlock {
+        DerivedBlock {
+            block: EvolvedBlock {
+                name: name.into(),
+                base: [1; 32],
+                payload_hash: [hash; 32],
+                cid: String::new(),
+                size: 100,
+            },
+            file: PathBuf::from(format!("{name}.blyt")),
+        }
+    }
+
+    #[test]
+    fn a_proposal_matches_the_recipe_or_names_the_first_difference() {
+        let d = vec![derived("layer0.router", 2), derived("layer0.expert4", 3)];
+        let mut p: Vec<EvolvedBlock> = d
+            .iter()
+            .map(|x| EvolvedBlock {
+                cid: "bafkx".into(),
+                ..x.block.clone()
+            })
+            .collect();
+        check_blocks(&d, &p).unwrap();
+        p[1].payload_hash = [9; 32];
+        let e = check_blocks(&d, &p).unwrap_err().to_string();
+        assert!(e.contains("layer0.expert4"), "{e}");
+        p[1].payload_hash = [3; 32];
+        p[0].base = [7; 32];
+        assert!(check_blocks(&d, &p).is_err());
+        assert!(check_blocks(&d, &p[..1]).is_err());
+    }
 }

@@ -7,7 +7,8 @@
 //! expert blocks) with the old blocks unchanged. A miner then trains the new expert
 //! `layer0.expert4`, and the validator worker, which picked the new architecture up
 //! without a restart, judges the round: it is accepted and the new expert gets a learned
-//! version.
+//! version. Last, a deepening proposal (`--add-layers 1`) is checked, passed and executed:
+//! the model has 3 layers of 5 experts.
 
 use std::time::{Duration, Instant};
 
@@ -209,5 +210,31 @@ fn a_gov_proposal_adds_an_expert_and_a_pol_round_trains_it() {
     assert_eq!(hist.len(), 2, "{hist:?}");
     assert_eq!(hist[0]["id"], new_v1);
     assert_eq!(head(&net, NEW_EXPERT)["id"], hist[1]["id"]);
+
+    // Deepening: one more layer, each of its blocks derived from the new meta's seed
+    // (checked by a voter's re-derivation), appended at the proposal's height.
+    let deep = dir.path().join("deep.json");
+    let deep_s = deep.to_string_lossy();
+    evolve(&["--add-layers", "1", "--out", &deep_s]);
+    let r = net.cli_tx_ok(&["tx", "gov", "submit-proposal", &deep_s, "--from", &dev]);
+    let id2: u64 = events(&r, "proposal_submitted")[0]["proposal_id"]
+        .parse()
+        .unwrap();
+    let out = evolve(&["--check", &id2.to_string()]);
+    assert!(out.contains("all 7 blocks match"), "{out}");
+    net.cli_tx_ok(&["tx", "gov", "vote", &id2.to_string(), "yes", "--from", &op]);
+    net.wait_app_height(0, proposal(&net, id2).content.effective_height().unwrap());
+    let p2 = proposal(&net, id2);
+    assert_eq!(p2.status, ProposalStatus::Executed, "{}", p2.execution_log);
+    let meta = net.cli_json(&["query", "dag", "meta", MODEL])["result"].clone();
+    assert_eq!(
+        (
+            meta["arch"]["n_layers"].clone(),
+            meta["arch"]["n_experts"].clone()
+        ),
+        (Value::from(3), Value::from(5)),
+        "{meta}"
+    );
+    assert!(!head(&net, "layer2.expert4")["cid"].is_null());
     eprintln!("test done in {:.1?}", started.elapsed());
 }

@@ -22,7 +22,7 @@ mod query;
 mod state;
 
 pub use blyan_proto::dag::DagParams;
-pub use evolve::{check_evolution, evolve_model, replace_expert_count, EvolutionPlan};
+pub use evolve::{check_evolution, evolve_model, replace_count, EvolutionPlan};
 pub use ext::{DagRead, DagWrite};
 pub use learned::record_learned_version;
 pub use module::{execute, Dag};

@@ -14,6 +14,13 @@
 //! The top-k weights are renormalised over the chosen experts, so a token none of whose
 //! layers pick a new expert keeps its output (up to float rounding in the softmax); tokens
 //! that pick one get a near-copy of the source expert. Every other block is unchanged.
+//!
+//! Deepening (`AddLayers { count }`, [`add_layers`]): layers `L..L+count` are appended
+//! before the head, every block freshly initialised by [`super::init_block_tensors`] with
+//! the new architecture and the seed, then the residual projections
+//! (`attn.o_proj.weight`, each expert's `w2.weight`) zeroed: each new layer adds exactly
+//! zero to the residual stream, so the outputs are unchanged bit for bit, and training
+//! moves the zeroed projections first.
 
 use std::collections::BTreeMap;
 
@@ -123,10 +130,49 @@ pub fn add_experts(
     Ok((cfg, out))
 }
 
-/// The evolved model: `model`'s blocks with the routers replaced and the new experts
-/// added ([`add_experts`]).
-pub fn evolve_model(model: &Model, count: usize, source_expert: usize, seed: u64) -> Result<Model> {
-    let (cfg, evolved) = add_experts(model, count, source_expert, seed)?;
+/// The blocks an `AddLayers` evolution of `model` records, in the chain's order (per new
+/// layer the backbone, the router, then every expert), with their architecture.
+pub fn add_layers(model: &Model, count: usize, seed: u64) -> Result<(MetaConfig, NamedBlocks)> {
+    if count == 0 {
+        return Err(ModelError::Config(
+            "an evolution adds at least one layer".into(),
+        ));
+    }
+    let old = model.config();
+    let n_layers = old
+        .n_layers
+        .checked_add(count)
+        .ok_or_else(|| ModelError::Config("layer count overflows".into()))?;
+    let cfg = MetaConfig {
+        n_layers,
+        ..old.clone()
+    };
+    cfg.validate()?;
+    let mut out = Vec::new();
+    for layer in old.n_layers..n_layers {
+        let names = std::iter::once(BlockName::Backbone { layer })
+            .chain(std::iter::once(BlockName::Router { layer }))
+            .chain((0..cfg.n_experts).map(|expert| BlockName::Expert { layer, expert }));
+        for block in names {
+            let mut tensors = super::init_block_tensors(&cfg, &block, seed, model.device())?;
+            for name in ["attn.o_proj.weight", "w2.weight"] {
+                if let Some(t) = tensors.get_mut(name) {
+                    *t = t.zeros_like()?;
+                }
+            }
+            out.push((block, tensors));
+        }
+    }
+    Ok((cfg, out))
+}
+
+/// The deepened model: `model`'s blocks plus the new layers ([`add_layers`]).
+pub fn deepen_model(model: &Model, count: usize, seed: u64) -> Result<Model> {
+    let (cfg, added) = add_layers(model, count, seed)?;
+    with_blocks(model, &cfg, added)
+}
+
+fn with_blocks(model: &Model, cfg: &MetaConfig, evolved: NamedBlocks) -> Result<Model> {
     let mut blocks = BTreeMap::new();
     for b in super::block_names(model.config()) {
         blocks.insert(b.to_string(), model.block_tensors(&b)?);
@@ -134,7 +180,14 @@ pub fn evolve_model(model: &Model, count: usize, source_expert: usize, seed: u64
     for (b, t) in evolved {
         blocks.insert(b.to_string(), t);
     }
-    Model::from_blocks(&cfg, &blocks, model.device())
+    Model::from_blocks(cfg, &blocks, model.device())
+}
+
+/// The evolved model: `model`'s blocks with the routers replaced and the new experts
+/// added ([`add_experts`]).
+pub fn evolve_model(model: &Model, count: usize, source_expert: usize, seed: u64) -> Result<Model> {
+    let (cfg, evolved) = add_experts(model, count, source_expert, seed)?;
+    with_blocks(model, &cfg, evolved)
 }
 
 #[cfg(test)]

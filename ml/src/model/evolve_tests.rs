@@ -145,3 +145,32 @@ fn sequences_that_never_pick_the_new_expert_keep_their_outputs() {
     }
     assert!(same > 0 && routed > 0, "same {same}, routed {routed}");
 }
+
+#[test]
+fn appended_layers_start_as_the_identity_and_are_deterministic() {
+    let dev = Device::Cpu;
+    let cfg = MetaConfig::tiny();
+    let old = Model::init(&cfg, 9, &dev).unwrap();
+    let deep = deepen_model(&old, 2, 13).unwrap();
+    assert_eq!(deep.config().n_layers, cfg.n_layers + 2);
+    let mut rng = crate::rng::SplitMix64::new(3);
+    let ids: Vec<u32> = (0..2 * 16).map(|_| rng.below(259) as u32).collect();
+    let input = Tensor::from_vec(ids, (2, 16), &dev).unwrap();
+    assert_eq!(
+        bytes(&old.forward(&input).unwrap()),
+        bytes(&deep.forward(&input).unwrap()),
+        "bit-identical logits"
+    );
+    let (_, added) = add_layers(&old, 2, 13).unwrap();
+    assert_eq!(added.len(), 2 * (2 + cfg.n_experts));
+    let again = add_layers(&old, 2, 13).unwrap().1;
+    for ((b, t), (b2, t2)) in added.iter().zip(&again) {
+        assert_eq!(b, b2);
+        for (k, v) in t {
+            assert_eq!(bytes(v), bytes(&t2[k]), "{b}.{k} deterministic");
+            let zero = k == "attn.o_proj.weight" || k == "w2.weight";
+            assert_eq!(bytes(v).iter().all(|x| *x == 0.0), zero, "{b}.{k}");
+        }
+    }
+    assert!(add_layers(&old, 0, 13).is_err());
+}

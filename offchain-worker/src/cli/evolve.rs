@@ -34,6 +34,10 @@ pub struct EvolveArgs {
     /// The expert (of each layer) the new ones start from.
     #[arg(long, default_value_t = 0)]
     source_expert: u32,
+    /// Append this many layers (each starting as the identity) instead of adding
+    /// experts.
+    #[arg(long, conflicts_with_all = ["count", "source_expert"])]
+    add_layers: Option<u32>,
     /// Working directory (block cache and the derived TensorBlocks).
     #[arg(long)]
     work: PathBuf,
@@ -99,9 +103,24 @@ pub fn run(a: EvolveArgs, device: &Device) -> Result<()> {
     let Some(out) = a.out else {
         bail!("--out FILE (or --check ID)");
     };
-    let change = ModelChange::AddExperts {
-        count: a.count,
-        source_expert: a.source_expert,
+    let (change, what) = match a.add_layers {
+        Some(count) => (
+            ModelChange::AddLayers { count },
+            format!(
+                "Append {count} layer(s) to {} (identity at first)",
+                a.model_id
+            ),
+        ),
+        None => (
+            ModelChange::AddExperts {
+                count: a.count,
+                source_expert: a.source_expert,
+            },
+            format!(
+                "Add {} expert(s) per layer to {} (from expert {})",
+                a.count, a.model_id, a.source_expert
+            ),
+        ),
     };
     let (cfg, base_meta, derived) = derive(&source, &change, &a.work.join("evolved"), device)?;
     let mut blocks = Vec::with_capacity(derived.len());
@@ -122,8 +141,8 @@ pub fn run(a: EvolveArgs, device: &Device) -> Result<()> {
     let file = json!({
         "title": a.title,
         "description": format!(
-            "Add {} expert(s) per layer to {} (from expert {}): {} experts per layer",
-            a.count, a.model_id, a.source_expert, cfg.n_experts
+            "{what}: {} layers of {} experts",
+            cfg.n_layers, cfg.n_experts
         ),
         "deposit": a.deposit,
         "content": {
@@ -138,9 +157,10 @@ pub fn run(a: EvolveArgs, device: &Device) -> Result<()> {
     std::fs::write(&out, serde_json::to_string_pretty(&file)? + "\n")
         .with_context(|| out.display().to_string())?;
     println!(
-        "{}: {} blocks, {} experts per layer",
+        "{}: {} blocks; {} layers of {} experts",
         out.display(),
         blocks.len(),
+        cfg.n_layers,
         cfg.n_experts
     );
     Ok(())

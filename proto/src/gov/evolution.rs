@@ -20,6 +20,14 @@
 //!
 //! Routing renormalises the top-k weights over the chosen experts, so a token none of
 //! whose layers pick a new expert gets the same output as before (up to float rounding).
+//!
+//! Recipe `AddLayers { count }` (deepening), same seed: layers `L..L+count` (`L` the
+//! current layer count) are appended before the head; each of their blocks
+//! (`backbone`, `router`, `expert0..n`) is freshly initialised as by
+//! `blyan_ml::model::init_block_tensors(new_config, block, seed)`, then the residual
+//! projections (`attn.o_proj.weight` of the backbone, `w2.weight` of every expert) are
+//! zeroed, so each new layer starts as the identity and the model's outputs are
+//! unchanged bit for bit; their `base` is the meta block the proposal applies to.
 
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -28,6 +36,9 @@ use crate::dag::BlockId;
 
 /// Most experts one proposal adds per layer.
 pub const MAX_EXPERTS_ADDED: u32 = 16;
+
+/// Most layers one proposal adds.
+pub const MAX_LAYERS_ADDED: u32 = 4;
 
 /// How a model's architecture changes.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
@@ -43,6 +54,13 @@ pub enum ModelChange {
         /// The expert (of each layer) the new ones start from.
         source_expert: u32,
     },
+    /// Appends `count` layers, each starting as the identity (see the module doc).
+    #[codec(index = 1)]
+    AddLayers {
+        /// Layers added (1..=[`MAX_LAYERS_ADDED`]; the new total is at most the DAG's
+        /// `max_arch_dim`).
+        count: u32,
+    },
 }
 
 /// One block a model evolution records: a new expert or a grown router.
@@ -50,8 +68,9 @@ pub enum ModelChange {
 pub struct EvolvedBlock {
     /// Block name (`layer{l}.router` or `layer{l}.expert{j}`).
     pub name: String,
-    /// The block it is derived from, which must still be a head when the proposal
-    /// executes: the router's current head, or the source expert's head for a new expert.
+    /// The block it is derived from, which must still be current when the proposal
+    /// executes: the router's current head, the source expert's head for a new expert,
+    /// or the meta block the proposal applies to for a new layer's block.
     #[serde(with = "crate::msg::hex32")]
     pub base: BlockId,
     /// Payload hash of the derived TensorBlock.
@@ -86,6 +105,22 @@ pub fn add_experts_names(n_layers: u32, n_experts: u32, count: u32) -> Option<Ve
     Some(out)
 }
 
+/// The names an `AddLayers` evolution records, in order: per new layer `L..L+count`, the
+/// backbone, the router, then experts `0..n_experts`. `None` when the numbers overflow.
+pub fn add_layers_names(n_layers: u32, n_experts: u32, count: u32) -> Option<Vec<String>> {
+    let end = n_layers.checked_add(count)?;
+    let per_layer = usize::try_from(n_experts).ok()?.checked_add(2)?;
+    let mut out = Vec::with_capacity(usize::try_from(count).ok()?.checked_mul(per_layer)?);
+    for l in n_layers..end {
+        out.push(format!("layer{l}.backbone"));
+        out.push(format!("layer{l}.router"));
+        for e in 0..n_experts {
+            out.push(format!("layer{l}.expert{e}"));
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +137,10 @@ mod tests {
             ]
         );
         assert!(add_experts_names(1, u32::MAX, 1).is_none());
+        assert_eq!(
+            add_layers_names(2, 1, 1).unwrap(),
+            ["layer2.backbone", "layer2.router", "layer2.expert0"]
+        );
         let mut id = [0u8; 32];
         id[0] = 1;
         assert_eq!(evolution_seed(&id), 1);

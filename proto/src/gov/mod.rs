@@ -19,7 +19,8 @@ use crate::Address;
 
 pub use event::GovEvent;
 pub use evolution::{
-    add_experts_names, evolution_seed, EvolvedBlock, ModelChange, MAX_EXPERTS_ADDED,
+    add_experts_names, add_layers_names, evolution_seed, EvolvedBlock, ModelChange,
+    MAX_EXPERTS_ADDED, MAX_LAYERS_ADDED,
 };
 pub use params::GovParams;
 
@@ -180,7 +181,8 @@ pub enum ProposalContent {
         /// seeds the new blocks' noise, [`evolution_seed`]).
         #[serde(with = "crate::msg::hex32")]
         base_meta: crate::dag::BlockId,
-        /// The blocks the recipe gives, in the order of [`add_experts_names`].
+        /// The blocks the recipe gives, in the order of [`add_experts_names`] or
+        /// [`add_layers_names`].
         blocks: Vec<EvolvedBlock>,
         /// The height at whose end the change is written.
         effective_height: u64,
