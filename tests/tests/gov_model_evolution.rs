@@ -8,7 +8,8 @@
 //! `layer0.expert4`, and the validator worker, which picked the new architecture up
 //! without a restart, judges the round: it is accepted and the new expert gets a learned
 //! version. Last, a deepening proposal (`--add-layers 1`) is checked, passed and executed:
-//! the model has 3 layers of 5 experts.
+//! the model has 3 layers of 5 experts and `blyan-worker eval` of the chain's heads gives
+//! exactly the loss round 1 recorded (the new layer starts as the identity).
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,25 @@ fn pol_params() -> PolParams {
 fn proposal(net: &Localnet, id: u64) -> ProposalInfo {
     let v = net.cli_json(&["query", "gov", "proposal", &id.to_string()]);
     serde_json::from_value(v["result"].clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
+}
+
+/// `blyan-worker eval` of the chain's heads on the model's validation set (JSON).
+fn eval_chain(rpc: &str, api: &str, dir: &std::path::Path) -> Value {
+    let cache = dir.join("eval-cache").to_string_lossy().to_string();
+    let out = run_worker(&[
+        "eval",
+        "--chain",
+        rpc,
+        "--model-id",
+        MODEL,
+        "--ipfs",
+        api,
+        "--cache",
+        &cache,
+        "--json",
+    ])
+    .unwrap();
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
 fn head(net: &Localnet, name: &str) -> Value {
@@ -159,6 +179,11 @@ fn a_gov_proposal_adds_an_expert_and_a_pol_round_trains_it() {
         assert_eq!(&head(&net, n)["id"], id0, "{n} carried over");
     }
     let new_v1 = head(&net, NEW_EXPERT)["id"].clone();
+    let evolved = eval_chain(&rpc, &api, dir.path());
+    eprintln!(
+        "after adding experts: validation loss {} µnats, recorded {} (kept from genesis)",
+        evolved["micro_nats"], evolved["recorded_loss_micro"]
+    );
 
     // A miner trains the new expert; the running validator judges the round.
     spawn_miner(
@@ -236,5 +261,9 @@ fn a_gov_proposal_adds_an_expert_and_a_pol_round_trains_it() {
         "{meta}"
     );
     assert!(!head(&net, "layer2.expert4")["cid"].is_null());
+    // The appended layer is the identity: the loss is exactly the one round 1 recorded.
+    let deepened = eval_chain(&rpc, &api, dir.path());
+    assert_eq!(deepened["matches_recorded"], true, "{deepened}");
+    assert_eq!(deepened["micro_nats"], r1["new_loss_micro"], "{deepened}");
     eprintln!("test done in {:.1?}", started.elapsed());
 }
