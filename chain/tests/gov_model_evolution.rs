@@ -3,8 +3,10 @@
 //! expert blocks derived from a source expert's head), old blocks stay, and a PoL
 //! submission may then train the new expert. Malformed evolutions, unknown models,
 //! absurd counts, stale bases and a model with a PoL round in progress are refused with
-//! their own codes (620–625), leaving only the fee and the nonce; an evolution that
-//! becomes stale before its effective height fails cleanly and writes nothing.
+//! their own codes (620–625), leaving only the fee and the nonce. A passed evolution
+//! keeps new PoL rounds of its model from opening (626) until it executes; one whose
+//! effective height falls in a round opened during its vote fails cleanly and writes
+//! nothing, one whose height is past that round executes.
 
 mod common;
 
@@ -338,24 +340,20 @@ fn bad_evolutions_are_refused_with_their_codes_and_leave_only_fee_and_nonce() {
 }
 
 #[test]
-fn an_evolution_whose_model_opens_a_round_before_its_height_fails_cleanly() {
+fn an_evolution_fails_cleanly_if_a_round_opened_during_its_vote_is_still_running() {
     let mut s = genesis();
-    let eff = 1 + VOTING + 5;
+    // Round 1 (opened at 3) takes submissions until 7 and is in phase 1 until 10.
+    let eff = 1 + VOTING + 2;
     let c = content(&s, 1, 0, eff);
     let o = propose(&mut s, 1, c);
     assert_eq!(o.code, 0, "{}", o.log);
     let id = gov::proposals(&s).unwrap().last().unwrap().id;
     vote_yes(&mut s, 2, id);
-    empty_blocks(&mut s, 3, 1 + VOTING + 1);
-    assert_eq!(
-        gov::proposal(&s, id).unwrap().status,
-        ProposalStatus::Passed
-    );
     let m = stamped(&s, "m1", submission(&s, 10 * BLY));
-    let o = submit(&mut s, 1 + VOTING + 2, "m1", m);
+    let o = submit(&mut s, 3, "m1", m);
     assert_eq!(o.code, 0, "{}", o.log);
     let model = dag::must_model(&s, MODEL).unwrap();
-    empty_blocks(&mut s, 1 + VOTING + 3, eff);
+    empty_blocks(&mut s, 4, eff);
     let p = gov::proposal(&s, id).unwrap();
     assert_eq!(p.status, ProposalStatus::Failed);
     assert!(p.execution_log.contains("623"), "{}", p.execution_log);
@@ -364,6 +362,32 @@ fn an_evolution_whose_model_opens_a_round_before_its_height_fails_cleanly() {
         head_id(&s, "layer0.router"),
         dag::history(&s, MODEL, "layer0.router").unwrap()[0].id
     );
+    assert_eq!(gov::pending_evolution(&s, MODEL).unwrap(), None);
+}
+
+#[test]
+fn an_evolution_whose_height_is_past_the_running_round_executes() {
+    let mut s = genesis();
+    let eff = 1 + VOTING + 12;
+    let c = content(&s, 1, 0, eff);
+    let o = propose(&mut s, 1, c);
+    assert_eq!(o.code, 0, "{}", o.log);
+    let id = gov::proposals(&s).unwrap().last().unwrap().id;
+    vote_yes(&mut s, 2, id);
+    let m = stamped(&s, "m1", submission(&s, 10 * BLY));
+    assert_eq!(submit(&mut s, 3, "m1", m).code, 0);
+    empty_blocks(&mut s, 4, 14);
+    assert!(blyan_chain::pol::current_round(&s, MODEL)
+        .unwrap()
+        .is_none());
+    // The round ended; the passed evolution keeps a new one from opening.
+    let m = stamped(&s, "m1", submission(&s, 10 * BLY));
+    let o = submit(&mut s, 15, "m1", m);
+    assert_eq!(o.code, ErrorCode::EvolutionPending.as_u32(), "{}", o.log);
+    empty_blocks(&mut s, 16, eff);
+    let p = gov::proposal(&s, id).unwrap();
+    assert_eq!(p.status, ProposalStatus::Executed, "{}", p.execution_log);
+    assert_eq!(dag::must_model(&s, MODEL).unwrap().arch.n_experts, 3);
 }
 
 /// An `AddLayers` proposal of `count` layers (fake CIDs and hashes, bases = the meta).
@@ -410,7 +434,17 @@ fn a_passed_deepening_appends_a_layer_and_pol_can_train_it() {
     assert_eq!(o.code, 0, "{}", o.log);
     let id = gov::proposals(&s).unwrap().last().unwrap().id;
     vote_yes(&mut s, 5, id);
-    empty_blocks(&mut s, 6, eff);
+    empty_blocks(&mut s, 6, eff - 2);
+    // Passed and waiting: no new PoL round opens for the model (626), fee and nonce only.
+    assert_eq!(gov::pending_evolution(&s, MODEL).unwrap(), Some(id));
+    let before = (balance(&s, "m1"), nonce_of(&s, "m1"));
+    let m = stamped(&s, "m1", submission(&s, 10 * BLY));
+    let o = submit(&mut s, eff - 1, "m1", m);
+    assert_eq!(o.code, ErrorCode::EvolutionPending.as_u32(), "{}", o.log);
+    assert_eq!(balance(&s, "m1"), before.0 - fee_paid(&o));
+    assert_eq!(nonce_of(&s, "m1"), before.1 + 1);
+    empty_blocks(&mut s, eff, eff);
+    assert_eq!(gov::pending_evolution(&s, MODEL).unwrap(), None);
     let p = gov::proposal(&s, id).unwrap();
     assert_eq!(p.status, ProposalStatus::Executed, "{}", p.execution_log);
     let new = dag::must_model(&s, MODEL).unwrap();

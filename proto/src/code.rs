@@ -281,6 +281,9 @@ error_codes! {
     /// The evolution's blocks are not exactly the routers and new experts the change
     /// needs, in order, or one has a malformed CID, an empty hash or size.
     EvolutionBlocksMismatch = 625,
+    /// A passed evolution of the model waits for its effective height: no new
+    /// Proof-of-Learning round opens for the model until it executes or fails.
+    EvolutionPending = 626,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
 }

@@ -69,7 +69,10 @@ fn close_voting<S: StateWrite + ?Sized>(
     }
     info.status = ProposalStatus::Passed;
     match info.content.effective_height() {
-        Some(h) if h > height => enqueue(state, h, QueueTag::Apply, info.id),
+        Some(h) if h > height => {
+            enqueue(state, h, QueueTag::Apply, info.id);
+            super::evolution::mark_pending(state, info.id, &info.content);
+        }
         _ => events.push(execute(state, info, height)),
     }
     Ok(events)
@@ -122,6 +125,7 @@ fn execute<S: StateWrite + ?Sized>(state: &mut S, info: &mut ProposalInfo, heigh
     let mut overlay = Overlay::new(&*state);
     let result = execute_content(&mut overlay, &info.content, height);
     let writes = overlay.into_writes();
+    super::evolution::clear_pending(state, info.id, &info.content);
     let (success, log) = match result {
         Ok(()) => {
             apply_writes(state, writes);

@@ -31,7 +31,9 @@ mod tally;
 mod tests;
 
 pub use content::{check_content, check_param_change, execute_content, pol_with_model};
-pub use evolution::{check_evolution, execute_evolution, GOV_AUTHORITY};
+pub use evolution::{
+    check_evolution, execute_evolution, pending_evolution, EVOLVING_PREFIX, GOV_AUTHORITY,
+};
 pub use lifecycle::end_block;
 pub use module::{execute, Gov};
 pub use msgs::{deposit, fund_community_pool, submit_proposal, vote, Submission};
