@@ -11,6 +11,7 @@
 pub use blyan_ml::{attack, compress, data, defense, eval, model, rng, tensorblock, train};
 
 pub mod chain;
+pub mod evolve;
 pub mod ipfs;
 pub mod miner;
 pub mod serve;

@@ -274,6 +274,24 @@ error_codes! {
     InvalidUpgradeHeight = 609,
     /// An upgrade of that name was already applied (names are never reused).
     UpgradeNameUsed = 610,
+    /// A model evolution is malformed: the source expert is not in the model, or the
+    /// meta JSON does not carry `"n_experts":N` exactly once in compact form.
+    InvalidEvolution = 620,
+    /// A model evolution names a model that does not exist.
+    EvolutionUnknownModel = 621,
+    /// A model evolution adds no experts, more than `MAX_EXPERTS_ADDED` per layer, or
+    /// more than the DAG's `max_arch_dim` in all.
+    EvolutionCountOutOfRange = 622,
+    /// A Proof-of-Learning round of the model is in progress: its heads may move.
+    EvolutionRoundOpen = 623,
+    /// The meta block or a head the evolution derives from is no longer current.
+    EvolutionStaleBase = 624,
+    /// The evolution's blocks are not exactly the routers and new experts the change
+    /// needs, in order, or one has a malformed CID, an empty hash or size.
+    EvolutionBlocksMismatch = 625,
+    /// A passed evolution of the model waits for its effective height: no new
+    /// Proof-of-Learning round opens for the model until it executes or fails.
+    EvolutionPending = 626,
     /// Stored state failed to decode: a node fault, never caused by the transaction.
     CorruptState = 900,
     /// The block is at the height of an upgrade plan this binary has no handler for (or

@@ -19,9 +19,11 @@
 //! node, so the chain receives the whole typed struct), `pol_model` (`model`,
 //! `aggregation`, `outer`: an override or `null` to remove it) or `community_pool_spend`
 //! (`recipient`, `amount`), `software_upgrade` (`name`, `height`, `info`: the plan; the
-//! binaries stop at `height` until restarted with one that has a handler for `name`) or
-//! `cancel_software_upgrade`. `effective_height` and an upgrade's `height` are a height,
-//! or `"+N"`: N blocks after the last height the voting period could end at if the
+//! binaries stop at `height` until restarted with one that has a handler for `name`),
+//! `cancel_software_upgrade` or `model_evolution` (`model`, `change`: `{"kind":
+//! "add_experts", "count", "source_expert"}`, `base_meta`, `blocks`: the file
+//! `blyan-worker model evolve` writes). `effective_height` and an upgrade's `height` are a
+//! height, or `"+N"`: N blocks after the last height the voting period could end at if the
 //! transaction lands within 5 blocks.
 
 use anyhow::{bail, Context};
@@ -143,6 +145,12 @@ pub(super) fn read(path: &std::path::Path, node: &str) -> anyhow::Result<Proposa
             typed["outer"] = c["outer"].clone();
             typed["effective_height"] = effective_height(&c["effective_height"], &rpc, deposit)?;
         }
+        "model_evolution" => {
+            for k in ["model", "change", "base_meta", "blocks"] {
+                typed[k] = c[k].clone();
+            }
+            typed["effective_height"] = effective_height(&c["effective_height"], &rpc, deposit)?;
+        }
         "community_pool_spend" => {
             typed["recipient"] = c["recipient"].clone();
             typed["amount"] = json!(amount(&c["amount"], "amount")?.to_string());
@@ -155,7 +163,7 @@ pub(super) fn read(path: &std::path::Path, node: &str) -> anyhow::Result<Proposa
         "cancel_software_upgrade" => {}
         other => bail!(
             "content.type {other:?}: text, param_change, pol_model, community_pool_spend, \
-             software_upgrade or cancel_software_upgrade"
+             software_upgrade, cancel_software_upgrade or model_evolution"
         ),
     }
     let content: ProposalContent =

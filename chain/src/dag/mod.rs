@@ -12,6 +12,7 @@
 //! through accepted rounds (`pol`), so its owner's `MsgPublishModel` is refused
 //! (`ModelUnderPol`); owner upgrades of such models are for governance.
 
+mod evolve;
 mod ext;
 mod learned;
 mod module;
@@ -21,6 +22,7 @@ mod query;
 mod state;
 
 pub use blyan_proto::dag::DagParams;
+pub use evolve::{check_evolution, evolve_model, replace_count, EvolutionPlan};
 pub use ext::{DagRead, DagWrite};
 pub use learned::record_learned_version;
 pub use module::{execute, Dag};

@@ -92,6 +92,13 @@ pub fn check_content<S: StateRead + ?Sized>(
                 .map(|_| ())
                 .map_err(|e| TxError::new(ErrorCode::InvalidParamChange, e))
         }
+        ProposalContent::ModelEvolution {
+            model,
+            change,
+            base_meta,
+            blocks,
+            ..
+        } => super::evolution::check_evolution(state, model, change, base_meta, blocks).map(|_| ()),
         ProposalContent::CommunityPoolSpend { recipient, amount } => {
             if *amount == 0 {
                 return Err(TxError::new(
@@ -130,12 +137,13 @@ fn write_params<S: StateWrite + ?Sized>(state: &mut S, change: &ParamChange) {
     }
 }
 
-/// Executes a passed proposal's content. `Err` carries the reason it failed; nothing is
-/// written then (every check runs before the first write, and the one transfer fails
-/// before it moves anything).
+/// Executes a passed proposal's content at the end of block `height`. `Err` carries the
+/// reason it failed; nothing is written then (every check runs before the first write,
+/// and the one transfer fails before it moves anything).
 pub fn execute_content<S: StateWrite + ?Sized>(
     state: &mut S,
     content: &ProposalContent,
+    height: u64,
 ) -> Result<(), String> {
     match content {
         ProposalContent::Text => Ok(()),
@@ -154,6 +162,15 @@ pub fn execute_content<S: StateWrite + ?Sized>(
             crate::pol::set_params(state, &p);
             Ok(())
         }
+        ProposalContent::ModelEvolution {
+            model,
+            change,
+            base_meta,
+            blocks,
+            ..
+        } => super::evolution::execute_evolution(state, model, change, base_meta, blocks, height)
+            .map(|_| ())
+            .map_err(|e| format!("{}: {}", e.code, e.log)),
         ProposalContent::CommunityPoolSpend { recipient, amount } => {
             let pool = crate::bank::balance(state, &COMMUNITY_POOL).map_err(|e| e.log)?;
             if pool < *amount {

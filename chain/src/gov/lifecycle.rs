@@ -27,7 +27,7 @@ pub fn end_block<S: StateWrite + ?Sized>(state: &mut S, height: u64) -> TxResult
                 events.extend(close_voting(state, &mut info, height)?);
             }
             (QueueTag::Apply, ProposalStatus::Passed) => {
-                events.push(execute(state, &mut info));
+                events.push(execute(state, &mut info, height));
             }
             // A stale entry (the proposal moved on): nothing to do.
             _ => continue,
@@ -69,8 +69,11 @@ fn close_voting<S: StateWrite + ?Sized>(
     }
     info.status = ProposalStatus::Passed;
     match info.content.effective_height() {
-        Some(h) if h > height => enqueue(state, h, QueueTag::Apply, info.id),
-        _ => events.push(execute(state, info)),
+        Some(h) if h > height => {
+            enqueue(state, h, QueueTag::Apply, info.id);
+            super::evolution::mark_pending(state, info.id, &info.content);
+        }
+        _ => events.push(execute(state, info, height)),
     }
     Ok(events)
 }
@@ -118,10 +121,11 @@ fn settle_deposits<S: StateWrite + ?Sized>(
 }
 
 /// Executes a passed proposal on an overlay: its writes land only if it succeeds.
-fn execute<S: StateWrite + ?Sized>(state: &mut S, info: &mut ProposalInfo) -> Event {
+fn execute<S: StateWrite + ?Sized>(state: &mut S, info: &mut ProposalInfo, height: u64) -> Event {
     let mut overlay = Overlay::new(&*state);
-    let result = execute_content(&mut overlay, &info.content);
+    let result = execute_content(&mut overlay, &info.content, height);
     let writes = overlay.into_writes();
+    super::evolution::clear_pending(state, info.id, &info.content);
     let (success, log) = match result {
         Ok(()) => {
             apply_writes(state, writes);

@@ -12,12 +12,14 @@
 //!
 //! What passes: a typed parameter change of one module (validated with the same
 //! `validate` as genesis at submission and again when applied), one model's PoL
-//! overrides, a spend from the [`COMMUNITY_POOL`], or nothing (text). Changes with an
+//! overrides, a spend from the [`COMMUNITY_POOL`], a model evolution (new experts as a new
+//! architecture version, see [`execute_evolution`]), or nothing (text). Changes with an
 //! effective height are written at the end of that block, so queries at that height show
 //! them and the next block runs with them; a change that no longer validates fails with
 //! an event and writes nothing.
 
 mod content;
+mod evolution;
 mod lifecycle;
 mod module;
 mod msgs;
@@ -29,6 +31,9 @@ mod tally;
 mod tests;
 
 pub use content::{check_content, check_param_change, execute_content, pol_with_model};
+pub use evolution::{
+    check_evolution, execute_evolution, pending_evolution, EVOLVING_PREFIX, GOV_AUTHORITY,
+};
 pub use lifecycle::end_block;
 pub use module::{execute, Gov};
 pub use msgs::{deposit, fund_community_pool, submit_proposal, vote, Submission};

@@ -219,6 +219,15 @@ pub fn submit_delta<S: StateWrite + ?Sized>(
             ))
         }
         None => {
+            if let Some(pid) = crate::gov::pending_evolution(state, &m.model)? {
+                return Err(TxError::new(
+                    ErrorCode::EvolutionPending,
+                    format!(
+                        "model {:?} evolves by passed proposal {pid} at its effective height: no new round opens until then",
+                        m.model
+                    ),
+                ));
+            }
             let id = next_id(state, state_key::NEXT_ROUND)?;
             let span = |n: u64| n.saturating_sub(1);
             let submit_until = ctx.height.saturating_add(span(p.round_blocks));

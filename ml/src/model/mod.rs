@@ -18,6 +18,7 @@
 //! one expert swaps in without touching the rest.
 
 mod config;
+pub mod evolve;
 mod experts;
 mod generate;
 mod init;

@@ -4,6 +4,7 @@ pub mod chat;
 pub mod chat_free;
 pub mod compress;
 pub mod data;
+pub mod evolve;
 pub mod ipfs;
 pub mod miner;
 pub mod model;

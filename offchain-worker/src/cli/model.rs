@@ -27,6 +27,9 @@ pub enum ModelCmd {
     /// Add a model's blocks and its validation file to Kubo, compute the baseline
     /// validation loss, and write the model's genesis JSON (`GenesisModel`).
     PublishGenesis(PublishGenesisArgs),
+    /// Write a governance proposal that adds experts to a model on chain (its new blocks
+    /// derived from the chain's heads and added to Kubo), or check one (`--check ID`).
+    Evolve(super::evolve::EvolveArgs),
 }
 
 /// Arguments of `model publish-genesis`.
@@ -98,6 +101,7 @@ pub fn run(cmd: ModelCmd, device: &Device) -> Result<()> {
         ModelCmd::Inspect(a) => inspect(a),
         ModelCmd::Pretrain(a) => super::pretrain::run(a, device),
         ModelCmd::PublishGenesis(a) => publish_genesis(a, device),
+        ModelCmd::Evolve(a) => super::evolve::run(a, device),
     }
 }
 

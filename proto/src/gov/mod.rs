@@ -5,6 +5,7 @@
 //! community pool and software upgrade plans.
 
 mod event;
+mod evolution;
 mod params;
 
 use parity_scale_codec::{Decode, Encode};
@@ -17,6 +18,10 @@ use crate::pol::{AggregationRule, OuterOptimizer, PolParams};
 use crate::Address;
 
 pub use event::GovEvent;
+pub use evolution::{
+    add_experts_names, add_layers_names, evolution_seed, EvolvedBlock, ModelChange,
+    MAX_EXPERTS_ADDED, MAX_LAYERS_ADDED,
+};
 pub use params::GovParams;
 
 /// A proposal id (one counter, from 1).
@@ -179,6 +184,25 @@ pub enum ProposalContent {
     /// Cancels the pending upgrade plan when the proposal passes (nothing to do if none).
     #[codec(index = 5)]
     CancelSoftwareUpgrade,
+    /// Changes a model's architecture at the end of block `effective_height` (a new
+    /// architecture version: see [`ModelChange`] and the module doc of `evolution` for
+    /// the recipe the new blocks follow). Index 10 leaves room for other kinds.
+    #[codec(index = 10)]
+    ModelEvolution {
+        /// Model id (must exist, with no Proof-of-Learning round in progress).
+        model: String,
+        /// The change.
+        change: ModelChange,
+        /// The meta block the change applies to: the model's current one (its id also
+        /// seeds the new blocks' noise, [`evolution_seed`]).
+        #[serde(with = "crate::msg::hex32")]
+        base_meta: crate::dag::BlockId,
+        /// The blocks the recipe gives, in the order of [`add_experts_names`] or
+        /// [`add_layers_names`].
+        blocks: Vec<EvolvedBlock>,
+        /// The height at whose end the change is written.
+        effective_height: u64,
+    },
 }
 
 impl ProposalContent {
@@ -191,6 +215,7 @@ impl ProposalContent {
             ProposalContent::CommunityPoolSpend { .. } => "community_pool_spend",
             ProposalContent::SoftwareUpgrade { .. } => "software_upgrade",
             ProposalContent::CancelSoftwareUpgrade => "cancel_software_upgrade",
+            ProposalContent::ModelEvolution { .. } => "model_evolution",
         }
     }
 
@@ -201,6 +226,9 @@ impl ProposalContent {
                 effective_height, ..
             }
             | ProposalContent::PolModel {
+                effective_height, ..
+            }
+            | ProposalContent::ModelEvolution {
                 effective_height, ..
             } => Some(*effective_height),
             _ => None,
