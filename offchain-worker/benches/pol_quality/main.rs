@@ -31,10 +31,11 @@
 //! cargo bench -p blyan-worker --bench pol_quality                  # 10 rounds × 50 steps
 //! cargo bench -p blyan-worker --bench pol_quality -- quick         # 3 rounds × 10 steps
 //! cargo bench -p blyan-worker --bench pol_quality -- rounds=10 steps=30 blocks=layer1
+//! cargo bench -p blyan-worker --bench pol_quality -- rounds=40 attacked=0 sequential=0 # the curve
 //! ```
 //!
 //! `POL_ROUNDS`, `POL_STEPS`, `POL_BLOCKS` and `POL_QUICK=1` do the same from the
-//! environment. Further arguments: `lr=X` (default 1e-3, see [`DEFAULT_LR`]), `pipeline=SPEC`
+//! environment. Further arguments: `lr=X` (default `TrainConfig`'s, 3e-3), `pipeline=SPEC`
 //! (default [`Pipeline::default`]), `feedback=0` (no error feedback), `tolerance_bps=N`
 //! (`harmful_tolerance_bps`, default the chain's 0), `min_improvement_bps=N` (default 100),
 //! `warmup=N` (linear learning-rate warmup steps of every training run, default
@@ -44,7 +45,7 @@
 //! the centralized run and compare with this loss), `rule=SPEC` (the aggregation rule of the
 //! federated and attacked runs, an [`AggregationRule`] spec such as `median`,
 //! `trimmed:2000`, `krum:2`, `cclip:3:10000`; default the chain's), `attacked=0` (skip the
-//! attacked run), `shard_lines=N`, `val_lines=N`, `persist=1` (each miner continues its own
+//! attacked run), `sequential=0` (skip the sequential centralized run), `shard_lines=N`, `val_lines=N`, `persist=1` (each miner continues its own
 //! AdamW state and batch stream from round to round, warming up only in its first round). Prints
 //! figures; asserts nothing.
 
@@ -63,7 +64,7 @@ use blyan_worker::eval::{validation_loss, EvalError};
 use blyan_worker::model::{BlockName, MetaConfig, Model};
 use blyan_worker::rng::SplitMix64;
 use blyan_worker::tensorblock::DEFAULT_TILE_SIZE;
-use blyan_worker::train::{parse_blocks, train, train_from, AdamWState, TargetMode, TrainConfig};
+use blyan_worker::train::{parse_blocks, train_from, AdamWState, TargetMode, TrainConfig};
 use blyan_worker::validator::weights::BlockWeights;
 use candle_core::Device;
 
@@ -406,14 +407,17 @@ fn federated(s: &Setup, miners: usize, label: &str) -> anyhow::Result<Outcome> {
 /// One trainer on the union of the honest shards (the same samples the honest miners
 /// see): `data_parallel`, `rounds × steps` AdamW steps of batch `4 × batch` (what the 4
 /// miners' inner steps add up to: DiLoCo's data-parallel baseline); otherwise
-/// `rounds × 4 × steps` steps of the miners' batch (one machine, sequentially). Returns
-/// the loss and the seconds it took.
-fn centralized(s: &Setup, data_parallel: bool) -> anyhow::Result<(u64, f64)> {
+/// `rounds × 4 × steps` steps of the miners' batch (one machine, sequentially). The run is
+/// cut into `rounds` equal pieces, each continuing the previous one's weights, AdamW state
+/// and batch stream ([`train_from`]: bit-identical to one run), and the validation loss is
+/// measured after each piece. Returns the loss after each piece (the last is the final
+/// loss) and the seconds it took (the measurements excluded).
+fn centralized(s: &Setup, data_parallel: bool) -> anyhow::Result<(Vec<u64>, f64)> {
     let seqs: Vec<Vec<u32>> = s.shards[..HONEST].concat();
     let (steps, batch_size) = if data_parallel {
-        (s.opts.rounds * s.opts.steps, HONEST * s.train.batch_size)
+        (s.opts.steps, HONEST * s.train.batch_size)
     } else {
-        (s.opts.rounds * HONEST * s.opts.steps, s.train.batch_size)
+        (HONEST * s.opts.steps, s.train.batch_size)
     };
     let tc = TrainConfig {
         steps,
@@ -421,14 +425,30 @@ fn centralized(s: &Setup, data_parallel: bool) -> anyhow::Result<(u64, f64)> {
         seed: SplitMix64::for_label(CORPUS_SEED, "centralized").next_u64(),
         ..s.train.clone()
     };
-    let t = Instant::now();
-    let out = train(&s.genesis, &s.blocks, &seqs, &tc, &mut |_, _| {})?;
-    let secs = t.elapsed().as_secs_f64();
-    let mut trained = Weights::new();
-    for (b, ts) in &out.trained {
-        trained.insert(b.to_string(), tensors_to_delta(ts)?);
+    let mut model = s.genesis.clone();
+    let mut state: Option<AdamWState> = None;
+    let mut curve = Vec::with_capacity(s.opts.rounds);
+    let mut secs = 0.0;
+    for _ in 0..s.opts.rounds {
+        let t = Instant::now();
+        let out = train_from(
+            &model,
+            &s.blocks,
+            &seqs,
+            &tc,
+            state.as_ref(),
+            &mut |_, _| {},
+        )?;
+        secs += t.elapsed().as_secs_f64();
+        let mut trained = Weights::new();
+        for (b, ts) in &out.trained {
+            trained.insert(b.to_string(), tensors_to_delta(ts)?);
+        }
+        model = with_blocks(&model, &trained)?;
+        state = Some(out.optimizer);
+        curve.push(loss_of(&model, &s.val)?);
     }
-    Ok((loss_of(&with_blocks(&s.genesis, &trained)?, &s.val)?, secs))
+    Ok((curve, secs))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -474,24 +494,31 @@ fn main() -> anyhow::Result<()> {
         nats(s.genesis_loss)
     );
 
-    let (central, central_secs) = match opts.central {
-        Some(c) => (c, 0.0),
+    let (central_curve, central_secs) = match opts.central {
+        Some(c) => (vec![c], 0.0),
         None => centralized(&s, true)?,
     };
+    let central = *central_curve.last().context("no rounds")?;
     eprintln!(
         "[centralized, data-parallel] {} nats in {central_secs:.0} s",
         nats(central)
     );
     let sequential = match opts.central {
         Some(_) => None,
+        None if !opts.sequential => None,
         None => Some(centralized(&s, false)?),
     };
-    if let Some((l, secs)) = sequential {
-        eprintln!("[centralized, sequential] {} nats in {secs:.0} s", nats(l));
+    if let Some((curve, secs)) = &sequential {
+        eprintln!(
+            "[centralized, sequential] {} nats in {secs:.0} s",
+            nats(*curve.last().context("no rounds")?)
+        );
     }
+    let seq_curve = sequential.as_ref().map(|(c, _)| c.as_slice());
     let honest = federated(&s, HONEST, "federated")?;
     if !opts.attacked {
         print_rounds("federated, 4 honest miners", &honest, false);
+        report::print_curves(&s, &central_curve, seq_curve, &honest);
         println!(
             "\nfinal: centralized {} nats, federated {} nats ({:+.2}%); excluded honest {}/{}; \
              total {:.0} s",
@@ -506,7 +533,9 @@ fn main() -> anyhow::Result<()> {
     }
     let attacked = federated(&s, HONEST + ATTACKERS, "attacked")?;
 
-    report::final_report(&s, (central, central_secs), sequential, &honest, &attacked);
+    let seq = sequential.as_ref().map(|(c, secs)| (c.as_slice(), *secs));
+    report::final_report(&s, (central, central_secs), seq, &honest, &attacked);
+    report::print_curves(&s, &central_curve, seq_curve, &honest);
     println!("\ntotal {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

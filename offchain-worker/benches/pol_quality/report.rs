@@ -49,6 +49,56 @@ pub(crate) fn print_rounds(label: &str, o: &Outcome, verbose: bool) {
     );
 }
 
+/// Federated against centralized round by round: the heads' loss after each round beside
+/// the centralized runs' loss after the same number of samples, and the data-parallel step
+/// at which centralized first reaches the federated final loss (linear between the
+/// per-round measurements): the federated run's sample efficiency.
+pub(crate) fn print_curves(s: &Setup, dp: &[u64], seq: Option<&[u64]>, fed: &Outcome) {
+    if dp.len() != fed.rows.len() {
+        return;
+    }
+    println!("\n## federated vs centralized after the same samples (nats)");
+    println!(
+        "{:>5} {:>9} {:>9} {:>9} {:>8}",
+        "round", "federated", "dp", "seq", "gap dp"
+    );
+    let mut heads = s.genesis_loss;
+    for (i, (r, c)) in fed.rows.iter().zip(dp).enumerate() {
+        if r.accepted {
+            heads = r.new_loss.unwrap_or(heads);
+        }
+        println!(
+            "{:>5} {:>9} {:>9} {:>9} {:>7.2}%",
+            i + 1,
+            nats(heads),
+            nats(*c),
+            seq.and_then(|q| q.get(i)).map_or("-".into(), |l| nats(*l)),
+            gap(heads, *c)
+        );
+    }
+    let steps = s.opts.steps as f64;
+    let f = fed.final_loss as f64;
+    let mut prev = s.genesis_loss as f64;
+    let mut reached = None;
+    for (i, &c) in dp.iter().enumerate() {
+        let c = c as f64;
+        if c <= f {
+            reached = Some(steps * (i as f64 + (prev - f) / (prev - c).max(1.0)));
+            break;
+        }
+        prev = c;
+    }
+    match reached {
+        Some(at) => println!(
+            "centralized (dp) reaches the federated final loss after {at:.0} of its {} steps: \
+             federated sample efficiency {:.0}%",
+            dp.len() * s.opts.steps,
+            100.0 * at / (dp.len() as f64 * steps)
+        ),
+        None => println!("centralized (dp) never reaches the federated final loss"),
+    }
+}
+
 pub(crate) fn pct(a: u64, b: u64) -> f64 {
     100.0 * a as f64 / b.max(1) as f64
 }
@@ -61,7 +111,7 @@ pub(crate) fn gap(x: u64, c: u64) -> f64 {
 pub(crate) fn final_report(
     s: &Setup,
     (central, central_secs): (u64, f64),
-    sequential: Option<(u64, f64)>,
+    sequential: Option<(&[u64], f64)>,
     honest: &Outcome,
     attacked: &Outcome,
 ) {
@@ -88,6 +138,7 @@ pub(crate) fn final_report(
         nats(central),
         "-"
     );
+    let sequential = sequential.and_then(|(c, secs)| Some((*c.last()?, secs)));
     if let Some((l, _)) = sequential {
         println!(
             "{:<13} {:>12} {:>8} {:>10}",

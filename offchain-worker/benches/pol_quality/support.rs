@@ -18,6 +18,8 @@ pub(crate) struct Opts {
     pub(crate) outer: OuterOptimizer,
     pub(crate) central: Option<u64>,
     pub(crate) attacked: bool,
+    /// Run the sequential centralized baseline too (default; `sequential=0` skips it).
+    pub(crate) sequential: bool,
     pub(crate) rule: AggregationRule,
     pub(crate) quick: bool,
     /// Miners keep their AdamW state across rounds, as `blyan-worker miner` does (default;
@@ -29,7 +31,7 @@ pub(crate) struct Opts {
 }
 
 /// The `key=value` options [`Opts::parse`] knows.
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "rounds",
     "steps",
     "blocks",
@@ -48,6 +50,7 @@ const KEYS: [&str; 18] = [
     "persist",
     "corpus",
     "rule",
+    "sequential",
 ];
 
 impl Opts {
@@ -112,6 +115,7 @@ impl Opts {
             },
             central: parsed(&kv, "central", |_: &u64| true)?,
             attacked: kv.get("attacked").is_none_or(|v| v != "0"),
+            sequential: kv.get("sequential").is_none_or(|v| v != "0"),
             rule: parsed(&kv, "rule", |_: &AggregationRule| true)?
                 .unwrap_or_else(|| blyan_worker::validator::aggregate::rule(chain.aggregation)),
             quick,
